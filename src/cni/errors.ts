@@ -13,6 +13,7 @@ export const CniCode = {
   NotAvailableLimited: 51,
   // Plugin-specific codes start at 100 (the spec reserves 1-99).
   Internal: 100,
+  CheckFailed: 101,
 } as const;
 
 export class CniError extends Error {

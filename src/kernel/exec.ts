@@ -1,0 +1,27 @@
+// Runs kernel tools (ip, nft, nsenter) as child processes: the only way flatnet's short-lived
+// plugin touches the kernel, and batched so one ADD costs two spawns.
+import { spawn } from 'node:child_process';
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCommand(cmd: string, args: string[], input?: string): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({
+      code: code ?? 1,
+      stdout: Buffer.concat(out).toString('utf8'),
+      stderr: Buffer.concat(err).toString('utf8'),
+    }));
+    child.stdin.on('error', () => { /* the child may exit before reading all input */ });
+    child.stdin.end(input ?? '');
+  });
+}
