@@ -2,7 +2,8 @@
 // executables with esbuild, because a runtime starts flatnet-cni for every pod and one file loads fastest.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 // FLATNET_OUT builds elsewhere (parallel work); FLATNET_LENIENT=1 keeps going past type errors.
 const out = process.env.FLATNET_OUT || 'dist';
@@ -13,6 +14,8 @@ try {
   if (process.env.FLATNET_LENIENT !== '1') process.exit(1);
 }
 mkdirSync(`${out}/bin`, { recursive: true });
+// A build outside the repo still resolves the npm dependencies of its compiled modules.
+if (!existsSync(`${out}/node_modules`) && resolve(out) !== resolve('dist')) symlinkSync(resolve('node_modules'), `${out}/node_modules`);
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm', minify: false, legalComments: 'none' };
 const bins = [

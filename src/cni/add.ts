@@ -11,7 +11,7 @@ import { Netns } from '../kernel/netns.js';
 import { ipBatch, IpBatchError } from '../kernel/ip.js';
 import { nftApply } from '../kernel/nft.js';
 import { DiskStore } from '../ipam/disk-store.js';
-import { allocate, findAttachment, releaseAttachment } from '../ipam/allocator.js';
+import { allocate, findAttachment } from '../ipam/allocator.js';
 
 /** Addresses asked for in CNI_ARGS "IP=a,b" join those of args.cni.ips / runtimeConfig.ips. */
 function requestedIps(conf: FlatnetConf, env: CniRequestEnv): string[] {
@@ -36,10 +36,11 @@ export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<Cni
   const store = new DiskStore(conf.ipam.dataDir, conf.name);
   const undo: Array<() => Promise<unknown> | unknown> = [];
   try {
-    // A retried ADD (same attachment, no DEL between) reuses its reservation; undo must not free it.
-    const heldBefore = findAttachment(store, a).length > 0;
+    // A retried ADD (same attachment, no DEL between) reuses its reservation; undo frees only what is new.
+    const heldBefore = new Set(findAttachment(store, a));
     const allocs = allocate(store, conf.ipam, a, requestedIps(conf, env));
-    if (!heldBefore) undo.push(() => releaseAttachment(store, a));
+    const taken = allocs.map((x) => x.ip).filter((ip) => !heldBefore.has(ip));
+    undo.push(() => store.withLock(() => taken.forEach((ip) => store.releaseIp(ip))));
 
     const plan = planAttachment(conf, a, env.netns, allocs);
     ensureForwarding(allocs.some((x) => x.version === 4), allocs.some((x) => x.version === 6));

@@ -8,6 +8,7 @@ import { Netns } from '../kernel/netns.js';
 import { ipJson } from '../kernel/ip.js';
 import { DiskStore } from '../ipam/disk-store.js';
 import { findAttachment } from '../ipam/allocator.js';
+import { canonicalIp } from '../ipam/addr.js';
 
 const fail = (msg: string) => new CniError(CniCode.CheckFailed, msg);
 
@@ -50,7 +51,8 @@ export async function cmdCheck(env: CniRequestEnv, conf: FlatnetConf): Promise<v
 
   const reserved = new Set(findAttachment(new DiskStore(conf.ipam.dataDir, conf.name), env));
   for (const ip of ours) {
-    const bare = ip.address.slice(0, ip.address.indexOf('/'));
+    // Reservation files are named by the canonical address; a runtime may spell IPv6 otherwise.
+    const bare = canonicalIp(ip.address.slice(0, ip.address.indexOf('/'))) ?? ip.address;
     if (!reserved.has(bare)) throw fail(`address ${bare} is not reserved for ${env.containerId}/${env.ifname} in ${conf.ipam.dataDir}`);
   }
 }

@@ -1,6 +1,6 @@
 // A test's scope: every namespace, process and directory it makes carries a per-run prefix and is
 // removed at the end, also when the test fails or the runner is interrupted.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ export class TestScope {
   readonly prefix: string;
   readonly dir: string;
   private readonly netnses: string[] = [];
-  private readonly pids: number[] = [];
+  private readonly children: ChildProcess[] = [];
   private readonly cleanups: Array<() => void> = [];
 
   constructor(label = 't') {
@@ -45,16 +45,35 @@ export class TestScope {
   /** Tracks a netns made by code under test so cleanup removes it too. */
   adoptNetns(name: string): void { this.netnses.push(name); }
 
-  /** Ends this process (by pid) at cleanup. */
-  adoptPid(pid: number): void { this.pids.push(pid); }
+  /** Ends this child (by its pid) at cleanup, unless it has exited: a pid that ended may be reused. */
+  adoptProcess(child: ChildProcess): void { this.children.push(child); }
 
   onCleanup(fn: () => void): void { this.cleanups.push(fn); }
+
+  /**
+   * Processes still inside our namespaces (a plugin a runtime started, a server) are ours by
+   * construction; an interrupted run must not leave one writing into a removed directory.
+   */
+  private killProcessesInNetnses(): void {
+    const sleep = new Int32Array(new SharedArrayBuffer(4));
+    const deadline = Date.now() + 2000;
+    for (;;) {
+      const pids = this.netnses.flatMap((ns) => {
+        const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' });
+        return r.status === 0 ? r.stdout.split('\n').filter(Boolean).map(Number) : [];
+      }).filter((pid) => pid !== process.pid);
+      if (pids.length === 0 || Date.now() > deadline) return;
+      for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      Atomics.wait(sleep, 0, 0, 20);
+    }
+  }
 
   cleanupSync(): void {
     if (!live.has(this)) return;
     live.delete(this);
     for (const fn of this.cleanups.reverse()) { try { fn(); } catch { /* keep going */ } }
-    for (const pid of this.pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    this.killProcessesInNetnses();
     for (const ns of this.netnses.reverse()) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -194,8 +194,8 @@ test('ipMasq masquerades pod traffic leaving the bridge but not pod-to-pod traff
   assert.equal(r.code, 0, r.stdout);
   const ip = (r.json.ips[0].address as string).split('/')[0];
   const ipq = (rq.json.ips[0].address as string).split('/')[0];
-  scope.adoptPid((await startEchoServer(ext, 7001)).pid!);
-  scope.adoptPid((await startEchoServer(q, 7002)).pid!);
+  scope.adoptProcess(await startEchoServer(ext, 7001));
+  scope.adoptProcess(await startEchoServer(q, 7002));
   assert.equal(await askEcho(p, '192.168.77.2', 7001), '192.168.77.1', 'leaving the node: masqueraded to the node address');
   assert.equal(await askEcho(p, ipq, 7002), ip, 'pod to pod: the source is the pod itself');
 
