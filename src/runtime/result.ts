@@ -2,28 +2,17 @@
 // layouts of the spec versions, because a cached result must reach plugins in the list's cniVersion.
 import { CniCode, CniError } from '../cni/errors.js';
 import type { CniResult } from '../cni/types.js';
+import { compareVersions, LATEST_VERSION } from '../cni/version.js';
+
+export { compareVersions, LATEST_VERSION };
 
 /** Spec versions this runtime speaks, oldest first. */
 export const RUNTIME_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
-export const LATEST_VERSION = '1.1.0';
 
 type Json = Record<string, unknown>;
 
-function parseVersion(v: string): [number, number, number] {
-  const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(v);
-  if (!m) throw new CniError(CniCode.IncompatibleVersion, `invalid CNI version "${v}"`);
-  return [Number(m[1]), Number(m[2]), Number(m[3])];
-}
-
 export function isVersion(v: unknown): v is string {
   return typeof v === 'string' && /^\d+\.\d+\.\d+$/.test(v);
-}
-
-/** <0, 0, >0 like a sort comparator. */
-export function compareVersions(a: string, b: string): number {
-  const x = parseVersion(a), y = parseVersion(b);
-  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return 0;
 }
 
 export const versionAtLeast = (v: string, min: string): boolean => compareVersions(v, min) >= 0;

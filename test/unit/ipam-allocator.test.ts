@@ -4,22 +4,15 @@ import assert from 'node:assert/strict';
 import { allocate, findAttachment, gcAttachments, releaseAttachment } from '../../src/ipam/allocator.js';
 import { parseIpamConf } from '../../src/ipam/config.js';
 import { MemoryStore } from '../../src/ipam/memory-store.js';
-import { CniCode, CniError } from '../../src/cni/errors.js';
+import { CniCode } from '../../src/cni/errors.js';
 import type { Attachment } from '../../src/ipam/types.js';
+import { throwsCni } from '../helpers/assert-cni.js';
 
 const conf = (ranges: unknown) => parseIpamConf({ ranges }, 'net1');
 const att = (containerId: string, ifname = 'eth0'): Attachment => ({ containerId, ifname });
 const ips = (store: MemoryStore, ipam: ReturnType<typeof conf>, a: Attachment, req: string[] = []) =>
   allocate(store, ipam, a, req).map((x) => x.ip);
 
-function throwsCni(fn: () => unknown, code: number, ...fragments: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof CniError, `not a CniError: ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" lacks "${f}"`);
-    return true;
-  });
-}
 
 test('first allocation skips the gateway and returns a full Allocation under the lock', () => {
   const store = new MemoryStore();

@@ -2,19 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIpamConf, DEFAULT_DATA_DIR } from '../../src/ipam/config.js';
-import { CniCode, CniError } from '../../src/cni/errors.js';
+import { CniCode } from '../../src/cni/errors.js';
+import { throwsCni } from '../helpers/assert-cni.js';
 
 const parse = (ipam: unknown) => parseIpamConf(ipam, 'net1');
 const v4 = (extra: Record<string, unknown> = {}) => ({ ranges: [[{ subnet: '10.244.1.0/24', ...extra }]] });
 
 /** Asserts InvalidConfig and that the message names every fragment given. */
 function rejects(ipam: unknown, ...fragments: string[]): void {
-  assert.throws(() => parse(ipam), (err: unknown) => {
-    assert.ok(err instanceof CniError, `not a CniError: ${String(err)}`);
-    assert.equal(err.code, CniCode.InvalidConfig);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" lacks "${f}"`);
-    return true;
-  });
+  throwsCni(() => parse(ipam), CniCode.InvalidConfig, ...fragments);
 }
 
 test('IPv4 defaults are host-local\'s: gateway and start at .1, end before broadcast', () => {

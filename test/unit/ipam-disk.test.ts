@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { DiskStore } from '../../src/ipam/disk-store.js';
 import { allocate, findAttachment, gcAttachments, releaseAttachment } from '../../src/ipam/allocator.js';
 import { parseIpamConf } from '../../src/ipam/config.js';
-import { CniCode, CniError } from '../../src/cni/errors.js';
+import { CniCode } from '../../src/cni/errors.js';
 import type { Attachment } from '../../src/ipam/types.js';
+import { throwsCni } from '../helpers/assert-cni.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fnt-ipam-disk-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -28,14 +29,6 @@ function deadPid(): number {
   return r.pid!;
 }
 
-function throwsCni(fn: () => unknown, code: number, ...fragments: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof CniError, `not a CniError: ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" lacks "${f}"`);
-    return true;
-  });
-}
 
 test('layout is host-local\'s: <dataDir>/<network>/<ip> = "id\\r\\nifname", last_reserved_ip.<set>, no lock left', () => {
   const data = freshDir();
