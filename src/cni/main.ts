@@ -9,6 +9,7 @@ try {
 } catch {
   // No stdin (e.g. a closed descriptor): VERSION still answers; other commands fail to decode.
 }
-const answer = await handleRequest(process.env, stdin);
-if (answer.stdout) process.stdout.write(answer.stdout + '\n');
-process.exitCode = answer.exitCode;
+void handleRequest(process.env, stdin).then((answer) => {
+  if (answer.stdout) process.stdout.write(answer.stdout + '\n');
+  process.exitCode = answer.exitCode;
+});

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestScope } from '../helpers/scope.js';
 
-const CLI = fileURLToPath(new URL('../../bin/flatnet.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../bin/flatnet.mjs', import.meta.url));
 const scope = new TestScope('lab');
 const lab = scope.prefix;
 const stateDir = join(scope.dir, 'state');
