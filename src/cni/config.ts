@@ -2,7 +2,7 @@
 // same, host-local's `ipam` keys, and the spec's runtime-supplied fields. Unknown keys are ignored.
 import { isIP } from 'node:net';
 import { CniCode, CniError } from './errors.js';
-import { validateIfname } from './env.js';
+import { validateContainerId, validateIfname } from './env.js';
 import { isSupportedVersion, resultFromJson, SUPPORTED_VERSIONS, type CniVersion } from './version.js';
 import type { Attachment, CniResult } from './types.js';
 import { parseIpamConf } from '../ipam/config.js';
@@ -95,9 +95,7 @@ export function parseConf(raw: Record<string, unknown>): FlatnetConf {
   const cniVersion = readVersion(raw);
   const name = raw.name;
   if (typeof name !== 'string' || !name) throw invalid(`name: expected a non-empty string, got ${JSON.stringify(name)}`);
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/.test(name)) {
-    throw invalid(`name "${name}" is invalid: letters, digits, "_", "." and "-" only`);
-  }
+  validateContainerId(name, 'name', CniCode.InvalidConfig);
   if (raw.type !== undefined && raw.type !== PLUGIN_TYPE) {
     throw invalid(`type: this plugin is "${PLUGIN_TYPE}", got ${JSON.stringify(raw.type)}`);
   }

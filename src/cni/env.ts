@@ -27,6 +27,13 @@ export function validateIfname(name: string, field: string, code: number): void 
   }
 }
 
+export function validateContainerId(id: string, field: string, code: number): void {
+  if (!id) throw new CniError(code, `${field} is empty`);
+  if (!CONTAINER_ID.test(id)) {
+    throw new CniError(code, `${field} "${id}" is invalid: it must start with a letter or digit and hold only letters, digits, "_", "." and "-"`);
+  }
+}
+
 /** Parses CNI_ARGS ("K1=V1;K2=V2"); unknown keys are kept for the caller to ignore. */
 export function parseCniArgs(raw: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -57,10 +64,7 @@ export function readEnv(env: NodeJS.ProcessEnv): CniRequestEnv {
   };
   if (cmd === 'ADD' || cmd === 'DEL' || cmd === 'CHECK') {
     if (!req.containerId) throw new CniError(CniCode.InvalidEnv, 'CNI_CONTAINERID is not set');
-    if (!CONTAINER_ID.test(req.containerId)) {
-      throw new CniError(CniCode.InvalidEnv,
-        `CNI_CONTAINERID "${req.containerId}" is invalid: it must start with a letter or digit and hold only letters, digits, "_", "." and "-"`);
-    }
+    validateContainerId(req.containerId, 'CNI_CONTAINERID', CniCode.InvalidEnv);
     if (!req.ifname) throw new CniError(CniCode.InvalidEnv, 'CNI_IFNAME is not set');
     validateIfname(req.ifname, 'CNI_IFNAME', CniCode.InvalidEnv);
     // DEL may come with an empty CNI_NETNS (ctr sends that once the task is gone).

@@ -1,6 +1,7 @@
 // A CNI runtime (what libcni does for containerd): runs a network configuration list's plugins for
 // ADD, DEL, CHECK, STATUS and GC, and keeps each attachment's ADD result in the on-disk cache.
 import { CniCode, CniError, asCniError } from '../cni/errors.js';
+import { validateContainerId, validateIfname } from '../cni/env.js';
 import type { Attachment, CniResult } from '../cni/types.js';
 import { ResultCache, type CachedAttachment } from './cache.js';
 import { derivePluginConfig, type NetworkConfigList } from './conflist.js';
@@ -39,19 +40,11 @@ export class CniAggregateError extends CniError {
 
 type Json = Record<string, unknown>;
 
-const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 /** The spec's rules for container ID, interface and network name (they also name the cache file). */
 export function validateAttachment(networkName: string, rt: Pick<RuntimeConf, 'containerId' | 'ifname' | 'args'>): void {
-  if (!ID_RE.test(networkName)) throw new CniError(CniCode.InvalidConfig, `invalid network name ${JSON.stringify(networkName)}`);
-  if (!rt.containerId) throw new CniError(CniCode.InvalidEnv, 'container ID must not be empty');
-  if (!ID_RE.test(rt.containerId)) {
-    throw new CniError(CniCode.InvalidEnv, `container ID ${JSON.stringify(rt.containerId)} must start with a letter or digit and hold only letters, digits, "_", "." and "-"`);
-  }
-  const n = rt.ifname;
-  if (!n) throw new CniError(CniCode.InvalidEnv, 'interface name must not be empty');
-  if (n.length > 15) throw new CniError(CniCode.InvalidEnv, `interface name ${JSON.stringify(n)} is longer than 15 characters`);
-  if (n === '.' || n === '..' || /[/:\s]/.test(n)) throw new CniError(CniCode.InvalidEnv, `interface name ${JSON.stringify(n)} is not allowed`);
+  validateContainerId(networkName, 'network name', CniCode.InvalidConfig);
+  validateContainerId(rt.containerId, 'container ID', CniCode.InvalidEnv);
+  validateIfname(rt.ifname, 'interface name', CniCode.InvalidEnv);
   formatCniArgs(rt.args);
 }
 
