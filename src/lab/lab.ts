@@ -63,14 +63,20 @@ export class Lab {
 
   private confFile(node: LabNode): string { return join(node.dir, 'net.d', '10-flatnet.conflist'); }
 
+  /** The lowest 10.244.N.0/24 no node of the lab holds (until the controller allocates them). */
+  private freePodCIDR(): string {
+    const used = new Set(this.state.nodes().map((n) => n.podCIDR));
+    for (let i = 1; i < 256; i++) if (!used.has(`10.244.${i}.0/24`)) return `10.244.${i}.0/24`;
+    throw new Error(`lab "${this.state.lab}": no free /24 left in 10.244.0.0/16`);
+  }
+
   addNode(name: string, podCIDR?: string): LabNode {
     validateName('node', name);
     if (this.state.node(name)) throw new Error(`node "${name}" already exists in lab "${this.state.lab}"`);
-    const index = this.state.nodes().length + 1;
     const node: LabNode = {
       name,
       netns: this.nodeNetns(name),
-      podCIDR: podCIDR ?? `10.244.${index}.0/24`,
+      podCIDR: podCIDR ?? this.freePodCIDR(),
       dir: this.state.nodeDir(name),
     };
     for (const sub of ['net.d', 'bin', 'ipam', 'cache']) mkdirSync(join(node.dir, sub), { recursive: true });

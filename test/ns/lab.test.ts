@@ -51,6 +51,13 @@ test('nodes and pods come and go through the CLI; pods reach each other; lab dow
   assert.equal(r.status, 1);
   assert.match(r.stderr, /node "nope" does not exist/);
 
+  // Default pod CIDRs never collide, also after a node is removed.
+  for (const n of ['node2', 'node3', 'node4']) scope.adoptNetns(`${lab}-${n}`);
+  assert.match(flatnet('lab', 'node', 'add', 'node2').stdout, /pod CIDR 10\.244\.1\.0\/24/);
+  assert.match(flatnet('lab', 'node', 'add', 'node3').stdout, /pod CIDR 10\.244\.2\.0\/24/);
+  assert.equal(flatnet('lab', 'node', 'rm', 'node2').status, 0);
+  assert.match(flatnet('lab', 'node', 'add', 'node4').stdout, /pod CIDR 10\.244\.1\.0\/24/);
+
   assert.equal(flatnet('lab', 'down').status, 0);
   assert.deepEqual(netnses(), []);
   assert.ok(!existsSync(join(stateDir, lab)));
