@@ -11,7 +11,7 @@ import { Netns } from '../kernel/netns.js';
 import { ipBatch, IpBatchError } from '../kernel/ip.js';
 import { nftApply } from '../kernel/nft.js';
 import { DiskStore } from '../ipam/disk-store.js';
-import { allocate, findAttachment } from '../ipam/allocator.js';
+import { allocate } from '../ipam/allocator.js';
 
 /** Addresses asked for in CNI_ARGS "IP=a,b" join those of args.cni.ips / runtimeConfig.ips. */
 function requestedIps(conf: FlatnetConf, env: CniRequestEnv): string[] {
@@ -37,9 +37,8 @@ export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<Cni
   const undo: Array<() => Promise<unknown> | unknown> = [];
   try {
     // A retried ADD (same attachment, no DEL between) reuses its reservation; undo frees only what is new.
-    const heldBefore = new Set(findAttachment(store, a));
     const allocs = allocate(store, conf.ipam, a, requestedIps(conf, env));
-    const taken = allocs.map((x) => x.ip).filter((ip) => !heldBefore.has(ip));
+    const taken = allocs.filter((x) => !x.reused).map((x) => x.ip);
     undo.push(() => store.withLock(() => taken.forEach((ip) => store.releaseIp(ip))));
 
     const plan = planAttachment(conf, a, env.netns, allocs);

@@ -50,9 +50,9 @@ function locate(sets: Span[][], version: Family, v: bigint): { setIndex: number;
   return undefined;
 }
 
-function toAllocation(ip: string, span: Span, setIndex: number): Allocation {
+function toAllocation(ip: string, span: Span, setIndex: number, reused = false): Allocation {
   const r = span.range;
-  return { address: `${ip}/${r.prefixLength}`, ip, gateway: r.gateway, version: r.version, rangeSetIndex: setIndex };
+  return { address: `${ip}/${r.prefixLength}`, ip, gateway: r.gateway, version: r.version, rangeSetIndex: setIndex, reused };
 }
 
 /** Validates requested addresses before taking the lock: each must be usable and in its own range set. */
@@ -134,7 +134,7 @@ export function allocate(store: IpamStore, ipam: ParsedIpam, a: Attachment, requ
       if (!holdsExactly(r, a)) continue;
       const p = parseIp(r.ip);
       const hit = p && locate(sets, p.version, p.value);
-      if (hit && !held.has(hit.setIndex)) held.set(hit.setIndex, toAllocation(r.ip, hit.span, hit.setIndex));
+      if (hit && !held.has(hit.setIndex)) held.set(hit.setIndex, toAllocation(r.ip, hit.span, hit.setIndex, true));
     }
     const made: string[] = [];
     try {

@@ -40,6 +40,8 @@ export interface Allocation {
   gateway: string;
   version: 4 | 6;
   rangeSetIndex: number;
+  /** Held before this call (a retried ADD): undoing this call must not free it. */
+  reused: boolean;
 }
 
 export type { Attachment };

@@ -9,8 +9,8 @@ const conf = (over: Partial<FlatnetConf> = {}): FlatnetConf => ({
   cniVersion: '1.0.0', name: 'pods', bridge: 'cni0', mtu: 1450, hairpinMode: false, ipMasq: false,
   ipam: { rangeSets: [], routes: [{ dst: '0.0.0.0/0' }], dataDir: '/tmp/x' }, requestedIps: [], ...over,
 });
-const v4: Allocation = { address: '10.244.1.5/24', ip: '10.244.1.5', gateway: '10.244.1.1', version: 4, rangeSetIndex: 0 };
-const v6: Allocation = { address: 'fd00::5/64', ip: 'fd00::5', gateway: 'fd00::1', version: 6, rangeSetIndex: 1 };
+const v4: Allocation = { address: '10.244.1.5/24', ip: '10.244.1.5', gateway: '10.244.1.1', version: 4, rangeSetIndex: 0, reused: false };
+const v6: Allocation = { address: 'fd00::5/64', ip: 'fd00::5', gateway: 'fd00::1', version: 6, rangeSetIndex: 1, reused: false };
 const a = { containerId: 'c1', ifname: 'eth0' };
 
 test('host veth names are stable, distinct per attachment and fit IFNAMSIZ', () => {

@@ -17,7 +17,7 @@ const ips = (store: MemoryStore, ipam: ReturnType<typeof conf>, a: Attachment, r
 test('first allocation skips the gateway and returns a full Allocation under the lock', () => {
   const store = new MemoryStore();
   const allocs = allocate(store, conf([[{ subnet: '10.244.1.0/24' }]]), att('c1'), []);
-  assert.deepEqual(allocs, [{ address: '10.244.1.2/24', ip: '10.244.1.2', gateway: '10.244.1.1', version: 4, rangeSetIndex: 0 }]);
+  assert.deepEqual(allocs, [{ address: '10.244.1.2/24', ip: '10.244.1.2', gateway: '10.244.1.1', version: 4, rangeSetIndex: 0, reused: false }]);
   assert.equal(store.lockCount, 1);
   assert.equal(store.lastReserved(0), '10.244.1.2');
 });
@@ -94,8 +94,8 @@ test('dual stack: one address per range set, in range set order', () => {
   const store = new MemoryStore();
   const ipam = conf([[{ subnet: 'fd00:10:244:1::/64' }], [{ subnet: '10.244.1.0/24' }]]);
   assert.deepEqual(allocate(store, ipam, att('a'), []), [
-    { address: 'fd00:10:244:1::2/64', ip: 'fd00:10:244:1::2', gateway: 'fd00:10:244:1::1', version: 6, rangeSetIndex: 0 },
-    { address: '10.244.1.2/24', ip: '10.244.1.2', gateway: '10.244.1.1', version: 4, rangeSetIndex: 1 },
+    { address: 'fd00:10:244:1::2/64', ip: 'fd00:10:244:1::2', gateway: 'fd00:10:244:1::1', version: 6, rangeSetIndex: 0, reused: false },
+    { address: '10.244.1.2/24', ip: '10.244.1.2', gateway: '10.244.1.1', version: 4, rangeSetIndex: 1, reused: false },
   ]);
   assert.equal(store.lastReserved(0), 'fd00:10:244:1::2');
   assert.equal(store.lastReserved(1), '10.244.1.2');
@@ -105,14 +105,16 @@ test('a retried ADD returns the same addresses without reserving more; a half-ma
   const store = new MemoryStore();
   const ipam = conf([[{ subnet: '10.244.1.0/24' }], [{ subnet: 'fd00::/64' }]]);
   const first = allocate(store, ipam, att('a'), []);
-  assert.deepEqual(allocate(store, ipam, att('a'), []), first);
-  assert.deepEqual(allocate(store, ipam, att('a'), ['10.244.1.99']), first);
+  assert.ok(first.every((x) => !x.reused));
+  const again = first.map((x) => ({ ...x, reused: true }));
+  assert.deepEqual(allocate(store, ipam, att('a'), []), again);
+  assert.deepEqual(allocate(store, ipam, att('a'), ['10.244.1.99']), again);
   assert.equal(store.ips().length, 2);
   // Another ifname of the same container is a different attachment.
   assert.deepEqual(ips(store, ipam, att('a', 'net1')), ['10.244.1.3', 'fd00::3']);
   // An ADD killed between its two reservations: the retry keeps the held one and fills the other.
   store.reserve('10.244.1.50', att('half'), 0);
-  assert.deepEqual(ips(store, ipam, att('half')), ['10.244.1.50', 'fd00::4']);
+  assert.deepEqual(allocate(store, ipam, att('half'), []).map((x) => [x.ip, x.reused]), [['10.244.1.50', true], ['fd00::4', false]]);
 });
 
 test('when range set 1 is exhausted, what range set 0 reserved is rolled back', () => {
