@@ -1,0 +1,42 @@
+// Where each object lives in the store. Kubernetes' own layout (/registry/<resource>/<ns>/<name>), so an
+// operator reading etcd with etcdctl finds things where they expect them.
+import type { Kind } from './types.js';
+
+export const REGISTRY = '/registry/';
+
+const RESOURCE: Record<Kind, { resource: string; namespaced: boolean }> = {
+  Node: { resource: 'nodes', namespaced: false },
+  Namespace: { resource: 'namespaces', namespaced: false },
+  Pod: { resource: 'pods', namespaced: true },
+  Deployment: { resource: 'deployments', namespaced: true },
+};
+
+export const isNamespaced = (kind: Kind): boolean => RESOURCE[kind].namespaced;
+
+/** The prefix holding every object of a kind (all namespaces), or of one namespace. */
+export function kindPrefix(kind: Kind, namespace?: string): string {
+  const r = RESOURCE[kind];
+  return r.namespaced && namespace !== undefined ? `${REGISTRY}${r.resource}/${namespace}/` : `${REGISTRY}${r.resource}/`;
+}
+
+export function objectKey(kind: Kind, name: string, namespace?: string): string {
+  const r = RESOURCE[kind];
+  if (r.namespaced) {
+    if (!namespace) throw new Error(`${kind} "${name}" needs a namespace`);
+    return `${REGISTRY}${r.resource}/${namespace}/${name}`;
+  }
+  return `${REGISTRY}${r.resource}/${name}`;
+}
+
+export const NODE_PREFIX = kindPrefix('Node');
+export const POD_PREFIX = kindPrefix('Pod');
+export const NAMESPACE_PREFIX = kindPrefix('Namespace');
+export const DEPLOYMENT_PREFIX = kindPrefix('Deployment');
+
+/** Cluster settings (ClusterConfig JSON), written by `lab up` or the operator before agents start. */
+export const CLUSTER_CONFIG_KEY = '/flatnet/config/cluster';
+/** One key per live agent, attached to its heartbeat lease: the key vanishing is the node going NotReady. */
+export const HEARTBEAT_PREFIX = '/flatnet/heartbeats/';
+export const heartbeatKey = (node: string): string => `${HEARTBEAT_PREFIX}${node}`;
+/** The controller leader's key, attached to the leader's lease. */
+export const CONTROLLER_LEADER_KEY = '/flatnet/leader/controller';

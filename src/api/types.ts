@@ -1,0 +1,101 @@
+// Kubernetes-shaped objects, only the fields flatnet reads or writes. Their JSON is what `flatnet get -o
+// json` prints and what the store holds, so names and nesting follow the Kubernetes API exactly.
+
+export interface ObjectMeta {
+  name: string;
+  /** Absent for cluster-scoped kinds (Node, Namespace). */
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  /** The owning Deployment, for pods it made. */
+  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid?: string }>;
+}
+
+export interface NodeAddress { type: 'InternalIP' | 'Hostname' | 'ExternalIP'; address: string }
+export interface NodeCondition { type: 'Ready'; status: 'True' | 'False' | 'Unknown'; reason?: string; message?: string; lastTransitionTime?: string }
+
+export interface Node {
+  apiVersion: 'v1';
+  kind: 'Node';
+  metadata: ObjectMeta;
+  spec: { podCIDR?: string; podCIDRs?: string[] };
+  status?: { addresses?: NodeAddress[]; conditions?: NodeCondition[] };
+}
+
+export interface Namespace {
+  apiVersion: 'v1';
+  kind: 'Namespace';
+  metadata: ObjectMeta;
+  status?: { phase?: 'Active' | 'Terminating' };
+}
+
+export interface ContainerPort { name?: string; containerPort: number; protocol?: 'TCP' | 'UDP' }
+
+export interface Container {
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
+  ports?: ContainerPort[];
+}
+
+export interface PodSpec {
+  nodeName?: string;
+  hostNetwork?: boolean;
+  containers: Container[];
+  nodeSelector?: Record<string, string>;
+}
+
+export interface PodStatus {
+  phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  podIP?: string;
+  podIPs?: Array<{ ip: string }>;
+  hostIP?: string;
+  hostIPs?: Array<{ ip: string }>;
+  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False' }>;
+  message?: string;
+}
+
+export interface Pod {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  metadata: ObjectMeta;
+  spec: PodSpec;
+  status?: PodStatus;
+}
+
+export interface Deployment {
+  apiVersion: 'apps/v1';
+  kind: 'Deployment';
+  metadata: ObjectMeta;
+  spec: {
+    replicas?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
+  };
+  status?: { replicas?: number; readyReplicas?: number };
+}
+
+export type KubeObject = Node | Namespace | Pod | Deployment;
+export type Kind = KubeObject['kind'];
+
+/** The cluster-wide settings the controller and every agent read (store key CLUSTER_CONFIG_KEY). */
+export interface ClusterConfig {
+  /** The cluster pod CIDR(s): one IPv4, optionally one IPv6. */
+  clusterCIDRs: string[];
+  /** Prefix length of each node's slice, per family: { ipv4: 24, ipv6: 64 }. */
+  nodeCIDRMaskSize: { ipv4: number; ipv6?: number };
+  /** How agents reach other nodes' pod CIDRs. */
+  backend: 'host-gw' | 'vxlan' | 'auto';
+  /** VXLAN network identifier and UDP port (flannel's defaults: 1 and 8472). */
+  vxlan: { vni: number; port: number };
+}
+
+export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
+  clusterCIDRs: ['10.244.0.0/16'],
+  nodeCIDRMaskSize: { ipv4: 24, ipv6: 64 },
+  backend: 'auto',
+  vxlan: { vni: 1, port: 8472 },
+};
