@@ -1,90 +1,93 @@
-// flatnet: the command line. Argument parsing and output only; the work happens in src/lab.
+// flatnet: the command line. Argument parsing and output only; the work happens in the subsystems.
 import { parseArgs } from 'node:util';
-import { Lab } from '../lab/lab.js';
-import { runNodeDemo } from '../lab/demo.js';
+import { readFileSync } from 'node:fs';
+import { UsageError, USAGE } from './usage.js';
+import { runServeCommand, runProbeCommand, runProbeWorker } from '../workload/index.js';
 
-const USAGE = `usage: flatnet [--lab NAME] [--state-dir DIR] COMMAND
+export const OPTIONS = {
+  lab: { type: 'string' },
+  'state-dir': { type: 'string' },
+  file: { type: 'string', short: 'f', multiple: true },
+  namespace: { type: 'string', short: 'n' },
+  'all-namespaces': { type: 'boolean', short: 'A' },
+  output: { type: 'string', short: 'o' },
+  container: { type: 'string', short: 'c' },
+  segment: { type: 'string' },
+  keep: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  backend: { type: 'string' },
+  // daemons
+  etcd: { type: 'string' },
+  node: { type: 'string' },
+  'node-dir': { type: 'string' },
+  iface: { type: 'string' },
+  'node-ip': { type: 'string' },
+  'pod-runtime': { type: 'string' },
+  'netns-prefix': { type: 'string' },
+  'heartbeat-ttl': { type: 'string' },
+  identity: { type: 'string' },
+  'lease-ttl': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
-  lab node add NAME [--pod-cidr CIDR]   create a node (a network namespace)
-  lab node rm NAME                      remove a node and its pods
-  lab pod add NAME --node NODE          create a pod on a node (CNI ADD through the node's conflist)
-  lab pod rm NAME                       remove a pod (CNI DEL, netns removed)
-  lab status                            list nodes and pods
-  lab down                              remove every node, pod, namespace and file of the lab
-  exec POD -- CMD [ARGS...]             run a command inside a pod's network namespace
-  demo [--keep]                         one node, two pods that ping each other
-
-  --lab NAME       the lab to act on (default "flatnet"; names prefix every namespace)
-  --state-dir DIR  where labs keep their state (default /run/flatnet/lab)`;
-
-class UsageError extends Error {}
+export type Values = ReturnType<typeof parse>['values'];
+const parse = (args: string[]) => parseArgs({ args, allowPositionals: true, options: OPTIONS });
 
 async function main(argv: string[]): Promise<number> {
+  // The workload commands parse their own flags: they run inside pods, often many at once.
+  if (argv[0] === 'serve') return runServeCommand(argv.slice(1));
+  if (argv[0] === 'probe') return runProbeCommand(argv.slice(1));
+  if (argv[0] === 'probe-worker') return runProbeWorker(readFileSync(0, 'utf8'));
+
   const dash = argv.indexOf('--');
   const head = dash >= 0 ? argv.slice(0, dash) : argv;
   const tail = dash >= 0 ? argv.slice(dash + 1) : [];
-  const { values, positionals } = parseArgs({
-    args: head,
-    allowPositionals: true,
-    options: {
-      lab: { type: 'string', default: process.env.FLATNET_LAB ?? 'flatnet' },
-      'state-dir': { type: 'string' },
-      'pod-cidr': { type: 'string' },
-      node: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+  let parsed;
+  try { parsed = parse(head); } catch (err) { throw new UsageError((err as Error).message); }
+  const { values, positionals } = parsed;
   if (values.help || positionals.length === 0) {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  const stateRoot = values['state-dir'];
-  const lab = () => new Lab(values.lab!, { stateRoot });
   const [cmd, ...rest] = positionals;
-  const key = [cmd, ...rest.slice(0, 2)].join(' ');
-  const arg = (i: number, what: string) => {
-    const v = rest[i];
-    if (!v) throw new UsageError(`missing ${what}`);
-    return v;
-  };
-
-  if (cmd === 'demo') return (await runNodeDemo({ keep: values.keep!, stateRoot })) ? 0 : 1;
-  if (cmd === 'exec') {
-    if (tail.length === 0) throw new UsageError('exec needs a command after "--"');
-    return (await lab().exec(arg(0, 'pod name'), tail)).code;
+  // Loaded on demand: the etcd client costs ~250 ms to load, and serve/probe start in every pod.
+  const { labCommand, applyCommand, deleteCommand, getCommand, execCommand, checkCommand, demoCommand } = await import('./cluster-commands.js');
+  switch (cmd) {
+    case 'lab': return labCommand(rest, values);
+    case 'apply': return applyCommand(values);
+    case 'delete': return deleteCommand(values);
+    case 'get': return getCommand(rest, values);
+    case 'exec': return execCommand(rest, tail, values);
+    case 'check': return checkCommand(values);
+    case 'demo': return demoCommand(values);
+    case 'agent': {
+      if (!values.etcd || !values.node || !values['node-dir']) throw new UsageError('agent needs --etcd, --node and --node-dir');
+      const runtime = values['pod-runtime'] ?? 'none';
+      if (runtime !== 'lab' && runtime !== 'none') throw new UsageError(`--pod-runtime "${runtime}": expected lab or none`);
+      const { runAgentCommand } = await import('../agent/main.js');
+      const { labSupervisor } = await import('../lab/supervisor.js');
+      await runAgentCommand({
+        etcd: values.etcd, node: values.node, nodeDir: values['node-dir'], iface: values.iface, nodeIP: values['node-ip'],
+        heartbeatTtlSeconds: values['heartbeat-ttl'] ? Number(values['heartbeat-ttl']) : undefined,
+        podRuntime: runtime, netnsPrefix: values['netns-prefix'], supervisor: runtime === 'lab' ? labSupervisor() : undefined,
+      });
+      return 0;
+    }
+    case 'controller': {
+      if (!values.etcd) throw new UsageError('controller needs --etcd');
+      const { runControllerCommand } = await import('../controller/main.js');
+      await runControllerCommand({ etcd: values.etcd, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined });
+      return 0;
+    }
   }
-  if (cmd !== 'lab') throw new UsageError(`unknown command "${cmd}"`);
-  if (key.startsWith('lab node add')) {
-    const n = lab().addNode(arg(2, 'node name'), values['pod-cidr']);
-    console.log(`node ${n.name} created: netns ${n.netns}, pod CIDR ${n.podCIDR}`);
-  } else if (key.startsWith('lab node rm')) {
-    await lab().removeNode(arg(2, 'node name'));
-  } else if (key.startsWith('lab pod add')) {
-    if (!values.node) throw new UsageError('lab pod add needs --node NODE');
-    const p = await lab().addPod(arg(2, 'pod name'), values.node);
-    console.log(`pod ${p.name} created on ${p.node}: netns ${p.netns}, IP ${p.ips.join(', ')}`);
-  } else if (key.startsWith('lab pod rm')) {
-    await lab().removePod(arg(2, 'pod name'));
-  } else if (key === 'lab status') {
-    const l = lab();
-    console.log('NODE        NETNS                         POD-CIDR');
-    for (const n of l.state.nodes()) console.log(`${n.name.padEnd(12)}${n.netns.padEnd(30)}${n.podCIDR}`);
-    console.log('\nPOD         NODE        NETNS                         IP');
-    for (const p of l.state.pods()) console.log(`${p.name.padEnd(12)}${p.node.padEnd(12)}${p.netns.padEnd(30)}${p.ips.join(',')}`);
-  } else if (key === 'lab down') {
-    await lab().down();
-  } else {
-    throw new UsageError(`unknown command "${positionals.join(' ')}"`);
-  }
-  return 0;
+  throw new UsageError(`unknown command "${cmd}"`);
 }
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
     console.error(`flatnet: ${err instanceof Error ? err.message : String(err)}`);
-    if (err instanceof UsageError) console.error(USAGE);
+    if (err instanceof UsageError) console.error(`\n${USAGE}`);
     process.exitCode = err instanceof UsageError ? 2 : 1;
   },
 );

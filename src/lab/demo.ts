@@ -1,39 +1,100 @@
-// `flatnet demo` for a one-node lab: two pods on one bridge show their addresses and ping each other.
+// `flatnet demo`: a 3-node lab across two segments with the auto backend, a few ordinary manifests
+// (a Deployment, a two-container pod, a host-network pod), then `flatnet check` proves the model.
 import { randomBytes } from 'node:crypto';
-import { Lab } from './lab.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClusterLab } from './cluster.js';
+import { defaultCluster } from './cluster-file.js';
+import { parseManifests } from '../api/manifest.js';
+import { applyObjects, listObjects } from '../api/apply.js';
+import { formatTable } from '../api/format.js';
+import type { Pod } from '../api/types.js';
+import type { Store } from '../store/store.js';
+import { gatherInputs } from '../check/inputs.js';
+import { formatReport, runCheck } from '../check/run.js';
+import { flatnetArgv } from './paths.js';
 
-export interface DemoOptions {
-  keep: boolean;
-  stateRoot?: string;
-  log?: (line: string) => void;
+export const DEMO_MANIFESTS = `apiVersion: v1
+kind: Namespace
+metadata: { name: demo }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: demo }
+spec:
+  replicas: 8
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      containers:
+        - name: web
+          command: [flatnet, serve, --port, "8080"]
+          ports: [{ containerPort: 8080 }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: duo, namespace: demo, labels: { app: duo } }
+spec:
+  containers:
+    - name: main
+      command: [flatnet, serve, --port, "8080"]
+      ports: [{ containerPort: 8080 }]
+    - name: sidecar
+      command: [flatnet, serve, --port, "9090/udp"]
+      ports: [{ containerPort: 9090, protocol: UDP }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: hostnet, namespace: demo }
+spec:
+  hostNetwork: true
+  containers:
+    - name: agent
+      command: [sleep, infinity]
+`;
+
+export async function waitPodsRunning(store: Store, count: number, timeoutMs: number): Promise<Pod[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pods = (await listObjects(store, 'Pod')) as Pod[];
+    const running = pods.filter((p) => p.status?.phase === 'Running');
+    if (running.length >= count && running.length === pods.length) return pods;
+    if (Date.now() > deadline) {
+      throw new Error(`pods not running after ${timeoutMs} ms: ${pods.filter((p) => p.status?.phase !== 'Running').map((p) => `${p.metadata.namespace}/${p.metadata.name} (${p.status?.phase ?? 'Pending'}${p.status?.message ? `: ${p.status.message}` : ''})`).join(', ') || `${running.length}/${count}`}`);
+    }
+    await sleep(100);
+  }
 }
 
-export async function runNodeDemo(opts: DemoOptions): Promise<boolean> {
+export async function runClusterDemo(opts: { keep: boolean; root: string; lab?: string; log?: (l: string) => void }): Promise<boolean> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  const lab = new Lab(`demo-${randomBytes(2).toString('hex')}`, { stateRoot: opts.stateRoot });
+  const lab = new ClusterLab(opts.lab ?? `demo-${randomBytes(2).toString('hex')}`, opts.root);
+  const cluster = defaultCluster();
   let ok = false;
+  const t0 = Date.now();
   try {
-    log(`lab ${lab.state.lab}: one node, two pods`);
-    const node = lab.addNode('node1', '10.244.1.0/24');
-    log(`node ${node.name}: netns ${node.netns}, pod CIDR ${node.podCIDR}`);
-    const a = await lab.addPod('alpha', 'node1');
-    const b = await lab.addPod('beta', 'node1');
-    log('');
-    log('POD     NODE    NETNS                       IP');
-    for (const p of [a, b]) log(`${p.name.padEnd(8)}${p.node.padEnd(8)}${p.netns.padEnd(28)}${p.ips.join(',')}`);
-    log('');
-    const ipOf = (cidr: string) => cidr.split('/')[0];
-    const r1 = await lab.exec(a.name, ['ping', '-c', '2', '-W', '1', ipOf(b.ips[0])], 'pipe');
-    const r2 = await lab.exec(b.name, ['ping', '-c', '2', '-W', '1', ipOf(a.ips[0])], 'pipe');
-    for (const [from, to, r] of [[a, b, r1], [b, a, r2]] as const) {
-      const summary = r.stdout.split('\n').find((l) => l.includes('packets transmitted')) ?? r.stdout.trim();
-      log(`${from.name} -> ${to.name} (${ipOf(to.ips[0])}): ${r.code === 0 ? 'ok' : 'FAILED'}  ${summary}`);
-    }
-    ok = r1.code === 0 && r2.code === 0;
-    log(ok ? '\npods reach each other by their own IPs.' : '\nping failed.');
+    log(`lab ${lab.name}: ${cluster.nodes.length} nodes on ${cluster.segments.length} segments (${cluster.segments.map((s) => `${s.name} ${s.subnet}`).join(', ')}), backend ${cluster.backend}`);
+    await lab.up(cluster);
+    log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s: etcd, controller and ${cluster.nodes.length} agents running\n`);
+    const store = lab.store();
+    try {
+      const objects = parseManifests(DEMO_MANIFESTS, 'demo.yaml');
+      for (const r of await applyObjects(store, objects)) log(r.line);
+      await waitPodsRunning(store, 10, 60_000);
+      log('\n$ flatnet get nodes -o wide');
+      log(formatTable('Node', await listObjects(store, 'Node'), { wide: true, allNamespaces: false }));
+      log('\n$ flatnet get pods -A -o wide');
+      log(formatTable('Pod', await listObjects(store, 'Pod'), { wide: true, allNamespaces: true }));
+      log('\n$ flatnet check');
+      const plan = lab.plan();
+      const inputs = await gatherInputs(store, { name: lab.name, nodeNetns: (n) => plan.nodes.find((x) => x.name === n)?.netns, external: plan.external });
+      const report = await runCheck(inputs, { flatnet: flatnetArgv() });
+      log(formatReport(report));
+      ok = report.pass;
+    } finally { await store.close(); }
   } finally {
-    if (opts.keep) log(`\nlab kept: flatnet --lab ${lab.state.lab} lab status; flatnet --lab ${lab.state.lab} lab down`);
-    else await lab.down();
+    if (opts.keep) log(`\nlab kept: flatnet --lab ${lab.name} get pods -A -o wide; flatnet --lab ${lab.name} check; flatnet --lab ${lab.name} lab down`);
+    else { await lab.down(); log(`\nlab ${lab.name} removed`); }
   }
   return ok;
 }

@@ -2,12 +2,12 @@
 // one request, so what the contract promises is what etcd promises, with no client-side cache between.
 //
 // Endpoints are what grpc-js dials: "unix:///abs/path" for a unix socket, "host:port" for TCP.
-import { Etcd3, isRecoverableError, EtcdLeaseInvalidError, type IKeyValue, type IOptions, type IRequestOp } from 'etcd3';
+import { Etcd3, isRecoverableError, EtcdLeaseInvalidError, type ICompare, type IKeyValue, type IOptions, type IRequestOp } from 'etcd3';
 import { EtcdWatch, prefixEnd } from './etcd-watch.js';
 import { LeaseLostError, StoreError } from './errors.js';
 import {
-  assertKey, assertPrefix, leaseId,
-  type KV, type Lease, type Listing, type Store, type Watch, type WatchHandlers, type WriteOptions,
+  assertKey, assertPrefix, assertTxn, leaseId,
+  type KV, type Lease, type Listing, type Store, type TxnOp, type Watch, type WatchHandlers, type WriteOptions,
 } from './store.js';
 
 export interface EtcdStoreOptions {
@@ -112,6 +112,22 @@ export class EtcdStore implements Store {
   async deleteIf(key: string, expectModRevision: number): Promise<boolean> {
     assertKey(key);
     return this.txn('deleteIf', key, { target: 'Mod', mod_revision: expectModRevision }, { request_delete_range: { key: toBuf(key) } });
+  }
+
+  /** One etcd txn: a compare per conditional op, and every write in `success`. */
+  async commit(ops: TxnOp[]): Promise<boolean> {
+    assertTxn(ops);
+    if (ops.length === 0) return true;
+    const compare: ICompare[] = [];
+    const success: IRequestOp[] = [];
+    for (const o of ops) {
+      if (o.op === 'create') compare.push({ key: toBuf(o.key), result: 'Equal', target: 'Create', create_revision: 0 });
+      if (o.op === 'update' || o.op === 'delete') compare.push({ key: toBuf(o.key), result: 'Equal', target: 'Mod', mod_revision: o.expectModRevision });
+      success.push(o.op === 'delete' ? { request_delete_range: { key: toBuf(o.key) } } : { request_put: this.putOp(o.key, o.value, {}) });
+    }
+    const what = ops.length === 1 ? ops[0].key : `${ops[0].key} (+${ops.length - 1} more)`;
+    const res = await this.call('commit', what, () => this.client.kv.txn({ compare, success }));
+    return res.succeeded;
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {

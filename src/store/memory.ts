@@ -6,8 +6,8 @@
 import { systemClock, type Clock, type Timer } from './clock.js';
 import { LeaseLostError, StoreError } from './errors.js';
 import {
-  assertKey, assertPrefix, leaseId,
-  type KV, type Lease, type Listing, type Store, type Watch, type WatchEvent, type WatchHandlers, type WriteOptions,
+  assertKey, assertPrefix, assertTxn, leaseId,
+  type KV, type Lease, type Listing, type Store, type TxnOp, type Watch, type WatchEvent, type WatchHandlers, type WriteOptions,
 } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -79,7 +79,7 @@ export class MemoryStore implements Store {
     this.check();
     assertKey(key);
     if (!this.data.has(key)) return false;
-    this.commit((rev) => [this.remove(key, rev)]);
+    this.newRevision((rev) => [this.remove(key, rev)]);
     return true;
   }
 
@@ -111,8 +111,27 @@ export class MemoryStore implements Store {
     this.check();
     assertKey(key);
     if (this.data.get(key)?.modRevision !== expectModRevision) return false;
-    this.commit((rev) => [this.remove(key, rev)]);
+    this.newRevision((rev) => [this.remove(key, rev)]);
     return true;
+  }
+
+  async commit(ops: TxnOp[]): Promise<boolean> {
+    this.check();
+    assertTxn(ops);
+    if (!ops.every((o) => this.holds(o))) return false;
+    if (ops.length === 0) return true;
+    this.newRevision((rev) => ops.map((o) => (o.op === 'delete' ? this.remove(o.key, rev) : this.set(o.key, o.value, undefined, rev))));
+    return true;
+  }
+
+  /** Whether a transaction op's condition holds now. */
+  private holds(o: TxnOp): boolean {
+    switch (o.op) {
+      case 'create': return !this.data.has(o.key);
+      case 'update':
+      case 'delete': return this.data.get(o.key)?.modRevision === o.expectModRevision;
+      case 'put': return true;
+    }
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
@@ -181,7 +200,7 @@ export class MemoryStore implements Store {
     l.timer.cancel();
     if (this.closed || l.keys.size === 0) return;
     const keys = [...l.keys].sort();
-    this.commit((rev) => keys.map((k) => this.remove(k, rev)));
+    this.newRevision((rev) => keys.map((k) => this.remove(k, rev)));
   }
 
   private write(key: string, value: string, lease: string | undefined): void {
@@ -189,14 +208,16 @@ export class MemoryStore implements Store {
     if (lease !== undefined && !this.leases.has(lease)) {
       throw new StoreError(`cannot write "${key}": lease ${lease} not found (expired or revoked)`, { key });
     }
-    this.commit((rev) => {
-      const old = this.data.get(key);
-      if (old?.lease !== undefined) this.leases.get(old.lease)?.keys.delete(key);
-      if (lease !== undefined) this.leases.get(lease)!.keys.add(key);
-      const createRevision = old ? old.createRevision : rev;
-      this.data.set(key, { value, createRevision, modRevision: rev, lease });
-      return [{ type: 'put', key, value, modRevision: rev, createRevision }];
-    });
+    this.newRevision((rev) => [this.set(key, value, lease, rev)]);
+  }
+
+  private set(key: string, value: string, lease: string | undefined, rev: number): WatchEvent {
+    const old = this.data.get(key);
+    if (old?.lease !== undefined) this.leases.get(old.lease)?.keys.delete(key);
+    if (lease !== undefined) this.leases.get(lease)!.keys.add(key);
+    const createRevision = old ? old.createRevision : rev;
+    this.data.set(key, { value, createRevision, modRevision: rev, lease });
+    return { type: 'put', key, value, modRevision: rev, createRevision };
   }
 
   private remove(key: string, rev: number): WatchEvent {
@@ -207,7 +228,7 @@ export class MemoryStore implements Store {
   }
 
   /** One write = one new revision: applies `fn`, records its events and hands them to the watchers. */
-  private commit(fn: (rev: number) => WatchEvent[]): void {
+  private newRevision(fn: (rev: number) => WatchEvent[]): void {
     const events = fn(this.rev + 1);
     this.rev++;
     this.history.push(...events);

@@ -70,6 +70,16 @@ export interface WriteOptions {
   lease?: Lease | string;
 }
 
+/**
+ * One write of a transaction (Store.commit). 'create', 'update' and 'delete' carry the condition of
+ * create, update and deleteIf; 'put' has none.
+ */
+export type TxnOp =
+  | { op: 'create'; key: string; value: string }
+  | { op: 'update'; key: string; value: string; expectModRevision: number }
+  | { op: 'delete'; key: string; expectModRevision: number }
+  | { op: 'put'; key: string; value: string };
+
 export interface Store {
   get(key: string): Promise<KV | undefined>;
   /** Writes unconditionally; returns the new revision. */
@@ -85,6 +95,13 @@ export interface Store {
   update(key: string, value: string, expectModRevision: number, opts?: WriteOptions): Promise<boolean>;
   /** Compare-and-set: deletes only if the key's modRevision is still `expectModRevision`. */
   deleteIf(key: string, expectModRevision: number): Promise<boolean>;
+  /**
+   * A transaction: when every op's condition holds, all its writes happen in one new revision (watchers
+   * get them in one onEvents call, in op order); otherwise nothing happens and it returns false. Empty
+   * `ops` is true and writes nothing. A key may appear once (StoreError otherwise). On etcd, a
+   * transaction holds at most --max-txn-ops operations (128 by default).
+   */
+  commit(ops: TxnOp[]): Promise<boolean>;
 
   /**
    * Delivers every change under `prefix` from `fromRevision` (inclusive) on: first the history, then
@@ -115,6 +132,16 @@ export function assertPrefix(prefix: string): void {
 export function assertKey(key: string): void {
   if (key === '' || key.endsWith('/')) {
     throw new StoreError(`key "${key}" is invalid: it must be non-empty and not end with "/"`, { key });
+  }
+}
+
+/** Checks a transaction's keys: each valid, none twice (etcd refuses a key twice in one txn). */
+export function assertTxn(ops: TxnOp[]): void {
+  const seen = new Set<string>();
+  for (const o of ops) {
+    assertKey(o.key);
+    if (seen.has(o.key)) throw new StoreError(`transaction writes key "${o.key}" twice`, { key: o.key });
+    seen.add(o.key);
   }
 }
 

@@ -107,6 +107,61 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.equal(await store.get(k), undefined);
     }));
 
+    test('commit with every condition met writes all ops in one revision', withStore(async ({ store, root }) => {
+      const ra = await store.put(`${root}tx/a`, 'a1');
+      const rb = await store.put(`${root}tx/b`, 'b1');
+      const before = (await store.list(root)).revision;
+      assert.equal(await store.commit([
+        { op: 'create', key: `${root}tx/c`, value: 'c1' },
+        { op: 'update', key: `${root}tx/a`, value: 'a2', expectModRevision: ra },
+        { op: 'delete', key: `${root}tx/b`, expectModRevision: rb },
+        { op: 'put', key: `${root}tx/d`, value: 'd1' },
+      ]), true);
+      const l = await store.list(`${root}tx/`);
+      assert.deepEqual(l.items.map((kv) => `${kv.key.slice(root.length)}=${kv.value}`), ['tx/a=a2', 'tx/c=c1', 'tx/d=d1']);
+      assert.deepEqual(l.items.map((kv) => kv.modRevision), [before + 1, before + 1, before + 1], 'one revision for the whole transaction');
+      assert.equal(l.revision, before + 1);
+      assert.equal(l.items[0].createRevision, ra, 'an updated key keeps its createRevision');
+    }));
+
+    test('commit with one condition failing writes nothing and reports false', withStore(async ({ store, root }) => {
+      const ra = await store.put(`${root}tf/a`, 'a1');
+      await store.put(`${root}tf/a`, 'a2');
+      const rb = await store.put(`${root}tf/b`, 'b1');
+      const snapshot = await store.list(`${root}tf/`);
+      const fresh = { op: 'create', key: `${root}tf/new`, value: 'n' } as const;
+      for (const failing of [
+        { op: 'update', key: `${root}tf/a`, value: 'stale', expectModRevision: ra },
+        { op: 'delete', key: `${root}tf/a`, expectModRevision: ra },
+        { op: 'create', key: `${root}tf/b`, value: 'exists' },
+        { op: 'update', key: `${root}tf/missing`, value: 'x', expectModRevision: rb },
+      ] as const) {
+        assert.equal(await store.commit([fresh, { op: 'put', key: `${root}tf/p`, value: 'p' }, failing]), false, JSON.stringify(failing));
+        assert.deepEqual(await store.list(`${root}tf/`), snapshot, `nothing written when ${JSON.stringify(failing)} fails`);
+      }
+      assert.equal(await store.commit([]), true, 'an empty transaction succeeds');
+      assert.equal((await store.list(root)).revision, snapshot.revision, 'and makes no revision');
+      await assert.rejects(store.commit([{ op: 'put', key: `${root}tf/x`, value: '1' }, { op: 'delete', key: `${root}tf/x`, expectModRevision: 1 }]),
+        (e: Error) => e instanceof StoreError && e.message.includes(`"${root}tf/x" twice`));
+    }));
+
+    test('a watch sees all events of a transaction in one onEvents call, in op order', withStore(async ({ store, root }) => {
+      const rb = await store.put(`${root}tw/b`, 'b1');
+      const c = new Collector();
+      const w = await store.watch(`${root}tw/`, 0, c);
+      assert.equal(await store.commit([
+        { op: 'put', key: `${root}tw/c`, value: 'c1' },
+        { op: 'delete', key: `${root}tw/b`, expectModRevision: rb },
+        { op: 'create', key: `${root}tw/a`, value: 'a1' },
+        { op: 'put', key: `${root}other/x`, value: 'not watched' },
+      ]), true);
+      await c.until('3 events', () => c.events.length >= 3);
+      assert.equal(c.batches.length, 1, `one batch, got ${JSON.stringify(c.batches)}`);
+      assert.deepEqual(c.lines(root), ['put tw/c=c1', 'delete tw/b', 'put tw/a=a1']);
+      assert.equal(new Set(c.events.map((e) => e.modRevision)).size, 1);
+      await w.cancel();
+    }));
+
     test('watch from a revision replays history, then live events, in order', withStore(async ({ store, root }) => {
       const from = await store.put(`${root}w/a`, '1');
       await store.put(`${root}w/a`, '2');

@@ -1,0 +1,129 @@
+// flatnet agent: one per node, in the node's network namespace (a lab node) or the root one (a host);
+// the same code either way. It registers the Node, keeps its heartbeat, waits for the pod CIDR, writes
+// the CNI config, and keeps routes and masquerade in step with the cluster through one sync loop each.
+import { join } from 'node:path';
+import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, objectKey } from '../api/keys.js';
+import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Node } from '../api/types.js';
+import { Netns } from '../kernel/netns.js';
+import { Mirror, jsonDecode } from '../store/mirror.js';
+import { SyncRunner } from '../store/runner.js';
+import type { Store } from '../store/store.js';
+import { findUnderlay, type Underlay } from './underlay.js';
+import { registerNode, startHeartbeat, type Heartbeat } from './registration.js';
+import { BRIDGE, renderConfList, writeConfList } from './cni-config.js';
+import { ensureBridge, ensureForwarding, ensureLocalRouteSource } from './bridge.js';
+import { nodeViews } from './views.js';
+import { podMTU, renderRoutes, applyRoutes } from '../dataplane/routes/index.js';
+import { renderMasq, applyMasq } from '../dataplane/masq/index.js';
+
+export interface AgentOptions {
+  store: Store;
+  nodeName: string;
+  /** Where the node keeps CNI state: net.d/ (conflist), ipam/ (reservations). */
+  confDir: string;
+  ipamDir: string;
+  /** The node interface, or the node IP to find it by; else the default route's interface. */
+  iface?: string;
+  nodeIP?: string;
+  heartbeatTtlSeconds?: number;
+  resyncMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface Agent {
+  readonly underlay: Underlay;
+  readonly podCIDRs: string[];
+  readonly config: ClusterConfig;
+  /** Resolves when every runner has nothing pending. */
+  idle(): Promise<void>;
+  /** Completed syncs of the routes loop (tests wait on it). */
+  routeSyncs(): number;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function readClusterConfig(store: Store, log: (m: string) => void): Promise<ClusterConfig> {
+  for (let waited = 0; ; waited += 500) {
+    const kv = await store.get(CLUSTER_CONFIG_KEY);
+    if (kv) return { ...DEFAULT_CLUSTER_CONFIG, ...(JSON.parse(kv.value) as Partial<ClusterConfig>) };
+    if (waited % 10_000 === 0) log(`waiting for the cluster config at ${CLUSTER_CONFIG_KEY}`);
+    await sleep(500);
+  }
+}
+
+export async function startAgent(opts: AgentOptions): Promise<Agent> {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const ns = Netns.current();
+  const { store, nodeName } = opts;
+  const config = await readClusterConfig(store, log);
+  const underlay = await findUnderlay(ns, { ifname: opts.iface, nodeIP: opts.nodeIP });
+  log(`node ${nodeName}: ${underlay.ifname} ${underlay.cidr} mtu ${underlay.mtu}, backend ${config.backend}`);
+  await registerNode(store, nodeName, underlay.nodeIP);
+  const heartbeat: Heartbeat = startHeartbeat(store, nodeName, opts.heartbeatTtlSeconds ?? 10, log);
+
+  const nodes = new Mirror<Node>(store, NODE_PREFIX, jsonDecode);
+  const beats = new Mirror<unknown>(store, HEARTBEAT_PREFIX, jsonDecode);
+  await Promise.all([nodes.start(), beats.start()]);
+
+  // The pod CIDR comes from the controller; nothing on this node can be set up before it.
+  const selfKey = objectKey('Node', nodeName);
+  let podCIDRs = cidrsOf(nodes.get(selfKey));
+  if (podCIDRs.length === 0) {
+    log(`node ${nodeName}: waiting for a pod CIDR`);
+    podCIDRs = await new Promise<string[]>((resolve) => {
+      nodes.onChange(() => { const c = cidrsOf(nodes.get(selfKey)); if (c.length) resolve(c); });
+    });
+  }
+  log(`node ${nodeName}: pod CIDR ${podCIDRs.join(', ')}`);
+  const mtu = podMTU(underlay.mtu, config.backend);
+
+  // Bridge, forwarding and CNI config: the node is ready for pods once these exist.
+  ensureForwarding(podCIDRs.some((c) => c.includes(':')));
+  await ensureBridge(ns, BRIDGE, podCIDRs, mtu);
+  if (writeConfList(join(opts.confDir, '10-flatnet.conflist'), renderConfList({ podCIDRs, mtu, dataDir: opts.ipamDir }))) {
+    log(`node ${nodeName}: wrote ${join(opts.confDir, '10-flatnet.conflist')} (mtu ${mtu})`);
+  }
+
+  const onError = (what: string) => (err: unknown) => log(`${what} sync failed: ${(err as Error).message}`);
+  const routes = new SyncRunner(async () => {
+    const views = nodeViews(nodes.values(), new Set(beats.keys().map((k) => k.slice(HEARTBEAT_PREFIX.length))));
+    const self = views.find((v) => v.name === nodeName);
+    const desired = renderRoutes({
+      self: { name: nodeName, nodeIP: underlay.nodeIP, podCIDRs, ready: true, underlay: { ifname: underlay.ifname, cidr: underlay.cidr, mtu: underlay.mtu } },
+      peers: views.filter((v) => v !== self),
+      backend: config.backend,
+      vxlan: config.vxlan,
+    });
+    for (const u of desired.unreachable) log(`route to ${u.peer}: ${u.reason}`);
+    const report = await applyRoutes(ns, desired);
+    const local = await ensureLocalRouteSource(ns, BRIDGE, podCIDRs, underlay.nodeIP);
+    if (local.length) log(`routes: ${local.join('; ')}`);
+    if (report.writes > 0) log(`routes: ${report.summary}`);
+  }, { periodMs: opts.resyncMs ?? 30_000, onError: onError('routes') });
+  const masq = new SyncRunner(async () => {
+    const r = await applyMasq(ns, renderMasq({ podCIDRs, clusterCIDRs: config.clusterCIDRs }));
+    if (r.changed) log('masquerade: table flatnet-masq written');
+  }, { periodMs: opts.resyncMs ?? 30_000, onError: onError('masquerade') });
+  nodes.onChange(() => routes.poke());
+  beats.onChange(() => routes.poke());
+  routes.start();
+  masq.start();
+
+  return {
+    underlay, podCIDRs, config,
+    routeSyncs: () => routes.syncs,
+    async idle() { await Promise.all([routes.idle(), masq.idle()]); },
+    async stop() {
+      routes.stop();
+      masq.stop();
+      await heartbeat.stop();
+      await Promise.all([nodes.stop(), beats.stop()]);
+    },
+  };
+}
+
+function cidrsOf(node: Node | undefined): string[] {
+  if (!node) return [];
+  return node.spec.podCIDRs?.length ? node.spec.podCIDRs : node.spec.podCIDR ? [node.spec.podCIDR] : [];
+}

@@ -1,0 +1,248 @@
+// `flatnet apply`, `delete` and `get` on the store, with kubectl's semantics and output lines.
+//
+// Apply and delete are all-or-nothing: they read the current state, check every object, then write
+// every change in one store transaction whose conditions are the revisions they read. A concurrent
+// writer makes the transaction fail, and the whole read-check-write runs again on the new state.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isNamespaced, kindPrefix, objectKey } from './keys.js';
+import type { Deployment, Kind, KubeObject, ObjectMeta, Pod } from './types.js';
+import type { Store, TxnOp } from '../store/store.js';
+
+export interface ApplyResult {
+  kind: Kind;
+  name: string;
+  namespace?: string;
+  action: 'created' | 'configured' | 'unchanged';
+  /** As kubectl prints it: "pod/web created". */
+  line: string;
+}
+
+export interface DeleteResult {
+  kind: Kind;
+  name: string;
+  namespace?: string;
+  action: 'deleted' | 'notFound';
+  notFound: boolean;
+  /** As kubectl prints it: 'pod "web" deleted', or its NotFound error. */
+  line: string;
+}
+
+/** An apply or delete refused as a whole: nothing was written. */
+export class ApplyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApplyError';
+  }
+}
+
+/** kubectl's resource names: "pod/web created", 'pods "web" not found'. */
+const RESOURCE: Record<Kind, { singular: string; plural: string }> = {
+  Node: { singular: 'node', plural: 'nodes' },
+  Namespace: { singular: 'namespace', plural: 'namespaces' },
+  Pod: { singular: 'pod', plural: 'pods' },
+  Deployment: { singular: 'deployment.apps', plural: 'deployments.apps' },
+};
+
+/** Namespaces the cluster itself needs, as Kubernetes refuses to delete them. */
+const PROTECTED_NAMESPACES = ['default', 'kube-system'];
+
+/** Transactions tried before giving up on a store that keeps changing under us. */
+const ATTEMPTS = 8;
+
+interface Plan<R> { ops: TxnOp[]; results: R[] }
+
+/** Where an object lives: its namespace (defaulted), or undefined for cluster-scoped kinds. */
+const namespaceOf = (o: KubeObject): string | undefined => (isNamespaced(o.kind) ? o.metadata.namespace ?? 'default' : undefined);
+const keyOf = (o: KubeObject): string => objectKey(o.kind, o.metadata.name, namespaceOf(o));
+/** 'Pod "demo/web"' or 'Namespace "demo"', for error messages. */
+const describe = (o: KubeObject): string => `${o.kind} "${namespaceOf(o) !== undefined ? `${namespaceOf(o)}/` : ''}${o.metadata.name}"`;
+
+function identity(o: KubeObject): { kind: Kind; name: string; namespace?: string } {
+  const ns = namespaceOf(o);
+  return ns === undefined ? { kind: o.kind, name: o.metadata.name } : { kind: o.kind, name: o.metadata.name, namespace: ns };
+}
+
+/** Runs plan-then-commit until the commit's conditions hold. */
+async function commitPlan<R>(store: Store, what: string, plan: () => Promise<Plan<R>>): Promise<R[]> {
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const p = await plan();
+    if (await store.commit(p.ops)) return p.results;
+    await sleep(Math.random() * 10 * attempt); // spread retries, so two appliers racing do not collide again in step
+  }
+  throw new ApplyError(`${what}: the objects kept changing while it ran; gave up after ${ATTEMPTS} attempts`);
+}
+
+export async function applyObjects(store: Store, objects: KubeObject[]): Promise<ApplyResult[]> {
+  return commitPlan(store, 'apply', () => planApply(store, objects));
+}
+
+async function planApply(store: Store, objects: KubeObject[]): Promise<Plan<ApplyResult>> {
+  const ops: TxnOp[] = [];
+  const results: ApplyResult[] = [];
+  const seen = new Set<string>();
+  const namespacesApplied = new Set(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
+  const namespaceExists = new Map<string, boolean>();
+  const now = timestamp();
+
+  for (const desired of objects) {
+    if (desired.kind === 'Node') throw new ApplyError(`${describe(desired)}: nodes register themselves and cannot be applied`);
+    const key = keyOf(desired);
+    if (seen.has(key)) throw new ApplyError(`${describe(desired)}: appears twice in this apply`);
+    seen.add(key);
+
+    const ns = namespaceOf(desired);
+    if (ns !== undefined && !namespacesApplied.has(ns)) {
+      if (!namespaceExists.has(ns)) namespaceExists.set(ns, (await store.get(objectKey('Namespace', ns))) !== undefined);
+      if (!namespaceExists.get(ns)) throw new ApplyError(`${describe(desired)}: namespace "${ns}" not found (create it first, or in the same apply)`);
+    }
+
+    const kv = await store.get(key);
+    const line = (action: ApplyResult['action']) => `${RESOURCE[desired.kind].singular}/${desired.metadata.name} ${action}`;
+    if (!kv) {
+      ops.push({ op: 'create', key, value: JSON.stringify(created(desired, now)) });
+      results.push({ ...identity(desired), action: 'created', line: line('created') });
+      continue;
+    }
+    const current = JSON.parse(kv.value) as KubeObject;
+    const next = updated(current, desired);
+    if (canonical(next) === canonical(current)) {
+      results.push({ ...identity(desired), action: 'unchanged', line: line('unchanged') });
+    } else {
+      ops.push({ op: 'update', key, value: JSON.stringify(next), expectModRevision: kv.modRevision });
+      results.push({ ...identity(desired), action: 'configured', line: line('configured') });
+    }
+  }
+  return { ops, results };
+}
+
+/** A new object as stored: the manifest's fields, plus what the server sets on creation. */
+function created(desired: KubeObject, now: string): KubeObject {
+  const { labels, annotations } = desired.metadata;
+  const ns = namespaceOf(desired);
+  const metadata: ObjectMeta = {
+    name: desired.metadata.name,
+    ...(ns !== undefined ? { namespace: ns } : {}),
+    uid: randomUUID(),
+    creationTimestamp: now,
+    ...(labels !== undefined ? { labels } : {}),
+    ...(annotations !== undefined ? { annotations } : {}),
+  };
+  switch (desired.kind) {
+    case 'Namespace': return { apiVersion: 'v1', kind: 'Namespace', metadata, status: { phase: 'Active' } };
+    case 'Pod': return { apiVersion: 'v1', kind: 'Pod', metadata, spec: desired.spec, status: { phase: 'Pending' } };
+    case 'Deployment': return { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec: desired.spec };
+    case 'Node': throw new ApplyError(`${describe(desired)}: nodes register themselves and cannot be applied`);
+  }
+}
+
+/** An existing object with the manifest applied: labels, annotations and (but for Pods) spec change. */
+function updated(current: KubeObject, desired: KubeObject): KubeObject {
+  const metadata: ObjectMeta = { ...current.metadata, labels: desired.metadata.labels, annotations: desired.metadata.annotations };
+  if (metadata.labels === undefined) delete metadata.labels;
+  if (metadata.annotations === undefined) delete metadata.annotations;
+  if (desired.kind === 'Pod') {
+    const spec = (current as Pod).spec;
+    // A nodeName the manifest leaves out is the scheduler's choice, not a change the manifest asks for.
+    const comparable = desired.spec.nodeName === undefined ? { ...spec, nodeName: undefined } : spec;
+    const field = firstDifference(comparable, desired.spec, 'spec');
+    if (field !== undefined) {
+      throw new ApplyError(`${describe(desired)}: spec is immutable (field ${field}); delete the pod and apply it again`);
+    }
+    return { ...(current as Pod), metadata };
+  }
+  if (desired.kind === 'Deployment') return { ...(current as Deployment), metadata, spec: desired.spec };
+  return { ...current, metadata } as KubeObject;
+}
+
+export async function deleteObjects(store: Store, objects: KubeObject[]): Promise<DeleteResult[]> {
+  return commitPlan(store, 'delete', () => planDelete(store, objects));
+}
+
+async function planDelete(store: Store, objects: KubeObject[]): Promise<Plan<DeleteResult>> {
+  const deletes = new Map<string, TxnOp>();
+  const named = new Set<string>();
+  const results: DeleteResult[] = [];
+  const deleteAll = async (prefix: string, which: (o: KubeObject) => boolean = () => true) => {
+    for (const kv of (await store.list(prefix)).items) {
+      if (!deletes.has(kv.key) && which(JSON.parse(kv.value) as KubeObject)) deletes.set(kv.key, { op: 'delete', key: kv.key, expectModRevision: kv.modRevision });
+    }
+  };
+
+  for (const o of objects) {
+    if (o.kind === 'Namespace' && PROTECTED_NAMESPACES.includes(o.metadata.name)) {
+      throw new ApplyError(`Error from server (Forbidden): namespaces "${o.metadata.name}" is forbidden: this namespace may not be deleted`);
+    }
+    const key = keyOf(o);
+    const { singular, plural } = RESOURCE[o.kind];
+    const deleted = { ...identity(o), action: 'deleted' as const, notFound: false, line: `${singular} "${o.metadata.name}" deleted` };
+    const notFound = { ...identity(o), action: 'notFound' as const, notFound: true, line: `Error from server (NotFound): ${plural} "${o.metadata.name}" not found` };
+    // Named twice: the first deletes it, so the second finds nothing, as with kubectl.
+    const firstMention = !named.has(key);
+    named.add(key);
+    if (deletes.has(key)) { results.push(firstMention ? deleted : notFound); continue; }
+    const kv = await store.get(key);
+    if (!kv) { results.push(notFound); continue; }
+    deletes.set(key, { op: 'delete', key, expectModRevision: kv.modRevision });
+    results.push(deleted);
+
+    if (o.kind === 'Namespace') {
+      // What lives in a namespace goes with it, in the same transaction: nothing is left orphaned.
+      await deleteAll(kindPrefix('Deployment', o.metadata.name));
+      await deleteAll(kindPrefix('Pod', o.metadata.name));
+    } else if (o.kind === 'Deployment') {
+      const owner = JSON.parse(kv.value) as Deployment;
+      await deleteAll(kindPrefix('Pod', namespaceOf(o)), (p) => ownedBy(p, owner));
+    }
+  }
+  return { ops: [...deletes.values()], results };
+}
+
+/** Whether a pod was made by this Deployment (its ownerReferences name it, and its uid when both have one). */
+function ownedBy(pod: KubeObject, owner: Deployment): boolean {
+  return (pod.metadata.ownerReferences ?? []).some((r) => r.kind === 'Deployment' && r.name === owner.metadata.name
+    && (r.uid === undefined || owner.metadata.uid === undefined || r.uid === owner.metadata.uid));
+}
+
+/** Every object of a kind, in one namespace or (namespace undefined) all, sorted by namespace then name. */
+export async function listObjects(store: Store, kind: Kind, namespace?: string): Promise<KubeObject[]> {
+  const { items } = await store.list(kindPrefix(kind, namespace));
+  const objects = items.map((kv) => JSON.parse(kv.value) as KubeObject);
+  const order = (o: KubeObject) => [o.metadata.namespace ?? '', o.metadata.name] as const;
+  return objects.sort((a, b) => {
+    const [an, aname] = order(a);
+    const [bn, bname] = order(b);
+    return an !== bn ? (an < bn ? -1 : 1) : aname < bname ? -1 : aname > bname ? 1 : 0;
+  });
+}
+
+/** Kubernetes' timestamp format: RFC 3339 in UTC, whole seconds. */
+const timestamp = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** JSON with sorted keys and no undefined: equal values give equal strings, whatever the key order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) => {
+    if (typeof val !== 'object' || val === null || Array.isArray(val)) return val;
+    return Object.fromEntries(Object.entries(val).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
+}
+
+/** The path of the first field where two JSON values differ ("spec.containers[0].image"), or undefined. */
+function firstDifference(a: unknown, b: unknown, path: string): string | undefined {
+  if (canonical(a) === canonical(b)) return undefined;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      const d = firstDifference(a[i], b[i], `${path}[${i}]`);
+      if (d !== undefined) return d;
+    }
+    return path;
+  }
+  const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isRecord(a) && isRecord(b)) {
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      const d = firstDifference(a[k], b[k], `${path}.${k}`);
+      if (d !== undefined) return d;
+    }
+  }
+  return path;
+}

@@ -1,0 +1,270 @@
+// Manifests (the YAML `flatnet apply -f` reads) into the objects of types.ts. Validation is strict and
+// up front, so a bad file is refused whole before anything reaches the store, and each error names the
+// file, the document, the object and the field, as a reader needs to find the line to fix.
+//
+// Fields flatnet does not read are refused, except Kubernetes fields that change nothing here (a
+// container's resources, a pod's restartPolicy, ...), which are dropped: a typo or an unsupported
+// feature must not pass silently, while an ordinary manifest from elsewhere still applies.
+import { parseAllDocuments } from 'yaml';
+import type { Container, ContainerPort, Deployment, KubeObject, Namespace, ObjectMeta, Pod, PodSpec } from './types.js';
+
+export class ManifestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestError';
+  }
+}
+
+type Json = unknown;
+type Mapping = Record<string, Json>;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A label value, or the name part of a label/annotation key. */
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Kubernetes metadata that the server owns or flatnet does not use: accepted and dropped. */
+const IGNORED_META = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
+  'deletionGracePeriodSeconds', 'managedFields', 'finalizers', 'selfLink', 'ownerReferences'];
+const IGNORED_POD_SPEC = ['restartPolicy', 'terminationGracePeriodSeconds', 'dnsPolicy', 'schedulerName', 'securityContext',
+  'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken', 'tolerations', 'affinity', 'priority',
+  'priorityClassName', 'enableServiceLinks', 'preemptionPolicy', 'imagePullSecrets', 'topologySpreadConstraints', 'runtimeClassName'];
+const IGNORED_CONTAINER = ['imagePullPolicy', 'resources', 'terminationMessagePath', 'terminationMessagePolicy',
+  'livenessProbe', 'readinessProbe', 'startupProbe', 'securityContext', 'stdin', 'stdinOnce', 'tty'];
+const IGNORED_DEPLOYMENT_SPEC = ['strategy', 'minReadySeconds', 'revisionHistoryLimit', 'progressDeadlineSeconds', 'paused'];
+
+/** Where an error is: "pods.yaml: document 2 (Pod \"web\")"; fails with a field path and a problem. */
+class Where {
+  constructor(private readonly place: string, private readonly object = '') {}
+  about(kind: string, name: unknown): Where {
+    return new Where(this.place, typeof name === 'string' && name !== '' ? ` (${kind} "${name}")` : ` (${kind})`);
+  }
+  fail(path: string, problem: string): never {
+    throw new ManifestError(`${this.place}${this.object}: ${path ? `${path}: ` : ''}${problem}`);
+  }
+}
+
+/** A value as the error shows it: JSON, cut short. */
+function show(v: Json): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function typeName(v: Json): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
+}
+
+const isMapping = (v: Json): v is Mapping => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function parseManifests(text: string, file: string): KubeObject[] {
+  const objects: KubeObject[] = [];
+  parseAllDocuments(text).forEach((doc, i) => {
+    const place = `${file}: document ${i + 1}`;
+    if (doc.errors.length > 0) throw new ManifestError(`${place}: invalid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+    const value: Json = doc.toJS();
+    if (value === null || value === undefined) return; // an empty document: "---" twice, or only comments
+    if (isMapping(value) && value.kind === 'List') {
+      const at: Where = new Where(place, ' (List)');
+      if (value.apiVersion !== 'v1') at.fail('apiVersion', `${show(value.apiVersion)}: a List is apiVersion v1`);
+      const items = value.items;
+      if (!Array.isArray(items)) at.fail('items', items === undefined ? 'is required' : `${show(items)} is not a list`);
+      items.forEach((item: Json, j: number) => objects.push(parseObject(item, new Where(`${place}, items[${j}]`))));
+    } else {
+      objects.push(parseObject(value, new Where(place)));
+    }
+  });
+  return objects;
+}
+
+function parseObject(value: Json, where: Where): KubeObject {
+  if (!isMapping(value)) where.fail('', `expected an object with apiVersion and kind, got ${typeName(value)}`);
+  const { apiVersion, kind } = value;
+  if (typeof kind !== 'string' || kind === '') where.fail('kind', kind === undefined ? 'is required' : `${show(kind)} is not a kind`);
+  const at: Where = where.about(kind, isMapping(value.metadata) ? value.metadata.name : undefined);
+  if (typeof apiVersion !== 'string' || apiVersion === '') at.fail('apiVersion', apiVersion === undefined ? 'is required' : `${show(apiVersion)} is not an apiVersion`);
+  const pair = `${apiVersion} ${kind}`;
+  if (pair === 'v1 Node') at.fail('kind', 'a Node cannot be applied: nodes register themselves (each node\'s agent writes its Node)');
+  if (pair === 'v1 Namespace') return parseNamespace(value, at);
+  if (pair === 'v1 Pod') return parsePod(value, at);
+  if (pair === 'apps/v1 Deployment') return parseDeployment(value, at);
+  const expected: Record<string, string> = { Namespace: 'v1', Pod: 'v1', Deployment: 'apps/v1' };
+  if (expected[kind]) at.fail('apiVersion', `${show(apiVersion)}: ${kind} is apiVersion ${expected[kind]}`);
+  return at.fail('kind', `kind ${show(kind)} (apiVersion ${show(apiVersion)}) is not supported: flatnet knows v1 Namespace, v1 Pod and apps/v1 Deployment`);
+}
+
+/** Refuses fields that are neither read (`known`) nor harmless to drop (`ignored`). */
+function checkFields(m: Mapping, path: string, known: string[], ignored: string[], at: Where): void {
+  for (const k of Object.keys(m)) {
+    if (known.includes(k) || ignored.includes(k)) continue;
+    at.fail(path ? `${path}.${k}` : k, `field is not supported by flatnet (it reads ${known.join(', ')})`);
+  }
+}
+
+function mapping(v: Json, path: string, at: Where): Mapping {
+  if (!isMapping(v)) at.fail(path, v === undefined ? 'is required' : `${show(v)} is not a mapping`);
+  return v;
+}
+
+function str(v: Json, path: string, at: Where): string {
+  if (typeof v !== 'string') at.fail(path, v === undefined ? 'is required' : `${show(v)} is not a string${typeof v === 'number' || typeof v === 'boolean' ? ` (quote it: "${v}")` : ''}`);
+  return v;
+}
+
+function stringList(v: Json, path: string, at: Where): string[] {
+  if (!Array.isArray(v)) at.fail(path, `${show(v)} is not a list of strings`);
+  return v.map((s, i) => str(s, `${path}[${i}]`, at));
+}
+
+function dnsName(v: Json, path: string, at: Where, rule: 'label' | 'subdomain'): string {
+  const s = str(v, path, at);
+  const ok = rule === 'label' ? s.length <= 63 && DNS_LABEL.test(s) : s.length <= 253 && DNS_SUBDOMAIN.test(s);
+  if (!ok) {
+    at.fail(path, rule === 'label'
+      ? `${show(s)} is not a DNS-1123 label (at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit)`
+      : `${show(s)} is not a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit)`);
+  }
+  return s;
+}
+
+/** A label or annotation key: an optional DNS-subdomain prefix and "/", then a name of at most 63. */
+function checkQualifiedKey(k: string, path: string, at: Where): void {
+  const slash = k.lastIndexOf('/');
+  const prefix = slash >= 0 ? k.slice(0, slash) : undefined;
+  const name = slash >= 0 ? k.slice(slash + 1) : k;
+  const prefixOk = prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix));
+  if (!prefixOk || name.length > 63 || !QUALIFIED_NAME.test(name)) {
+    at.fail(`${path}`, `key ${show(k)} is not a valid key (an optional DNS subdomain and "/", then at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit)`);
+  }
+}
+
+function stringMap(v: Json, path: string, at: Where, values: 'label' | 'any'): Record<string, string> {
+  const m = mapping(v, path, at);
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(m)) {
+    checkQualifiedKey(k, path, at);
+    const s = str(val, `${path}.${k}`, at);
+    if (values === 'label' && (s.length > 63 || (s !== '' && !QUALIFIED_NAME.test(s)))) {
+      at.fail(`${path}.${k}`, `${show(s)} is not a valid label value (at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit)`);
+    }
+    out[k] = s;
+  }
+  return out;
+}
+
+function parseMeta(v: Json, at: Where, kind: 'Namespace' | 'Pod' | 'Deployment'): ObjectMeta {
+  const m = mapping(v, 'metadata', at);
+  checkFields(m, 'metadata', ['name', 'namespace', 'labels', 'annotations'], IGNORED_META, at);
+  const meta: ObjectMeta = { name: dnsName(m.name, 'metadata.name', at, kind === 'Namespace' ? 'label' : 'subdomain') };
+  if (kind === 'Namespace') {
+    if (m.namespace !== undefined) at.fail('metadata.namespace', `${show(m.namespace)}: a Namespace is cluster-scoped and has no namespace`);
+  } else {
+    meta.namespace = m.namespace === undefined ? 'default' : dnsName(m.namespace, 'metadata.namespace', at, 'label');
+  }
+  if (m.labels !== undefined) meta.labels = stringMap(m.labels, 'metadata.labels', at, 'label');
+  if (m.annotations !== undefined) meta.annotations = stringMap(m.annotations, 'metadata.annotations', at, 'any');
+  return meta;
+}
+
+function parseNamespace(v: Mapping, at: Where): Namespace {
+  checkFields(v, '', ['apiVersion', 'kind', 'metadata'], ['spec', 'status'], at);
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: parseMeta(v.metadata, at, 'Namespace') };
+}
+
+function parsePod(v: Mapping, at: Where): Pod {
+  checkFields(v, '', ['apiVersion', 'kind', 'metadata', 'spec'], ['status'], at);
+  return { apiVersion: 'v1', kind: 'Pod', metadata: parseMeta(v.metadata, at, 'Pod'), spec: parsePodSpec(v.spec, 'spec', at) };
+}
+
+function parsePodSpec(v: Json, path: string, at: Where): PodSpec {
+  const m = mapping(v, path, at);
+  checkFields(m, path, ['containers', 'nodeName', 'hostNetwork', 'nodeSelector'], IGNORED_POD_SPEC, at);
+  if (!Array.isArray(m.containers) || m.containers.length === 0) {
+    at.fail(`${path}.containers`, m.containers === undefined ? 'is required (a pod runs at least one container)' : `${show(m.containers)}: a pod needs a non-empty list of containers`);
+  }
+  const names = new Set<string>();
+  const containers = m.containers.map((c, i) => {
+    const container = parseContainer(c, `${path}.containers[${i}]`, at);
+    if (names.has(container.name)) at.fail(`${path}.containers[${i}].name`, `${show(container.name)} is used by another container of this pod`);
+    names.add(container.name);
+    return container;
+  });
+  const spec: PodSpec = { containers };
+  if (m.nodeName !== undefined) spec.nodeName = dnsName(m.nodeName, `${path}.nodeName`, at, 'subdomain');
+  if (m.hostNetwork !== undefined) {
+    if (typeof m.hostNetwork !== 'boolean') at.fail(`${path}.hostNetwork`, `${show(m.hostNetwork)} is not a boolean (true or false)`);
+    if (m.hostNetwork) spec.hostNetwork = true; // false is the default: stored as absent, so both spellings compare equal
+  }
+  if (m.nodeSelector !== undefined) spec.nodeSelector = stringMap(m.nodeSelector, `${path}.nodeSelector`, at, 'label');
+  return spec;
+}
+
+function parseContainer(v: Json, path: string, at: Where): Container {
+  const m = mapping(v, path, at);
+  checkFields(m, path, ['name', 'image', 'command', 'args', 'ports'], IGNORED_CONTAINER, at);
+  const c: Container = { name: dnsName(m.name, `${path}.name`, at, 'label') };
+  if (m.image !== undefined) c.image = str(m.image, `${path}.image`, at);
+  if (m.command !== undefined) c.command = stringList(m.command, `${path}.command`, at);
+  if (m.args !== undefined) c.args = stringList(m.args, `${path}.args`, at);
+  if (m.ports !== undefined) {
+    if (!Array.isArray(m.ports)) at.fail(`${path}.ports`, `${show(m.ports)} is not a list`);
+    c.ports = m.ports.map((p, i) => parsePort(p, `${path}.ports[${i}]`, at));
+  }
+  return c;
+}
+
+function parsePort(v: Json, path: string, at: Where): ContainerPort {
+  const m = mapping(v, path, at);
+  checkFields(m, path, ['containerPort', 'protocol', 'name'], [], at);
+  const n = m.containerPort;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) {
+    at.fail(`${path}.containerPort`, n === undefined ? 'is required' : `${show(n)} is not a port (1-65535)`);
+  }
+  const proto = m.protocol ?? 'TCP';
+  if (proto === 'SCTP') at.fail(`${path}.protocol`, '"SCTP" is not supported: this kernel has no SCTP (use TCP or UDP)');
+  if (proto !== 'TCP' && proto !== 'UDP') at.fail(`${path}.protocol`, `${show(proto)} is not a protocol (TCP or UDP)`);
+  const port: ContainerPort = { containerPort: n, protocol: proto };
+  if (m.name !== undefined) {
+    const name = str(m.name, `${path}.name`, at);
+    if (name.length > 15 || !PORT_NAME.test(name) || !/[a-z]/.test(name) || name.includes('--')) {
+      at.fail(`${path}.name`, `${show(name)} is not a port name (at most 15 lowercase letters, digits and '-', with a letter, no "--")`);
+    }
+    port.name = name;
+  }
+  return port;
+}
+
+function parseDeployment(v: Mapping, at: Where): Deployment {
+  checkFields(v, '', ['apiVersion', 'kind', 'metadata', 'spec'], ['status'], at);
+  const metadata = parseMeta(v.metadata, at, 'Deployment');
+  const spec = mapping(v.spec, 'spec', at);
+  checkFields(spec, 'spec', ['replicas', 'selector', 'template'], IGNORED_DEPLOYMENT_SPEC, at);
+  const replicas = spec.replicas ?? 1;
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) at.fail('spec.replicas', `${show(replicas)} is not a whole number >= 0`);
+
+  const selector = mapping(spec.selector, 'spec.selector', at);
+  checkFields(selector, 'spec.selector', ['matchLabels'], [], at);
+  const matchLabels = stringMap(selector.matchLabels, 'spec.selector.matchLabels', at, 'label');
+  if (Object.keys(matchLabels).length === 0) at.fail('spec.selector.matchLabels', 'is empty: a Deployment selects its pods by at least one label');
+
+  const template = mapping(spec.template, 'spec.template', at);
+  checkFields(template, 'spec.template', ['metadata', 'spec'], [], at);
+  const tmeta = mapping(template.metadata ?? {}, 'spec.template.metadata', at);
+  checkFields(tmeta, 'spec.template.metadata', ['labels', 'annotations'], [...IGNORED_META, 'name', 'namespace'], at);
+  const labels = tmeta.labels === undefined ? {} : stringMap(tmeta.labels, 'spec.template.metadata.labels', at, 'label');
+  // As Kubernetes requires: the pods a Deployment makes must be the pods its selector finds.
+  for (const [k, val] of Object.entries(matchLabels)) {
+    if (labels[k] !== val) {
+      at.fail('spec.template.metadata.labels', `${show(labels)} does not match spec.selector.matchLabels ${show(matchLabels)} (${k}: ${show(val)} is ${k in labels ? `${show(labels[k])}` : 'missing'})`);
+    }
+  }
+  const templateMeta: { labels?: Record<string, string>; annotations?: Record<string, string> } = { labels };
+  if (tmeta.annotations !== undefined) templateMeta.annotations = stringMap(tmeta.annotations, 'spec.template.metadata.annotations', at, 'any');
+
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata,
+    spec: { replicas, selector: { matchLabels }, template: { metadata: templateMeta, spec: parsePodSpec(template.spec, 'spec.template.spec', at) } },
+  };
+}

@@ -1,0 +1,191 @@
+// What `flatnet check` knows of the cluster and what it proves: the rules of the Kubernetes network
+// model, each turned into probes (real connections) or facts, then judged. Everything here is pure.
+import ipaddr from 'ipaddr.js';
+
+export interface CheckNode { name: string; nodeIP: string; podCIDRs: string[]; netns: string }
+export interface CheckPod {
+  namespace: string;
+  name: string;
+  node: string;
+  ips: string[];
+  hostNetwork: boolean;
+  /** Where the pod's processes run: its own netns, or its node's for hostNetwork pods. */
+  netns: string;
+  containers: Array<{ name: string; ports: Array<{ port: number; protocol: 'tcp' | 'udp' }> }>;
+}
+export interface CheckInputs {
+  clusterCIDRs: string[];
+  nodes: CheckNode[];
+  pods: CheckPod[];
+  /** A host outside the cluster (the lab's "internet"). */
+  external?: { netns: string; ip: string };
+}
+
+export type RuleId = 1 | 2 | 3 | 4 | 5 | 6;
+export const RULE_TITLES: Record<RuleId, string> = {
+  1: 'every pod reaches every other pod by its IP, without NAT',
+  2: 'every node reaches every pod',
+  3: 'host-network pods reach every pod, seen as their node IP',
+  4: 'containers of one pod reach each other on localhost',
+  5: 'pod IPs unique and inside their node\'s pod CIDR; node CIDRs disjoint, inside the cluster CIDR',
+  6: 'a pod reaching an outside host is seen as its node IP (masquerade)',
+};
+
+export interface Probe {
+  id: number;
+  rule: RuleId;
+  /** Netns the client runs in. */
+  clientNetns: string;
+  clientLabel: string;
+  /** The source address the server must see; undefined = any. */
+  expectClient?: string;
+  host: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+  serverLabel: string;
+  crossNode?: boolean;
+}
+
+export interface ProbeResult {
+  id: number;
+  ok: boolean;
+  /** What the server saw as the client address (ip only). */
+  client?: string;
+  /** What the server called itself. */
+  server?: string;
+  error?: string;
+  ms?: number;
+}
+
+export interface RuleResult {
+  rule: RuleId;
+  title: string;
+  status: 'pass' | 'fail' | 'skip';
+  /** Lines that show why: what was probed and what came back. */
+  evidence: string[];
+  failures: string[];
+}
+
+const podLabel = (p: CheckPod) => `${p.namespace}/${p.name}`;
+const v4 = (ips: string[]) => ips.find((ip) => !ip.includes(':'));
+
+/** Every probe the check will run; servers listen on `port` in every pod netns and on the external host. */
+export function planProbes(inp: CheckInputs, port: number): Probe[] {
+  const probes: Probe[] = [];
+  const add = (p: Omit<Probe, 'id'>) => probes.push({ id: probes.length, ...p });
+  const podsOnNet = inp.pods.filter((p) => !p.hostNetwork && v4(p.ips));
+  const nodeOf = new Map(inp.nodes.map((n) => [n.name, n]));
+  for (const a of podsOnNet) {
+    for (const b of podsOnNet) {
+      if (a === b) continue;
+      add({ rule: 1, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: v4(a.ips), host: v4(b.ips)!, port, protocol: 'tcp',
+        serverLabel: podLabel(b), crossNode: a.node !== b.node });
+    }
+  }
+  for (const n of inp.nodes) {
+    for (const b of podsOnNet) {
+      add({ rule: 2, clientNetns: n.netns, clientLabel: `node ${n.name}`, host: v4(b.ips)!, port, protocol: 'tcp',
+        serverLabel: podLabel(b), crossNode: n.name !== b.node });
+    }
+  }
+  for (const h of inp.pods.filter((p) => p.hostNetwork)) {
+    const node = nodeOf.get(h.node);
+    for (const b of podsOnNet) {
+      add({ rule: 3, clientNetns: h.netns, clientLabel: `${podLabel(h)} (host network on ${h.node})`, expectClient: node?.nodeIP,
+        host: v4(b.ips)!, port, protocol: 'tcp', serverLabel: podLabel(b), crossNode: h.node !== b.node });
+    }
+  }
+  for (const p of inp.pods.filter((x) => x.containers.length > 1)) {
+    for (const c of p.containers) {
+      for (const cp of c.ports) {
+        add({ rule: 4, clientNetns: p.netns, clientLabel: `${podLabel(p)}`, host: '127.0.0.1', port: cp.port, protocol: cp.protocol,
+          serverLabel: `${podLabel(p)} container ${c.name}` });
+      }
+    }
+  }
+  if (inp.external) {
+    for (const a of podsOnNet) {
+      add({ rule: 6, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: nodeOf.get(a.node)?.nodeIP,
+        host: inp.external.ip, port, protocol: 'tcp', serverLabel: `external host ${inp.external.ip}` });
+    }
+  }
+  return probes;
+}
+
+/** Rule 5 needs no packets: the addresses themselves. */
+export function checkAddresses(inp: CheckInputs): { evidence: string[]; failures: string[] } {
+  const evidence: string[] = [];
+  const failures: string[] = [];
+  const cluster = inp.clusterCIDRs.map((c) => ipaddr.parseCIDR(c));
+  const within = (addr: string, cidr: [ipaddr.IPv4 | ipaddr.IPv6, number]) => {
+    const a = ipaddr.parse(addr);
+    return a.kind() === cidr[0].kind() && a.match(cidr);
+  };
+  const nodeCidrs: Array<{ node: string; cidr: string }> = inp.nodes.flatMap((n) => n.podCIDRs.map((cidr) => ({ node: n.name, cidr })));
+  for (const { node, cidr } of nodeCidrs) {
+    const [net, bits] = ipaddr.parseCIDR(cidr);
+    if (!cluster.some((c) => c[0].kind() === net.kind() && bits >= c[1] && net.match(c))) failures.push(`node ${node}: pod CIDR ${cidr} is outside the cluster CIDR ${inp.clusterCIDRs.join(', ')}`);
+  }
+  for (let i = 0; i < nodeCidrs.length; i++) {
+    for (let j = i + 1; j < nodeCidrs.length; j++) {
+      const a = ipaddr.parseCIDR(nodeCidrs[i].cidr), b = ipaddr.parseCIDR(nodeCidrs[j].cidr);
+      if (a[0].kind() !== b[0].kind()) continue;
+      if (a[0].match(b) || b[0].match(a)) failures.push(`nodes ${nodeCidrs[i].node} (${nodeCidrs[i].cidr}) and ${nodeCidrs[j].node} (${nodeCidrs[j].cidr}) overlap`);
+    }
+  }
+  evidence.push(`node pod CIDRs: ${nodeCidrs.map((x) => `${x.node}=${x.cidr}`).join(', ') || 'none'}`);
+  const seen = new Map<string, string>();
+  const nodes = new Map(inp.nodes.map((n) => [n.name, n]));
+  for (const p of inp.pods.filter((x) => !x.hostNetwork)) {
+    if (p.ips.length === 0) { failures.push(`pod ${podLabel(p)} has no IP`); continue; }
+    for (const ip of p.ips) {
+      const other = seen.get(ip);
+      if (other) failures.push(`pods ${other} and ${podLabel(p)} share IP ${ip}`);
+      seen.set(ip, podLabel(p));
+      const node = nodes.get(p.node);
+      const fam = node?.podCIDRs.filter((c) => c.includes(':') === ip.includes(':')) ?? [];
+      if (!fam.some((c) => within(ip, ipaddr.parseCIDR(c)))) failures.push(`pod ${podLabel(p)}: IP ${ip} is outside node ${p.node}'s pod CIDR ${fam.join(', ') || '(none)'}`);
+    }
+  }
+  evidence.push(`${seen.size} pod IPs, all distinct${failures.length ? '' : ' and inside their node\'s pod CIDR'}`);
+  return { evidence, failures };
+}
+
+/** Judges each rule from its probes' results. */
+export function judge(inp: CheckInputs, probes: Probe[], results: ProbeResult[]): RuleResult[] {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const out: RuleResult[] = [];
+  for (const rule of [1, 2, 3, 4, 5, 6] as RuleId[]) {
+    const rr: RuleResult = { rule, title: RULE_TITLES[rule], status: 'pass', evidence: [], failures: [] };
+    if (rule === 5) {
+      const a = checkAddresses(inp);
+      rr.evidence = a.evidence;
+      rr.failures = a.failures;
+    } else {
+      const mine = probes.filter((p) => p.rule === rule);
+      if (mine.length === 0) {
+        rr.status = 'skip';
+        rr.evidence.push(rule === 3 ? 'no host-network pods' : rule === 4 ? 'no pod with several containers declaring ports' : rule === 6 ? 'no external host' : 'nothing to probe');
+        out.push(rr);
+        continue;
+      }
+      let okCount = 0;
+      for (const p of mine) {
+        const r = byId.get(p.id);
+        const what = `${p.clientLabel} -> ${p.serverLabel} (${p.host}:${p.port}/${p.protocol}${p.crossNode === undefined ? '' : p.crossNode ? ', cross-node' : ', same node'})`;
+        if (!r || !r.ok) { rr.failures.push(`${what}: ${r?.error ?? 'no result'}`); continue; }
+        if (p.expectClient && r.client !== p.expectClient) {
+          rr.failures.push(`${what}: server saw client ${r.client}, expected ${p.expectClient}${rule === 1 ? ' (NAT on the path)' : ''}`);
+          continue;
+        }
+        okCount++;
+        rr.evidence.push(`${what}: answered in ${r.ms ?? '?'} ms, server saw ${r.client}`);
+      }
+      rr.evidence.unshift(`${okCount}/${mine.length} probes passed`);
+      if (rule === 6 && out[0]?.status === 'fail') rr.failures.push('rule 1 does not hold, so masquerade cannot be told apart from NAT between pods');
+    }
+    if (rr.failures.length) rr.status = 'fail';
+    out.push(rr);
+  }
+  return out;
+}

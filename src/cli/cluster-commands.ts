@@ -1,0 +1,152 @@
+// The cluster commands: lab life cycle, kubectl-style apply/delete/get/exec, check and the demo.
+import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { UsageError } from './usage.js';
+import type { Values } from './main.js';
+import { ClusterLab, DEFAULT_LAB_ROOT } from '../lab/cluster.js';
+import { defaultCluster, parseClusterFile, type LabCluster } from '../lab/cluster-file.js';
+import { labStatus } from '../lab/status.js';
+import { parseManifests } from '../api/manifest.js';
+import { applyObjects, deleteObjects, listObjects } from '../api/apply.js';
+import { formatJson, formatTable, formatYaml } from '../api/format.js';
+import type { Kind, Pod } from '../api/types.js';
+import { objectKey } from '../api/keys.js';
+import { podNetns } from '../lab/pods.js';
+import { gatherInputs } from '../check/inputs.js';
+import { formatReport, runCheck } from '../check/run.js';
+import { flatnetArgv } from '../lab/paths.js';
+import { runClusterDemo } from '../lab/demo.js';
+
+export const labOf = (v: Values): ClusterLab => new ClusterLab(v.lab ?? process.env.FLATNET_LAB ?? 'flatnet', v['state-dir'] ?? DEFAULT_LAB_ROOT);
+
+export function loadCluster(v: Values): LabCluster {
+  const files = v.file ?? [];
+  const cluster = files.length ? parseClusterFile(readFileSync(files[0], 'utf8'), files[0]) : defaultCluster();
+  if (v.backend) {
+    if (!['host-gw', 'vxlan', 'auto'].includes(v.backend)) throw new UsageError(`--backend "${v.backend}": expected host-gw, vxlan or auto`);
+    cluster.backend = v.backend as LabCluster['backend'];
+  }
+  return cluster;
+}
+
+export async function labCommand(rest: string[], v: Values): Promise<number> {
+  const lab = labOf(v);
+  const sub = rest.join(' ');
+  if (sub === 'up') {
+    const cluster = loadCluster(v);
+    await lab.up(cluster);
+    console.log(`lab ${lab.name} is up: ${cluster.nodes.length} nodes, backend ${cluster.backend}, etcd ${lab.etcdEndpoint}`);
+    return 0;
+  }
+  if (sub === 'down') { await lab.down(); console.log(`lab ${lab.name} removed`); return 0; }
+  if (sub === 'status') { console.log(await labStatus(lab)); return 0; }
+  if (rest[0] === 'node' && rest[1] === 'add' && rest[2]) {
+    if (!v.segment) throw new UsageError('lab node add needs --segment SEG');
+    await lab.addNode(rest[2], v.segment);
+    console.log(`node ${rest[2]} added on segment ${v.segment}`);
+    return 0;
+  }
+  if (rest[0] === 'node' && rest[1] === 'rm' && rest[2]) { await lab.removeNode(rest[2]); console.log(`node ${rest[2]} removed`); return 0; }
+  throw new UsageError(`unknown lab command "${sub}"`);
+}
+
+function readManifests(v: Values) {
+  const files = v.file ?? [];
+  if (files.length === 0) throw new UsageError('-f FILE is required');
+  return files.flatMap((f) => parseManifests(readFileSync(f === '-' ? 0 : f, 'utf8'), f === '-' ? '<stdin>' : f));
+}
+
+export async function applyCommand(v: Values): Promise<number> {
+  const objects = readManifests(v);
+  const store = labOf(v).store();
+  try {
+    for (const r of await applyObjects(store, objects)) console.log(r.line);
+  } finally { await store.close(); }
+  return 0;
+}
+
+export async function deleteCommand(v: Values): Promise<number> {
+  const objects = readManifests(v);
+  const store = labOf(v).store();
+  try {
+    for (const r of await deleteObjects(store, objects)) console.log(r.line);
+  } finally { await store.close(); }
+  return 0;
+}
+
+const KINDS: Record<string, Kind> = {
+  node: 'Node', nodes: 'Node', no: 'Node',
+  pod: 'Pod', pods: 'Pod', po: 'Pod',
+  namespace: 'Namespace', namespaces: 'Namespace', ns: 'Namespace',
+  deployment: 'Deployment', deployments: 'Deployment', deploy: 'Deployment',
+};
+
+export async function getCommand(rest: string[], v: Values): Promise<number> {
+  const kind = KINDS[rest[0] ?? ''];
+  if (!kind) throw new UsageError(`get: unknown resource "${rest[0] ?? ''}" (nodes, pods, namespaces, deployments)`);
+  const name = rest[1];
+  const out = v.output;
+  if (out !== undefined && !['wide', 'json', 'yaml'].includes(out)) throw new UsageError(`-o "${out}": expected wide, json or yaml`);
+  const store = labOf(v).store();
+  try {
+    const all = !!v['all-namespaces'];
+    let objects = await listObjects(store, kind, all ? undefined : (v.namespace ?? 'default'));
+    if (name) {
+      objects = objects.filter((o) => o.metadata.name === name);
+      if (objects.length === 0) { console.error(`Error from server (NotFound): ${rest[0]} "${name}" not found`); return 1; }
+    }
+    if (out === 'json') console.log(formatJson(objects, { asList: !name }));
+    else if (out === 'yaml') process.stdout.write(formatYaml(objects, { asList: !name }));
+    else if (objects.length === 0) console.error(kind === 'Node' || kind === 'Namespace' || all ? 'No resources found' : `No resources found in ${v.namespace ?? 'default'} namespace.`);
+    else console.log(formatTable(kind, objects, { wide: out === 'wide', allNamespaces: all }));
+  } finally { await store.close(); }
+  return 0;
+}
+
+export async function execCommand(rest: string[], tail: string[], v: Values): Promise<number> {
+  if (!rest[0]) throw new UsageError('exec needs a pod: [NS/]POD');
+  if (tail.length === 0) throw new UsageError('exec needs a command after "--"');
+  const [ns, name] = rest[0].includes('/') ? rest[0].split('/', 2) : [v.namespace ?? 'default', rest[0]];
+  const lab = labOf(v);
+  const store = lab.store();
+  let pod: Pod;
+  try {
+    const kv = await store.get(objectKey('Pod', name, ns));
+    if (!kv) { console.error(`Error from server (NotFound): pods "${name}" not found in namespace ${ns}`); return 1; }
+    pod = JSON.parse(kv.value) as Pod;
+  } finally { await store.close(); }
+  if (v.container && !pod.spec.containers.some((c) => c.name === v.container)) {
+    throw new Error(`container ${v.container} is not valid for pod ${name}: containers are ${pod.spec.containers.map((c) => c.name).join(', ')}`);
+  }
+  const plan = lab.plan();
+  const netns = podNetns(lab.name, pod, (n) => plan.nodes.find((x) => x.name === n)?.netns);
+  if (!netns || pod.status?.phase !== 'Running') throw new Error(`pod ${ns}/${name} is not running (phase ${pod.status?.phase ?? 'Pending'})`);
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, ...tail], {
+      stdio: 'inherit',
+      env: { ...process.env, POD_NAME: name, POD_NAMESPACE: ns, PATH: `${lab.nodeDir(pod.spec.nodeName!)}/bin:${process.env.PATH}` },
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
+export async function checkCommand(v: Values): Promise<number> {
+  const lab = labOf(v);
+  const plan = lab.plan();
+  const store = lab.store();
+  try {
+    const inputs = await gatherInputs(store, {
+      name: lab.name,
+      nodeNetns: (n) => plan.nodes.find((x) => x.name === n)?.netns,
+      external: plan.external,
+    });
+    const report = await runCheck(inputs, { flatnet: flatnetArgv() });
+    console.log(v.output === 'json' ? JSON.stringify(report, null, 2) : formatReport(report, !!v.verbose));
+    return report.pass ? 0 : 1;
+  } finally { await store.close(); }
+}
+
+export async function demoCommand(v: Values): Promise<number> {
+  return (await runClusterDemo({ keep: !!v.keep, root: v['state-dir'] ?? DEFAULT_LAB_ROOT, lab: v.lab })) ? 0 : 1;
+}

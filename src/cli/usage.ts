@@ -1,0 +1,26 @@
+export class UsageError extends Error {}
+
+export const USAGE = `usage: flatnet [--lab NAME] COMMAND
+
+cluster lab (namespaces on this machine):
+  lab up [-f cluster.yaml] [--backend host-gw|vxlan|auto]   build the node network, start etcd, controller, agents
+  lab down                            stop every process and remove every namespace and file of the lab
+  lab status                          what is up: namespaces, processes, nodes
+  lab node add NAME --segment SEG     add a node (namespace + agent) on a segment
+  lab node rm NAME                    stop its agent, delete the Node and remove its namespace
+  apply -f FILE                       create or update Namespaces, Pods, Deployments (multi-document YAML)
+  delete -f FILE                      delete what FILE names
+  get nodes|pods|namespaces|deployments [NAME] [-n NS | -A] [-o wide|json|yaml]
+  exec [NS/]POD [-c CONTAINER] -- CMD [ARGS...]   run a command inside a pod
+  check [-o json] [-v]                prove the network model's rules with real packets
+  demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab
+
+workloads:
+  serve --port N[/tcp|udp] ... [--name NAME]   answer with the pod name and the client address seen
+  probe HOST:PORT [--protocol tcp|udp] [--timeout 2s]   ask a server; exit 0 on an answer
+
+daemons:
+  agent --etcd URL --node NAME --node-dir DIR [--iface IF | --node-ip IP] [--pod-runtime lab|none]
+  controller --etcd URL [--identity ID]
+
+  --lab NAME   the lab to act on (default "flatnet", or $FLATNET_LAB)`;

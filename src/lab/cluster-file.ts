@@ -1,0 +1,134 @@
+// The lab's cluster file: which nodes sit on which L2 segment of the node network, the backend and the
+// cluster CIDR. `flatnet lab up -f cluster.yaml` reads it; without one the lab is defaultCluster().
+import { parse } from 'yaml';
+import ipaddr from 'ipaddr.js';
+
+export type Backend = 'host-gw' | 'vxlan' | 'auto';
+
+export interface LabCluster {
+  apiVersion: 'flatnet.io/v1alpha1';
+  kind: 'LabCluster';
+  backend: Backend;
+  clusterCIDR: string;
+  nodeCIDRMaskSize: number;
+  /** L2 segments of the node network; a router joins them (and the external host). */
+  segments: Array<{ name: string; subnet: string }>;
+  /** `ip` is the node's address on its segment, fixed when the node joins (withNodeIPs). */
+  nodes: Array<{ name: string; segment: string; ip?: string }>;
+  /** The "internet": one host on its own segment behind the router. */
+  external: { subnet: string };
+  /** MTU of every node-network link. */
+  mtu: number;
+}
+
+/** Three nodes on two segments (node-3 alone behind the router), the auto backend. */
+export function defaultCluster(): LabCluster {
+  return {
+    apiVersion: 'flatnet.io/v1alpha1',
+    kind: 'LabCluster',
+    backend: 'auto',
+    clusterCIDR: '10.244.0.0/16',
+    nodeCIDRMaskSize: 24,
+    segments: [{ name: 'a', subnet: '10.100.0.0/24' }, { name: 'b', subnet: '10.100.1.0/24' }],
+    nodes: [{ name: 'node-1', segment: 'a' }, { name: 'node-2', segment: 'a' }, { name: 'node-3', segment: 'b' }],
+    external: { subnet: '203.0.113.0/24' },
+    mtu: 1500,
+  };
+}
+
+export class ClusterFileError extends Error {}
+
+// A node's name also names its fabric-side link (n-<name>), and link names stop at 15 characters.
+const NAME = /^[a-z0-9]([a-z0-9-]{0,11}[a-z0-9])?$/;
+const SEGMENT = /^[a-z0-9]{1,4}$/;
+
+function ipv4Net(value: unknown, field: string, fail: (m: string) => never): [ipaddr.IPv4, number] {
+  if (typeof value !== 'string') fail(`${field}: ${JSON.stringify(value)} is not a CIDR`);
+  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try { parsed = ipaddr.parseCIDR(value as string); } catch { return fail(`${field}: "${value}" is not a CIDR`); }
+  if (parsed[0].kind() !== 'ipv4') fail(`${field}: "${value}" is not IPv4 (the lab's node network is IPv4)`);
+  const net = ipaddr.IPv4.networkAddressFromCIDR(value as string);
+  if (net.toString() !== parsed[0].toString()) fail(`${field}: "${value}" has host bits set (did you mean ${net}/${parsed[1]}?)`);
+  return [parsed[0] as ipaddr.IPv4, parsed[1]];
+}
+
+const overlaps = (a: [ipaddr.IPv4, number], b: [ipaddr.IPv4, number]) => a[0].match(b) || b[0].match(a);
+
+/** Checks a cluster description; throws naming the file, the field and the value. */
+export function validateCluster(c: LabCluster, file: string): LabCluster {
+  const fail = (m: string): never => { throw new ClusterFileError(`${file}: ${m}`); };
+  if (!['host-gw', 'vxlan', 'auto'].includes(c.backend)) fail(`backend: "${c.backend}" is not one of host-gw, vxlan, auto`);
+  const cluster = ipv4Net(c.clusterCIDR, 'clusterCIDR', fail);
+  if (!Number.isInteger(c.nodeCIDRMaskSize) || c.nodeCIDRMaskSize < cluster[1] || c.nodeCIDRMaskSize > 30) {
+    fail(`nodeCIDRMaskSize: ${c.nodeCIDRMaskSize} must be an integer between ${cluster[1]} (the cluster CIDR's) and 30`);
+  }
+  if (!Number.isInteger(c.mtu) || c.mtu < 1280 || c.mtu > 9000) fail(`mtu: ${c.mtu} must be an integer between 1280 and 9000`);
+  if (!Array.isArray(c.segments) || c.segments.length === 0) fail('segments: at least one segment is needed');
+  const nets: Array<{ field: string; net: [ipaddr.IPv4, number] }> = [{ field: 'clusterCIDR', net: cluster }];
+  const segNames = new Set<string>();
+  c.segments.forEach((s, i) => {
+    if (typeof s?.name !== 'string' || !SEGMENT.test(s.name)) fail(`segments[${i}].name: ${JSON.stringify(s?.name)} must be 1-4 lowercase letters or digits`);
+    if (segNames.has(s.name)) fail(`segments[${i}].name: "${s.name}" is used twice`);
+    segNames.add(s.name);
+    const net = ipv4Net(s.subnet, `segments[${i}].subnet`, fail);
+    if (net[1] > 26) fail(`segments[${i}].subnet: "${s.subnet}" is too small (at most /26)`);
+    nets.push({ field: `segments[${i}].subnet`, net });
+  });
+  nets.push({ field: 'external.subnet', net: ipv4Net(c.external?.subnet, 'external.subnet', fail) });
+  for (let i = 0; i < nets.length; i++) {
+    for (let j = i + 1; j < nets.length; j++) {
+      if (overlaps(nets[i].net, nets[j].net)) fail(`${nets[j].field}: overlaps ${nets[i].field}`);
+    }
+  }
+  if (!Array.isArray(c.nodes) || c.nodes.length === 0) fail('nodes: at least one node is needed');
+  const nodeNames = new Set<string>();
+  c.nodes.forEach((n, i) => {
+    if (typeof n?.name !== 'string' || !NAME.test(n.name)) fail(`nodes[${i}].name: ${JSON.stringify(n?.name)} must be 1-13 lowercase letters, digits or "-"`);
+    if (nodeNames.has(n.name)) fail(`nodes[${i}].name: "${n.name}" is used twice`);
+    nodeNames.add(n.name);
+    if (!segNames.has(n.segment)) fail(`nodes[${i}].segment: "${n.segment}" is not a segment (${[...segNames].join(', ')})`);
+  });
+  for (const s of c.segments) {
+    const hosts = 2 ** (32 - Number(s.subnet.split('/')[1])) - 13;
+    const count = c.nodes.filter((n) => n.segment === s.name).length;
+    if (count > hosts) fail(`segments: "${s.name}" (${s.subnet}) holds ${count} nodes but has room for ${hosts}`);
+  }
+  return c;
+}
+
+/** Reads a cluster file (YAML or JSON); absent fields take defaultCluster()'s values. */
+export function parseClusterFile(text: string, file: string): LabCluster {
+  let doc: unknown;
+  try { doc = parse(text); } catch (err) { throw new ClusterFileError(`${file}: not YAML: ${(err as Error).message}`); }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ClusterFileError(`${file}: expected a LabCluster object`);
+  const d = doc as Record<string, unknown>;
+  if (d.kind !== undefined && d.kind !== 'LabCluster') throw new ClusterFileError(`${file}: kind: "${String(d.kind)}" is not LabCluster`);
+  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu']);
+  for (const k of Object.keys(d)) if (!known.has(k)) throw new ClusterFileError(`${file}: ${k}: unknown field`);
+  const base = defaultCluster();
+  const merged = { ...base, ...d, apiVersion: base.apiVersion, kind: base.kind } as LabCluster;
+  // Nodes given without segments default to the first segment.
+  if (Array.isArray(d.nodes)) merged.nodes = (d.nodes as Array<Record<string, unknown>>).map((n) => ({ ...n, segment: n?.segment ?? merged.segments[0]?.name }) as LabCluster['nodes'][0]);
+  return validateCluster(merged, file);
+}
+
+/** The router's address on a subnet (.1) and the n-th host address. */
+export const hostAddress = (subnet: string, n: number): string => {
+  const base = ipaddr.IPv4.networkAddressFromCIDR(subnet).toByteArray();
+  const v = ((base[0] << 24) | (base[1] << 16) | (base[2] << 8) | base[3]) + n;
+  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
+};
+
+/** Gives every node without an address the lowest free one from .11 of its segment; kept ones stay. Pure. */
+export function withNodeIPs(c: LabCluster): LabCluster {
+  const used = new Set(c.nodes.map((n) => n.ip).filter(Boolean));
+  const nodes = c.nodes.map((n) => {
+    if (n.ip) return n;
+    const subnet = c.segments.find((s) => s.name === n.segment)!.subnet;
+    for (let i = 11; ; i++) {
+      const ip = hostAddress(subnet, i);
+      if (!used.has(ip)) { used.add(ip); return { ...n, ip }; }
+    }
+  });
+  return { ...c, nodes };
+}

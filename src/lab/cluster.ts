@@ -1,0 +1,227 @@
+// A whole cluster on one machine: the node network (fabric, segments, router, external host) from
+// topology.ts, etcd, the controller and one agent per node, each agent inside its node's namespace.
+// Everything it starts is a daemon tracked by pid file under the lab's directory; `down` removes it all.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, objectKey } from '../api/keys.js';
+import type { ClusterConfig, Namespace, Node } from '../api/types.js';
+import { EtcdStore } from '../store/etcd.js';
+import { defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
+import { podRecords } from './kubelet.js';
+import { applyTopology, destroyTopology, planTopology, type TopologyPlan } from './topology.js';
+import { isAlive, startDaemon, stopDaemon } from './processes.js';
+import { flatnetArgv, flatnetCniPath } from './paths.js';
+
+export const DEFAULT_LAB_ROOT = '/run/flatnet/lab';
+
+export interface LabInfo {
+  name: string;
+  dir: string;
+  cluster: LabCluster;
+  etcdEndpoint: string;
+}
+
+export class ClusterLab {
+  readonly dir: string;
+  constructor(readonly name: string, readonly root = DEFAULT_LAB_ROOT) {
+    if (!/^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$/.test(name)) {
+      throw new Error(`lab name "${name}" is invalid: 1-16 lowercase letters, digits and "-" (it prefixes every namespace name)`);
+    }
+    this.dir = join(root, name);
+  }
+
+  get etcdDir(): string { return join(this.dir, 'etcd'); }
+  get etcdEndpoint(): string { return `unix://${join(this.etcdDir, 'client.sock:1')}`; }
+  nodeDir(node: string): string { return join(this.dir, 'nodes', node); }
+  pidFile(what: string): string { return join(this.dir, 'run', `${what}.pid`); }
+  logFile(what: string): string { return join(this.dir, 'log', `${what}.log`); }
+
+  exists(): boolean { return existsSync(join(this.dir, 'cluster.json')); }
+
+  cluster(): LabCluster {
+    if (!this.exists()) throw new Error(`lab "${this.name}" is not up (no ${join(this.dir, 'cluster.json')}); run "flatnet lab up"`);
+    return JSON.parse(readFileSync(join(this.dir, 'cluster.json'), 'utf8')) as LabCluster;
+  }
+
+  plan(cluster = this.cluster()): TopologyPlan { return planTopology(this.name, cluster); }
+
+  store(): EtcdStore { return new EtcdStore({ endpoints: this.etcdEndpoint }); }
+
+  /** Builds the node network, starts etcd, the controller and the agents; resolves when every node is Ready with a pod CIDR. */
+  async up(input: LabCluster = defaultCluster(), opts: { timeoutMs?: number } = {}): Promise<void> {
+    const cluster = withNodeIPs(validateCluster(input, 'cluster'));
+    if (this.exists()) throw new Error(`lab "${this.name}" is already up; "flatnet lab down" first`);
+    for (const d of ['run', 'log', 'nodes', 'etcd']) mkdirSync(join(this.dir, d), { recursive: true });
+    writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify(cluster, null, 2) + '\n');
+    try {
+      await applyTopology(this.plan(cluster));
+      await this.startEtcd();
+      await this.writeClusterConfig(cluster);
+      await startDaemon({ name: 'controller', argv: [...flatnetArgv(), 'controller', '--etcd', this.etcdEndpoint, '--identity', `${this.name}-controller`],
+        logFile: this.logFile('controller'), pidFile: this.pidFile('controller') });
+      for (const n of cluster.nodes) await this.startAgent(n.name);
+      await this.waitNodesReady(cluster.nodes.map((n) => n.name), opts.timeoutMs ?? 30_000);
+    } catch (err) {
+      await this.down().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async startEtcd(): Promise<void> {
+    const client = 'client.sock:1';
+    const peer = 'peer.sock:1';
+    await startDaemon({
+      name: 'etcd',
+      argv: ['etcd', '--name', this.name, '--data-dir', join(this.etcdDir, 'data'),
+        '--listen-client-urls', `unix://${client}`, '--advertise-client-urls', `unix://${client}`,
+        '--listen-peer-urls', `unix://${peer}`, '--initial-advertise-peer-urls', `unix://${peer}`,
+        '--initial-cluster', `${this.name}=unix://${peer}`, '--initial-cluster-state', 'new', '--enable-grpc-gateway=false'],
+      // etcd 3.4 takes unix socket URLs as host:port names relative to its working directory.
+      cwd: this.etcdDir,
+      logFile: this.logFile('etcd'), pidFile: this.pidFile('etcd'),
+    });
+    const store = this.store();
+    try {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        try { await store.get('/health'); return; } catch (err) {
+          if (!isAlive(this.pidFile('etcd'))) throw new Error(`etcd exited; see ${this.logFile('etcd')}`);
+          if (Date.now() > deadline) throw new Error(`etcd did not answer within 15 s: ${(err as Error).message}`);
+          await sleep(100);
+        }
+      }
+    } finally { await store.close(); }
+  }
+
+  private async writeClusterConfig(cluster: LabCluster): Promise<void> {
+    const config: ClusterConfig = {
+      clusterCIDRs: [cluster.clusterCIDR],
+      nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize },
+      backend: cluster.backend,
+      vxlan: { vni: 1, port: 8472 },
+    };
+    const store = this.store();
+    try {
+      await store.put(CLUSTER_CONFIG_KEY, JSON.stringify(config));
+      for (const ns of ['default', 'kube-system']) {
+        const obj: Namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, uid: crypto.randomUUID(), creationTimestamp: new Date().toISOString() }, status: { phase: 'Active' } };
+        await store.create(objectKey('Namespace', ns), JSON.stringify(obj));
+      }
+    } finally { await store.close(); }
+  }
+
+  /** Starts (or restarts) a node's agent inside the node's namespace. */
+  async startAgent(node: string): Promise<void> {
+    const dir = this.nodeDir(node);
+    for (const d of ['bin', 'net.d', 'ipam', 'cache', 'pods']) mkdirSync(join(dir, d), { recursive: true });
+    const cni = join(dir, 'bin', 'flatnet-cni');
+    if (!existsSync(cni)) symlinkSync(flatnetCniPath(), cni);
+    // Containers find `flatnet` on their PATH, as they would find a binary in their image.
+    const shim = join(dir, 'bin', 'flatnet');
+    writeFileSync(shim, `#!/bin/sh\nexec ${flatnetArgv().map((a) => `'${a}'`).join(' ')} "$@"\n`);
+    chmodSync(shim, 0o755);
+    const plan = this.plan();
+    const netns = plan.nodes.find((n) => n.name === node)?.netns;
+    if (!netns) throw new Error(`node "${node}" is not in lab "${this.name}"`);
+    await startDaemon({
+      name: `agent-${node}`,
+      argv: [...flatnetArgv(), 'agent', '--etcd', this.etcdEndpoint, '--node', node, '--node-dir', dir, '--iface', 'eth0',
+        '--pod-runtime', 'lab', '--netns-prefix', this.name, '--heartbeat-ttl', '4'],
+      netns, logFile: this.logFile(`agent-${node}`), pidFile: this.pidFile(`agent-${node}`),
+    });
+  }
+
+  async stopAgent(node: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    await stopDaemon(this.pidFile(`agent-${node}`), { graceMs: signal === 'SIGKILL' ? 0 : 3000 });
+  }
+
+  async waitNodesReady(names: string[], timeoutMs: number): Promise<Node[]> {
+    const store = this.store();
+    try {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const nodes = (await store.list(NODE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Node);
+        const beats = new Set((await store.list(HEARTBEAT_PREFIX)).items.map((kv) => kv.key.slice(HEARTBEAT_PREFIX.length)));
+        const ready = names.filter((n) => nodes.find((x) => x.metadata.name === n)?.spec.podCIDR && beats.has(n));
+        if (ready.length === names.length) return nodes;
+        if (Date.now() > deadline) {
+          const missing = names.filter((n) => !ready.includes(n));
+          throw new Error(`nodes not ready after ${timeoutMs} ms: ${missing.join(', ')} (see ${join(this.dir, 'log')})`);
+        }
+        await sleep(100);
+      }
+    } finally { await store.close(); }
+  }
+
+  /** Adds a node to a running lab: its namespace on the segment, then its agent; resolves when it is Ready. */
+  async addNode(name: string, segment: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    const cluster = this.cluster();
+    if (cluster.nodes.some((n) => n.name === name)) throw new Error(`node "${name}" already exists in lab "${this.name}"`);
+    const next = withNodeIPs(validateCluster({ ...cluster, nodes: [...cluster.nodes, { name, segment }] }, join(this.dir, 'cluster.json')));
+    writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify(next, null, 2) + '\n');
+    await applyTopology(this.plan(next));
+    await this.startAgent(name);
+    await this.waitNodesReady([name], opts.timeoutMs ?? 30_000);
+  }
+
+  /** Removes a node as an operator would: stop its agent, remove its pods, delete the Node, remove its namespace. */
+  async removeNode(name: string): Promise<void> {
+    const cluster = this.cluster();
+    const plan = this.plan(cluster);
+    const node = plan.nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`node "${name}" is not in lab "${this.name}"`);
+    await this.stopAgent(name);
+    for (const rec of podRecords(this.nodeDir(name))) {
+      if (!rec.netns) continue;
+      killNetnsProcesses(rec.netns);
+      try { execFileSync('ip', ['netns', 'del', rec.netns], { stdio: 'ignore' }); } catch { /* gone */ }
+    }
+    const store = this.store();
+    try {
+      await store.delete(heartbeatKey(name));
+      await store.delete(objectKey('Node', name));
+    } finally { await store.close(); }
+    killNetnsProcesses(node.netns);
+    try { execFileSync('ip', ['netns', 'del', node.netns], { stdio: 'ignore' }); } catch { /* gone */ }
+    writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify({ ...cluster, nodes: cluster.nodes.filter((n) => n.name !== name) }, null, 2) + '\n');
+    rmSync(this.nodeDir(name), { recursive: true, force: true });
+  }
+
+  /** Stops every process (pods' too), removes every namespace and the lab directory. */
+  async down(): Promise<void> {
+    const runDir = join(this.dir, 'run');
+    const pidFiles = existsSync(runDir) ? readdirSync(runDir).filter((f) => f.endsWith('.pid')) : [];
+    // Agents first (they would recreate pods), then their pods' processes, then the controller and etcd.
+    const order = (f: string) => (f.startsWith('agent-') ? 0 : f === 'controller.pid' ? 2 : f === 'etcd.pid' ? 3 : 1);
+    for (const group of [0, 1, 2, 3]) {
+      await Promise.all(pidFiles.filter((f) => order(f) === group).map((f) => stopDaemon(join(runDir, f), { graceMs: 2000 }).catch(() => undefined)));
+    }
+    // Pod namespaces: stop what runs in them (containers are ours by construction), then delete them.
+    for (const ns of this.podNetnses()) {
+      killNetnsProcesses(ns);
+      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+    }
+    if (existsSync(join(this.dir, 'cluster.json'))) {
+      const plan = this.plan();
+      for (const ns of plan.namespaces) killNetnsProcesses(ns);
+      await destroyTopology(plan);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  podNetnses(): string[] {
+    const all = existsSync('/run/netns') ? readdirSync('/run/netns') : [];
+    return all.filter((n) => n.startsWith(`${this.name}-p-`));
+  }
+}
+
+/** Processes inside a namespace of this lab are the lab's by construction; end them by pid. */
+export function killNetnsProcesses(netns: string): void {
+  let out = '';
+  try { out = execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { return; }
+  for (const pid of out.split('\n').filter(Boolean).map(Number)) {
+    if (pid !== process.pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+}

@@ -1,0 +1,235 @@
+// The lab's kubelet: what containerd and the kubelet do for a real node, for the pods bound to this lab
+// node. A pod is a network namespace wired by the node's CNI config (the same runtime code as
+// `flatnet lab pod add`), and each container is a process inside it. What it made is recorded per pod on
+// disk, so a restarted agent adopts running pods instead of recreating them.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { POD_PREFIX } from '../api/keys.js';
+import type { Container, Pod, PodStatus } from '../api/types.js';
+import { Mirror, jsonDecode } from '../store/mirror.js';
+import { SyncRunner } from '../store/runner.js';
+import type { Store } from '../store/store.js';
+import { CniRuntime } from '../runtime/runtime.js';
+import { loadConfList } from '../runtime/conflist.js';
+import { podNetnsName } from './pods.js';
+
+const run = promisify(execFile);
+
+/** How containers are started and stopped: processes by pid (src/lab/processes.ts in the lab). */
+export interface Supervisor {
+  start(spec: { name: string; argv: string[]; netns?: string; env: Record<string, string>; logFile: string; pidFile: string }): Promise<number>;
+  alive(pidFile: string): boolean;
+  stop(pidFile: string): Promise<void>;
+}
+
+export interface KubeletOptions {
+  store: Store;
+  nodeName: string;
+  nodeIP: string;
+  /** Pod namespaces are named `${netnsPrefix}-p-<uid>`: the lab name keeps labs apart. */
+  netnsPrefix: string;
+  /** Per-node directory: pods/ (records and logs), cache/ (CNI results). */
+  nodeDir: string;
+  confFile: string;
+  cniBinDirs: string[];
+  /** Directory put first on containers' PATH (holds the `flatnet` command). */
+  binDir: string;
+  supervisor: Supervisor;
+  log: (msg: string) => void;
+  resyncMs?: number;
+}
+
+/** What the kubelet made for one pod: enough to tear it down after a restart with the store gone. */
+export interface PodRecord {
+  uid: string;
+  namespace: string;
+  name: string;
+  hostNetwork: boolean;
+  netns?: string;
+  ips: string[];
+  containers: Array<{ name: string; pidFile: string; logFile: string }>;
+}
+
+/** The pods a node's kubelet made, from its records (also readable with the agent stopped). */
+export function podRecords(nodeDir: string): PodRecord[] {
+  const dir = join(nodeDir, 'pods');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as PodRecord);
+}
+
+const podKey = (p: { namespace: string; name: string }) => `${POD_PREFIX}${p.namespace}/${p.name}`;
+
+/** Lab convention: a container without a command runs the built-in workload on its ports (like agnhost netexec). */
+export function containerArgv(c: Container): string[] {
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  if (argv.length) return argv;
+  const ports = (c.ports ?? []).flatMap((p) => ['--port', `${p.containerPort}/${(p.protocol ?? 'TCP').toLowerCase()}`]);
+  return ports.length ? ['flatnet', 'serve', ...ports] : ['sleep', 'infinity'];
+}
+
+export class Kubelet {
+  private readonly pods: Mirror<Pod>;
+  private readonly runner: SyncRunner;
+  private readonly cni: CniRuntime;
+  private readonly recordsDir: string;
+
+  constructor(private readonly o: KubeletOptions) {
+    this.pods = new Mirror<Pod>(o.store, POD_PREFIX, jsonDecode);
+    this.recordsDir = join(o.nodeDir, 'pods');
+    this.cni = new CniRuntime({ pluginDirs: o.cniBinDirs, cacheDir: join(o.nodeDir, 'cache') });
+    this.runner = new SyncRunner(() => this.sync(), {
+      minIntervalMs: 50, periodMs: o.resyncMs ?? 10_000, onError: (e) => o.log(`kubelet sync failed: ${(e as Error).message}`),
+    });
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.recordsDir, { recursive: true });
+    this.pods.onChange(() => this.runner.poke());
+    await this.pods.start();
+    this.runner.start();
+  }
+
+  idle(): Promise<void> { return this.runner.idle(); }
+
+  async stop(): Promise<void> {
+    this.runner.stop();
+    await this.pods.stop();
+  }
+
+  private records(): PodRecord[] { return podRecords(this.o.nodeDir); }
+
+  private saveRecord(r: PodRecord): void {
+    const file = join(this.recordsDir, `${r.uid}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(r, null, 2) + '\n');
+    renameSync(`${file}.tmp`, file);
+  }
+
+  private async sync(): Promise<void> {
+    const mine = new Map<string, Pod>();
+    for (const p of this.pods.values()) if (p.spec.nodeName === this.o.nodeName && p.metadata.uid) mine.set(p.metadata.uid, p);
+    const records = new Map(this.records().map((r) => [r.uid, r]));
+    const work: Array<Promise<void>> = [];
+    for (const [uid, rec] of records) if (!mine.has(uid)) work.push(this.teardown(rec));
+    for (const [uid, pod] of mine) {
+      const rec = records.get(uid);
+      work.push(rec ? this.keep(pod, rec) : this.create(pod));
+    }
+    const failures = (await Promise.allSettled(work)).filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failures.length) throw new Error(failures.map((f) => (f.reason as Error).message).join('; '));
+  }
+
+  private async create(pod: Pod): Promise<void> {
+    const uid = pod.metadata.uid!;
+    const ns = pod.metadata.namespace ?? 'default';
+    const rec: PodRecord = { uid, namespace: ns, name: pod.metadata.name, hostNetwork: !!pod.spec.hostNetwork, ips: [], containers: [] };
+    const id = `${ns}/${pod.metadata.name}`;
+    try {
+      if (!rec.hostNetwork) {
+        rec.netns = podNetnsName(this.o.netnsPrefix, uid);
+        this.saveRecord(rec); // recorded before it exists: a crash mid-create is torn down, not leaked
+        await run('ip', ['netns', 'add', rec.netns]);
+        await run('ip', ['-n', rec.netns, 'link', 'set', 'lo', 'up']);
+        const result = await this.cni.addNetworkList(loadConfList(this.o.confFile), this.cniConf(rec));
+        rec.ips = (result.ips ?? []).map((x) => x.address.split('/')[0]);
+      } else {
+        rec.ips = [this.o.nodeIP];
+      }
+      this.saveRecord(rec);
+      for (const c of pod.spec.containers) rec.containers.push(await this.startContainer(pod, rec, c));
+      this.saveRecord(rec);
+      this.o.log(`pod ${id}: running, IP ${rec.ips.join(', ')}${rec.hostNetwork ? ' (host network)' : ''}`);
+      await this.writeStatus(pod, this.statusOf(rec, true));
+    } catch (err) {
+      this.o.log(`pod ${id}: create failed: ${(err as Error).message}`);
+      await this.teardown(rec).catch(() => undefined);
+      await this.writeStatus(pod, { phase: 'Pending', message: (err as Error).message, conditions: [{ type: 'Ready', status: 'False' }] }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private cniConf(rec: PodRecord) {
+    return {
+      containerId: rec.uid, netns: `/run/netns/${rec.netns}`, ifname: 'eth0',
+      args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', rec.namespace], ['K8S_POD_NAME', rec.name], ['K8S_POD_INFRA_CONTAINER_ID', rec.uid]] as [string, string][],
+    };
+  }
+
+  private async startContainer(pod: Pod, rec: PodRecord, c: Container) {
+    const base = join(this.recordsDir, `${rec.uid}-${c.name}`);
+    const entry = { name: c.name, pidFile: `${base}.pid`, logFile: `${base}.log` };
+    await this.o.supervisor.start({
+      name: `${rec.namespace}/${rec.name}/${c.name}`,
+      argv: containerArgv(c),
+      netns: rec.netns,
+      env: {
+        PATH: `${this.o.binDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
+        POD_NAME: rec.name, POD_NAMESPACE: rec.namespace, POD_IP: rec.ips[0] ?? '', NODE_NAME: this.o.nodeName, HOSTNAME: rec.name,
+      },
+      logFile: entry.logFile,
+      pidFile: entry.pidFile,
+    });
+    return entry;
+  }
+
+  /** A known pod: restart containers that exited (restartPolicy Always) and keep its status right. */
+  private async keep(pod: Pod, rec: PodRecord): Promise<void> {
+    for (const c of pod.spec.containers) {
+      const entry = rec.containers.find((x) => x.name === c.name);
+      if (entry && this.o.supervisor.alive(entry.pidFile)) continue;
+      this.o.log(`pod ${rec.namespace}/${rec.name}: container ${c.name} is not running; starting it`);
+      const fresh = await this.startContainer(pod, rec, c);
+      rec.containers = [...rec.containers.filter((x) => x.name !== c.name), fresh];
+      this.saveRecord(rec);
+    }
+    const want = this.statusOf(rec, true);
+    if (!sameStatus(pod.status, want)) await this.writeStatus(pod, want);
+  }
+
+  private async teardown(rec: PodRecord): Promise<void> {
+    for (const c of rec.containers) await this.o.supervisor.stop(c.pidFile).catch(() => undefined);
+    if (rec.netns) {
+      // DEL even when the namespace is already gone: the plugin still frees the address.
+      await this.cni.delNetworkList(loadConfList(this.o.confFile), this.cniConf(rec)).catch((e) => this.o.log(`pod ${rec.namespace}/${rec.name}: CNI DEL: ${(e as Error).message}`));
+      if (existsSync(`/run/netns/${rec.netns}`)) await run('ip', ['netns', 'del', rec.netns]).catch(() => undefined);
+    }
+    for (const c of rec.containers) { rmSync(c.pidFile, { force: true }); rmSync(c.logFile, { force: true }); }
+    rmSync(join(this.recordsDir, `${rec.uid}.json`), { force: true });
+    this.o.log(`pod ${rec.namespace}/${rec.name}: removed`);
+  }
+
+  private statusOf(rec: PodRecord, ready: boolean): PodStatus {
+    return {
+      phase: 'Running',
+      podIP: rec.ips[0],
+      podIPs: rec.ips.map((ip) => ({ ip })),
+      hostIP: this.o.nodeIP,
+      hostIPs: [{ ip: this.o.nodeIP }],
+      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+    };
+  }
+
+  /** Writes status with compare-and-set on the pod's current revision, keeping whatever else changed. */
+  private async writeStatus(pod: Pod, status: PodStatus): Promise<void> {
+    const key = podKey({ namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name });
+    for (let i = 0; i < 10; i++) {
+      const kv = await this.o.store.get(key);
+      if (!kv) return;
+      const cur = JSON.parse(kv.value) as Pod;
+      if (cur.metadata.uid !== pod.metadata.uid) return;
+      if (sameStatus(cur.status, status)) return;
+      cur.status = { ...cur.status, ...status };
+      if (status.message === undefined) delete cur.status.message;
+      if (await this.o.store.update(key, JSON.stringify(cur), kv.modRevision)) return;
+    }
+    throw new Error(`pod ${pod.metadata.namespace}/${pod.metadata.name}: status update kept conflicting`);
+  }
+}
+
+function sameStatus(a: PodStatus | undefined, b: PodStatus): boolean {
+  if (!a) return false;
+  return a.phase === b.phase && a.podIP === b.podIP && a.hostIP === b.hostIP && a.message === b.message
+    && JSON.stringify(a.podIPs) === JSON.stringify(b.podIPs) && JSON.stringify(a.conditions) === JSON.stringify(b.conditions);
+}

@@ -1,0 +1,44 @@
+// A cluster lab for one test file: named with the test's per-run prefix, under the test's temp dir,
+// removed at the end (also on failure), and driven through the real CLI where a user would use it.
+import { spawnSync, execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterLab } from '../../src/lab/cluster.js';
+import { defaultCluster, type LabCluster } from '../../src/lab/cluster-file.js';
+import type { TestScope } from './scope.js';
+
+export const CLI = fileURLToPath(new URL('../../bin/flatnet.mjs', import.meta.url));
+
+export interface TestLab {
+  lab: ClusterLab;
+  /** Runs the flatnet CLI against this lab. */
+  cli(...args: string[]): { status: number; stdout: string; stderr: string };
+}
+
+export function labFor(scope: TestScope, suffix: string): TestLab {
+  // Lab names prefix namespace names: keep them short (the scope prefix is 'fnt' + label + 6 hex).
+  const name = `${scope.prefix.slice(-6)}${suffix}`;
+  const root = join(scope.dir, 'labs');
+  const lab = new ClusterLab(name, root);
+  scope.onCleanup(() => {
+    spawnSync(process.execPath, [CLI, '--lab', name, '--state-dir', root, 'lab', 'down'], { stdio: 'ignore' });
+  });
+  return {
+    lab,
+    cli: (...args: string[]) => {
+      const r = spawnSync(process.execPath, [CLI, '--lab', name, '--state-dir', root, ...args], { encoding: 'utf8' });
+      return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+    },
+  };
+}
+
+export function cluster(backend: LabCluster['backend'], shape: 'one-segment' | 'two-segments' = 'two-segments'): LabCluster {
+  const c = defaultCluster();
+  c.backend = backend;
+  if (shape === 'one-segment') c.nodes = c.nodes.map((n) => ({ ...n, segment: c.segments[0].name }));
+  return c;
+}
+
+/** Namespaces of this lab still present. */
+export const labNetnses = (name: string): string[] =>
+  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`${name}-`));

@@ -1,0 +1,145 @@
+// The cluster over time: a removed node's routes go from the others and its CIDR is reused only after
+// it is gone; an agent killed with SIGKILL and restarted changes nothing and drops no connection.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TestScope } from '../helpers/scope.js';
+import { cluster, labFor, type TestLab } from '../helpers/lab.js';
+import { waitPodsRunning } from '../../src/lab/demo.js';
+import { podNetnsName } from '../../src/lab/pods.js';
+import type { Node, Pod } from '../../src/api/types.js';
+
+const scope = new TestScope('lc');
+after(() => scope.cleanupSync());
+let t: TestLab;
+
+const routesOf = (netns: string) => execFileSync('ip', ['-n', netns, 'route', 'show'], { encoding: 'utf8' });
+
+async function nodes(): Promise<Node[]> {
+  const store = t.lab.store();
+  try { return (await store.list('/registry/nodes/')).items.map((kv) => JSON.parse(kv.value) as Node); } finally { await store.close(); }
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+before(async () => {
+  t = labFor(scope, 'l');
+  await t.lab.up(cluster('auto'));
+});
+
+test('removing a node withdraws its routes on the others; its CIDR is reused only after it is gone', async () => {
+  const all = await nodes();
+  const gone = all.find((n) => n.metadata.name === 'node-2')!;
+  const cidr = gone.spec.podCIDR!;
+  const n1 = t.lab.plan().nodes.find((n) => n.name === 'node-1')!.netns;
+  await until('node-1 to route node-2\'s pod CIDR', () => routesOf(n1).includes(`${cidr} `));
+
+  // A node added while node-2 still exists gets another CIDR.
+  assert.equal(t.cli('lab', 'node', 'add', 'node-4', '--segment', 'a').status, 0);
+  const n4 = (await nodes()).find((n) => n.metadata.name === 'node-4')!;
+  assert.notEqual(n4.spec.podCIDR, cidr);
+
+  const r = t.cli('lab', 'node', 'rm', 'node-2');
+  assert.equal(r.status, 0, r.stderr);
+  await until('node-1 to drop the route to node-2', () => !routesOf(n1).includes(`${cidr} `));
+  assert.ok(!(await nodes()).some((n) => n.metadata.name === 'node-2'));
+
+  // Now the CIDR is free: the next node takes it (the lowest free slice).
+  assert.equal(t.cli('lab', 'node', 'add', 'node-5', '--segment', 'b').status, 0);
+  const n5 = (await nodes()).find((n) => n.metadata.name === 'node-5')!;
+  assert.equal(n5.spec.podCIDR, cidr);
+  await until('node-1 to route node-5', () => routesOf(n1).includes(`${cidr} `));
+  const g = t.cli('get', 'nodes', '-o', 'wide');
+  assert.match(g.stdout, /node-5\s+Ready/);
+  assert.doesNotMatch(g.stdout, /node-2/);
+});
+
+test('agent kill -9 and restart during a pod-to-pod TCP stream: the stream survives, no probe fails, nothing changes', async () => {
+  const file = join(scope.dir, 'stream.yaml');
+  writeFileSync(file, `apiVersion: v1
+kind: Pod
+metadata: { name: srv, namespace: default }
+spec: { nodeName: node-3, containers: [{ name: s, command: [flatnet, serve, --port, "7000"] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: cli, namespace: default }
+spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] }
+`);
+  assert.equal(t.cli('apply', '-f', file).status, 0);
+  const store = t.lab.store();
+  let pods: Pod[];
+  try { pods = await waitPodsRunning(store, 2, 30_000); } finally { await store.close(); }
+  const srv = pods.find((p) => p.metadata.name === 'srv')!;
+  const cli = pods.find((p) => p.metadata.name === 'cli')!;
+  const cliNs = podNetnsName(t.lab.name, cli.metadata.uid!);
+  const n1 = t.lab.plan().nodes.find((n) => n.name === 'node-1')!.netns;
+  const routesBefore = routesOf(n1);
+  const nftBefore = execFileSync('nsenter', [`--net=/run/netns/${n1}`, 'nft', 'list', 'ruleset'], { encoding: 'utf8' });
+
+  // One TCP connection, a line every 20 ms, each echoed back; the script reports gaps and errors.
+  const streamer = spawn('nsenter', [`--net=/run/netns/${cliNs}`, process.execPath, '-e', `
+    const net = require('node:net');
+    const s = net.connect(7000, ${JSON.stringify(srv.status!.podIP)});
+    let sent = 0, got = 0, maxGap = 0, last = Date.now(), buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (d) => { buf += d; const lines = buf.split('\\n'); buf = lines.pop(); for (const l of lines) if (l.startsWith('ping')) { got++; const now = Date.now(); maxGap = Math.max(maxGap, now - last); last = now; } });
+    s.on('error', (e) => { console.log(JSON.stringify({ error: e.message, sent, got })); process.exit(1); });
+    const iv = setInterval(() => { s.write('ping ' + (sent++) + '\\n'); }, 20);
+    process.stdin.on('data', () => { clearInterval(iv); setTimeout(() => { console.log(JSON.stringify({ sent, got, maxGap })); s.end(); process.exit(0); }, 300); });
+  `], { stdio: ['pipe', 'pipe', 'pipe'] });
+  scope.adoptProcess(streamer);
+  let out = '';
+  streamer.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  await sleep(500);
+
+  // Probes across the restart, every 100 ms.
+  let probes = 0;
+  const probeFailures: string[] = [];
+  let probing = true;
+  const prober = (async () => {
+    while (probing) {
+      const r = t.cli('exec', 'default/cli', '--', 'flatnet', 'probe', `${srv.status!.podIP}:7000`, '--timeout', '2s');
+      probes++;
+      if (r.status !== 0) probeFailures.push(r.stdout + r.stderr);
+      await sleep(100);
+    }
+  })();
+
+  await t.lab.stopAgent('node-1', 'SIGKILL');
+  await t.lab.stopAgent('node-3', 'SIGKILL');
+  await sleep(500);
+  await t.lab.startAgent('node-1');
+  await t.lab.startAgent('node-3');
+  await t.lab.waitNodesReady(['node-1', 'node-3'], 15_000);
+  await sleep(1500);
+  probing = false;
+  await prober;
+  streamer.stdin!.write('stop\n');
+  await new Promise((resolve) => streamer.once('exit', resolve));
+  const result = JSON.parse(out.trim().split('\n').pop()!) as { sent: number; got: number; maxGap: number; error?: string };
+  assert.equal(result.error, undefined, `the stream broke: ${out}`);
+  assert.ok(result.got >= result.sent - 2 && result.sent > 50, `echoes ${result.got} of ${result.sent}`);
+  assert.ok(result.maxGap < 1000, `longest gap between echoes ${result.maxGap} ms`);
+  assert.deepEqual(probeFailures, [], `${probeFailures.length} of ${probes} probes failed`);
+  assert.ok(probes >= 5);
+  assert.equal(routesOf(n1), routesBefore, 'routes unchanged by the restart');
+  assert.equal(execFileSync('nsenter', [`--net=/run/netns/${n1}`, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }), nftBefore, 'nft unchanged');
+  // The pods were adopted, not recreated.
+  const store2 = t.lab.store();
+  try {
+    const now = (await store2.list('/registry/pods/default/')).items.map((kv) => JSON.parse(kv.value) as Pod);
+    assert.equal(now.find((p) => p.metadata.name === 'cli')!.status!.podIP, cli.status!.podIP);
+  } finally { await store2.close(); }
+});

@@ -1,0 +1,42 @@
+// The lab's node network as data: the cluster file's checks and the namespaces and links a lab gets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultCluster, parseClusterFile, withNodeIPs } from '../../src/lab/cluster-file.js';
+import { planTopology } from '../../src/lab/topology.js';
+
+test('the default lab: three nodes on two segments joined by a router, an external host, auto backend', () => {
+  const plan = planTopology('lab1', defaultCluster());
+  assert.deepEqual(plan.nodes.map((n) => `${n.name} ${n.netns} ${n.segment} ${n.ip}`), [
+    'node-1 lab1-n-node-1 a 10.100.0.11', 'node-2 lab1-n-node-2 a 10.100.0.12', 'node-3 lab1-n-node-3 b 10.100.1.11',
+  ]);
+  assert.deepEqual(plan.external, { netns: 'lab1-ext', ip: '203.0.113.10' });
+  assert.deepEqual(plan.namespaces, ['lab1-fabric', 'lab1-router', 'lab1-ext', 'lab1-n-node-1', 'lab1-n-node-2', 'lab1-n-node-3']);
+  assert.deepEqual(plan.bridges, ['br-a', 'br-b', 'br-ext']);
+  const n3 = plan.wires.find((w) => w.bNetns === 'lab1-n-node-3')!;
+  assert.deepEqual([n3.a, n3.bridge, n3.b, n3.bAddr, n3.bGateway], ['n-node-3', 'br-b', 'eth0', '10.100.1.11/24', '10.100.1.1']);
+  assert.ok(plan.wires.every((w) => w.a.length <= 15 && w.b.length <= 15), 'link names fit IFNAMSIZ');
+});
+
+test('node addresses stay fixed: a removed node frees its address for the next one', () => {
+  const c = withNodeIPs(defaultCluster());
+  const without2 = { ...c, nodes: c.nodes.filter((n) => n.name !== 'node-2') };
+  const added = withNodeIPs({ ...without2, nodes: [...without2.nodes, { name: 'node-4', segment: 'a' }] });
+  assert.deepEqual(added.nodes.map((n) => `${n.name}=${n.ip}`), ['node-1=10.100.0.11', 'node-3=10.100.1.11', 'node-4=10.100.0.12']);
+});
+
+test('cluster files: defaults fill what is absent; bad values are named with the file and field', () => {
+  const c = parseClusterFile('backend: vxlan\nnodes: [{ name: n1 }, { name: n2, segment: b }]\n', 'c.yaml');
+  assert.equal(c.backend, 'vxlan');
+  assert.deepEqual(c.nodes, [{ name: 'n1', segment: 'a' }, { name: 'n2', segment: 'b' }]);
+  const bad: Array<[string, RegExp]> = [
+    ['backend: flat\n', /c\.yaml: backend: "flat" is not one of host-gw, vxlan, auto$/],
+    ['clusterCIDR: 10.244.0.1/16\n', /clusterCIDR: "10\.244\.0\.1\/16" has host bits set \(did you mean 10\.244\.0\.0\/16\?\)/],
+    ['nodes: [{ name: n1, segment: z }]\n', /nodes\[0\]\.segment: "z" is not a segment \(a, b\)/],
+    ['nodes: [{ name: n1 }, { name: n1 }]\n', /nodes\[1\]\.name: "n1" is used twice/],
+    ['segments: [{ name: a, subnet: 10.244.5.0/24 }]\n', /segments\[0\]\.subnet: overlaps clusterCIDR/],
+    ['nodeCIDRMaskSize: 12\n', /nodeCIDRMaskSize: 12 must be an integer between 16/],
+    ['colour: blue\n', /c\.yaml: colour: unknown field/],
+    ['nodes: [{ name: Node_1 }]\n', /nodes\[0\]\.name: "Node_1" must be 1-13 lowercase/],
+  ];
+  for (const [text, re] of bad) assert.throws(() => parseClusterFile(text, 'c.yaml'), re, text);
+});
