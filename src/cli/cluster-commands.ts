@@ -19,6 +19,12 @@ import { runClusterDemo } from '../lab/demo.js';
 
 export const labOf = (v: Values): ClusterLab => new ClusterLab(v.lab ?? process.env.FLATNET_LAB ?? 'flatnet', v['state-dir'] ?? DEFAULT_LAB_ROOT);
 
+/** The lab's store; a lab that is not up is said so instead of a socket error. */
+function storeOf(lab: ClusterLab) {
+  lab.cluster(); // throws "lab X is not up ... run flatnet lab up"
+  return lab.store();
+}
+
 export function loadCluster(v: Values): LabCluster {
   const files = v.file ?? [];
   const cluster = files.length ? parseClusterFile(readFileSync(files[0], 'utf8'), files[0]) : defaultCluster();
@@ -58,7 +64,7 @@ function readManifests(v: Values) {
 
 export async function applyCommand(v: Values): Promise<number> {
   const objects = readManifests(v);
-  const store = labOf(v).store();
+  const store = storeOf(labOf(v));
   try {
     for (const r of await applyObjects(store, objects)) console.log(r.line);
   } finally { await store.close(); }
@@ -67,7 +73,7 @@ export async function applyCommand(v: Values): Promise<number> {
 
 export async function deleteCommand(v: Values): Promise<number> {
   const objects = readManifests(v);
-  const store = labOf(v).store();
+  const store = storeOf(labOf(v));
   try {
     for (const r of await deleteObjects(store, objects)) console.log(r.line);
   } finally { await store.close(); }
@@ -87,7 +93,7 @@ export async function getCommand(rest: string[], v: Values): Promise<number> {
   const name = rest[1];
   const out = v.output;
   if (out !== undefined && !['wide', 'json', 'yaml'].includes(out)) throw new UsageError(`-o "${out}": expected wide, json or yaml`);
-  const store = labOf(v).store();
+  const store = storeOf(labOf(v));
   try {
     const all = !!v['all-namespaces'];
     let objects = await listObjects(store, kind, all ? undefined : (v.namespace ?? 'default'));
@@ -108,7 +114,7 @@ export async function execCommand(rest: string[], tail: string[], v: Values): Pr
   if (tail.length === 0) throw new UsageError('exec needs a command after "--"');
   const [ns, name] = rest[0].includes('/') ? rest[0].split('/', 2) : [v.namespace ?? 'default', rest[0]];
   const lab = labOf(v);
-  const store = lab.store();
+  const store = storeOf(lab);
   let pod: Pod;
   try {
     const kv = await store.get(objectKey('Pod', name, ns));
@@ -134,7 +140,7 @@ export async function execCommand(rest: string[], tail: string[], v: Values): Pr
 export async function checkCommand(v: Values): Promise<number> {
   const lab = labOf(v);
   const plan = lab.plan();
-  const store = lab.store();
+  const store = storeOf(lab);
   try {
     const inputs = await gatherInputs(store, {
       name: lab.name,

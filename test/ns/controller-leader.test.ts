@@ -39,7 +39,11 @@ function nodeObject(name: string): Node {
   };
 }
 
-test('controller on etcd: one leader writes; stopping it hands over at once', async () => {
+/** A fresh etcd and two controllers on it (ctl-a, ctl-b), removed after `body` whatever happens. */
+async function withTwoControllers(
+  opts: { record?: Record<string, string[]> },
+  body: (f: { admin: Store; byId: Record<string, Controller>; controllers: Controller[]; logs: string[] }) => Promise<void>,
+): Promise<void> {
   const scope = new TestScope('ctl');
   let server: EtcdServer | undefined;
   const stores: EtcdStore[] = [];
@@ -48,17 +52,25 @@ test('controller on etcd: one leader writes; stopping it hands over at once', as
   try {
     server = await startEtcd(scope);
     const admin = newStore();
-    const writes: Record<string, string[]> = { 'ctl-a': [], 'ctl-b': [] };
     const logs: string[] = [];
     const byId: Record<string, Controller> = {};
     for (const identity of ['ctl-a', 'ctl-b']) {
-      const c = await startController({
-        store: recording(newStore(), writes[identity]), identity, leaseTtlSeconds: 2, resyncMs: 0,
-        log: (m) => logs.push(`${identity} ${m}`),
-      });
-      controllers.push(c);
-      byId[identity] = c;
+      const store = opts.record ? recording(newStore(), opts.record[identity]) : newStore();
+      byId[identity] = await startController({ store, identity, leaseTtlSeconds: 2, resyncMs: 0, log: (m) => logs.push(`${identity} ${m}`) });
+      controllers.push(byId[identity]);
     }
+    await body({ admin, byId, controllers, logs });
+  } finally {
+    for (const c of controllers) await c.stop().catch(() => undefined);
+    for (const s of stores) await s.close().catch(() => undefined);
+    await server?.stop();
+    scope.cleanupSync();
+  }
+}
+
+test('controller on etcd: one leader writes; stopping it hands over at once', async () => {
+  const writes: Record<string, string[]> = { 'ctl-a': [], 'ctl-b': [] };
+  await withTwoControllers({ record: writes }, async ({ admin, byId, logs }) => {
     await until('exactly one leader', () => byId['ctl-a'].isLeader() !== byId['ctl-b'].isLeader());
     const leaderId = byId['ctl-a'].isLeader() ? 'ctl-a' : 'ctl-b';
     const standbyId = leaderId === 'ctl-a' ? 'ctl-b' : 'ctl-a';
@@ -93,27 +105,11 @@ test('controller on etcd: one leader writes; stopping it hands over at once', as
     assert.ok(logs.includes(`${standbyId} leading`), logs.join('\n'));
     assert.ok(logs.includes(`${standbyId} node node-2: pod CIDR 10.244.1.0/24`), logs.join('\n'));
     assert.ok(handover < 1500, `hand-over took ${handover} ms`);
-  } finally {
-    for (const c of controllers) await c.stop().catch(() => undefined);
-    for (const s of stores) await s.close().catch(() => undefined);
-    await server?.stop();
-    scope.cleanupSync();
-  }
+  });
 });
 
 test('controller on etcd: a leader whose key is deleted steps down; one leader remains', async () => {
-  const scope = new TestScope('ctl');
-  let server: EtcdServer | undefined;
-  const stores: EtcdStore[] = [];
-  const controllers: Controller[] = [];
-  const newStore = () => { const s = new EtcdStore({ endpoints: server!.endpoint }); stores.push(s); return s; };
-  try {
-    server = await startEtcd(scope);
-    const admin = newStore();
-    const logs: string[] = [];
-    for (const identity of ['ctl-a', 'ctl-b']) {
-      controllers.push(await startController({ store: newStore(), identity, leaseTtlSeconds: 2, resyncMs: 0, log: (m) => logs.push(`${identity} ${m}`) }));
-    }
+  await withTwoControllers({}, async ({ admin, controllers, logs }) => {
     await until('one leader', () => controllers.filter((c) => c.isLeader()).length === 1);
     const first = (await admin.get(CONTROLLER_LEADER_KEY))!.value;
     await admin.delete(CONTROLLER_LEADER_KEY);
@@ -127,10 +123,5 @@ test('controller on etcd: a leader whose key is deleted steps down; one leader r
     assert.equal(controllers.filter((c) => c.isLeader()).length, 1);
     const holder = (await admin.get(CONTROLLER_LEADER_KEY))!.value;
     assert.equal(controllers[holder === 'ctl-a' ? 0 : 1].isLeader(), true);
-  } finally {
-    for (const c of controllers) await c.stop().catch(() => undefined);
-    for (const s of stores) await s.close().catch(() => undefined);
-    await server?.stop();
-    scope.cleanupSync();
-  }
+  });
 });

@@ -3,7 +3,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestScope } from '../helpers/scope.js';
@@ -142,4 +142,73 @@ spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] 
     const now = (await store2.list('/registry/pods/default/')).items.map((kv) => JSON.parse(kv.value) as Pod);
     assert.equal(now.find((p) => p.metadata.name === 'cli')!.status!.podIP, cli.status!.podIP);
   } finally { await store2.close(); }
+});
+
+test('an agent that stops heartbeating: its node goes NotReady and the others withdraw its routes; back when it returns', async () => {
+  const n3cidr = (await nodes()).find((n) => n.metadata.name === 'node-3')!.spec.podCIDR!;
+  const n1 = t.lab.plan().nodes.find((n) => n.name === 'node-1')!.netns;
+  await until('node-1 to route node-3', () => routesOf(n1).includes(`${n3cidr} `));
+  await t.lab.stopAgent('node-3', 'SIGKILL');
+  // The heartbeat lease is 4 s: the key goes when it ends, then node-1 withdraws the route.
+  await until('node-1 to withdraw node-3\'s route', () => !routesOf(n1).includes(`${n3cidr} `), 20_000);
+  await until('node-3 NotReady', async () => /node-3\s+NotReady/.test(t.cli('get', 'nodes').stdout));
+  await t.lab.startAgent('node-3');
+  await until('node-1 to route node-3 again', () => routesOf(n1).includes(`${n3cidr} `), 20_000);
+  await until('node-3 Ready', async () => /node-3\s+Ready/.test(t.cli('get', 'nodes').stdout));
+});
+
+test('kubectl-style commands: get -o json|yaml, exec -c, a bad manifest changes nothing, delete', async () => {
+  const nodesJson = JSON.parse(t.cli('get', 'nodes', '-o', 'json').stdout) as { kind: string; items: Node[] };
+  assert.equal(nodesJson.kind, 'List');
+  const n1 = nodesJson.items.find((n) => n.metadata.name === 'node-1')!;
+  assert.equal(n1.status!.addresses!.find((a) => a.type === 'InternalIP')!.address, t.lab.plan().nodes.find((n) => n.name === 'node-1')!.ip);
+  assert.match(n1.spec.podCIDR!, /^10\.244\.\d+\.0\/24$/);
+
+  const file = join(scope.dir, 'kubectl.yaml');
+  writeFileSync(file, `apiVersion: v1
+kind: Namespace
+metadata: { name: team }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: pair, namespace: team }
+spec:
+  containers:
+    - { name: a, command: [flatnet, serve, --port, "8080"] }
+    - { name: b, command: [sleep, infinity] }
+`);
+  assert.equal(t.cli('apply', '-f', file).status, 0);
+  const store = t.lab.store();
+  try { await waitPodsRunning(store, 1, 30_000); } finally { await store.close(); }
+  const pod = (JSON.parse(t.cli('get', 'pods', 'pair', '-n', 'team', '-o', 'json').stdout)) as Pod;
+  assert.equal(pod.kind, 'Pod');
+  assert.match(pod.status!.podIP!, /^10\.244\./);
+  assert.ok(pod.spec.nodeName);
+  assert.match(t.cli('get', 'pods', '-n', 'team', '-o', 'yaml').stdout, /^apiVersion: v1\nitems:\n- apiVersion: v1\n {2}kind: Pod/m);
+  // Containers of one pod share its network namespace: b reaches a on localhost.
+  const ex = t.cli('exec', 'team/pair', '-c', 'b', '--', 'flatnet', 'probe', '127.0.0.1:8080');
+  assert.equal(ex.status, 0, ex.stdout + ex.stderr);
+  assert.match(ex.stdout, /team\/pair answered/);
+  assert.notEqual(t.cli('exec', 'team/pair', '-c', 'nope', '--', 'true').status, 0);
+
+  // One bad object refuses the whole apply: the good one before it is not stored either.
+  const bad = join(scope.dir, 'bad.yaml');
+  writeFileSync(bad, `apiVersion: v1
+kind: Pod
+metadata: { name: fine, namespace: team }
+spec: { containers: [{ name: a, command: [sleep, infinity] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: broken, namespace: team }
+spec: { containers: [{ name: a, ports: [{ containerPort: 70000 }] }] }
+`);
+  const r = t.cli('apply', '-f', bad);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /bad\.yaml: document 2 \(Pod "broken"\): spec\.containers\[0\]\.ports\[0\]\.containerPort: 70000/);
+  assert.match(t.cli('get', 'pods', 'fine', '-n', 'team').stderr, /NotFound/);
+
+  assert.equal(t.cli('delete', '-f', file).status, 0);
+  await until('the pod to go with its namespace', async () => /No resources found/.test(t.cli('get', 'pods', '-n', 'team').stderr));
+  await until('the node to remove the pod\'s network namespace', () => !existsSync(`/run/netns/${podNetnsName(t.lab.name, pod.metadata.uid!)}`));
 });
