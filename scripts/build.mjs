@@ -1,5 +1,5 @@
-// Builds flatnet: type-checks and compiles everything with tsc into dist/, then bundles the two
-// executables with esbuild, because a runtime starts flatnet-cni for every pod and one file loads fastest.
+// Builds flatnet: type-checks and compiles everything with tsc into dist/, bundles the two Node
+// executables with esbuild (one file loads fastest), and compiles the flatnet-cni shim with cc.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -18,10 +18,22 @@ mkdirSync(`${out}/bin`, { recursive: true });
 if (!existsSync(`${out}/node_modules`) && resolve(out) !== resolve('dist')) symlinkSync(resolve('node_modules'), `${out}/node_modules`);
 
 const common = { bundle: true, platform: 'node', target: 'node20', minify: false, legalComments: 'none' };
-// The plugin is CommonJS: Node's ESM loader alone adds ~10 ms to every start, and a runtime starts it per pod.
-await build({ ...common, format: 'cjs', entryPoints: ['src/cni/main.ts'], outfile: `${out}/bin/flatnet-cni`,
+// The Node plugin is CommonJS: Node's ESM loader alone adds ~10 ms to every start. The shim runs it
+// when no agent serves the node's netns.
+await build({ ...common, format: 'cjs', entryPoints: ['src/cni/main.ts'], outfile: `${out}/bin/flatnet-cni-node`,
   banner: { js: '#!/usr/bin/env node' } });
 writeFileSync(`${out}/bin/package.json`, JSON.stringify({ type: 'commonjs' }) + '\n');
+// flatnet-cni itself is a C shim: a runtime starts it per call, and a Node start alone costs more than a whole ADD.
+const cc = process.env.CC || 'cc';
+try {
+  execFileSync(cc, ['-O2', '-Wall', '-o', `${out}/bin/flatnet-cni`, 'src/cni/shim.c'], { stdio: 'inherit' });
+} catch (err) {
+  const missing = err.code === 'ENOENT';
+  console.error(missing
+    ? `build: no C compiler "${cc}" to build flatnet-cni from src/cni/shim.c: install gcc and libc6-dev (scripts/setup.sh does), or set CC`
+    : `build: compiling src/cni/shim.c with ${cc} failed`);
+  process.exit(1);
+}
 // etcd3 loads its .proto files from beside its own modules at run time, so it stays in node_modules.
 // Split into chunks: `serve` and `probe` start in every pod and must not load the etcd client (~200 ms).
 await build({ ...common, format: 'esm', entryPoints: { flatnet: 'src/cli/main.ts' }, outdir: `${out}/bin`, external: ['etcd3'],
@@ -29,4 +41,4 @@ await build({ ...common, format: 'esm', entryPoints: { flatnet: 'src/cli/main.ts
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } });
 // The shebang goes on the entry only (a banner would put it on every chunk).
 writeFileSync(`${out}/bin/flatnet.mjs`, '#!/usr/bin/env node\n' + readFileSync(`${out}/bin/flatnet.mjs`, 'utf8'));
-for (const f of ['flatnet-cni', 'flatnet.mjs']) chmodSync(`${out}/bin/${f}`, 0o755);
+for (const f of ['flatnet-cni-node', 'flatnet.mjs']) chmodSync(`${out}/bin/${f}`, 0o755);

@@ -3,7 +3,7 @@
 // or other runs' namespaces. Cleanup is synchronous so it also works from process 'exit' handlers.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmdirSync, rmSync } from 'node:fs';
 import { runCommand } from '../../src/kernel/exec.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -29,6 +29,8 @@ export class BenchNamespaces {
   readonly children = new Set<ChildProcess>();
   /** Extra paths (IPAM data dirs) removed at cleanup. */
   readonly tempPaths: string[] = [];
+  /** Directories removed at cleanup only if empty (a shared one such as /run/flatnet/cni that this run made). */
+  readonly emptyDirs: string[] = [];
   private cleaned = false;
 
   constructor() {
@@ -62,7 +64,7 @@ export class BenchNamespaces {
   }
 
   /**
-   * Kills in-flight plugin processes (by pid), deletes every namespace with this run's prefix
+   * Kills in-flight plugin processes and the warm server (by pid), deletes every namespace with this run's prefix
    * (pods first, then the node namespaces, whose bridges go with them), removes temp dirs.
    * Idempotent and synchronous; returns the namespaces that could not be removed.
    */
@@ -88,6 +90,9 @@ export class BenchNamespaces {
     }
     for (const p of this.tempPaths.splice(0)) {
       try { rmSync(p, { recursive: true, force: true }); } catch { /* best effort */ }
+    }
+    for (const d of this.emptyDirs.splice(0)) {
+      try { rmdirSync(d); } catch { /* not empty: someone else's server uses it */ }
     }
     return this.leftovers();
   }

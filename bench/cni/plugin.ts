@@ -29,7 +29,8 @@ export function which(prog: string): string {
   throw new Error(`${prog} not found on PATH`);
 }
 
-export type PluginKey = 'reference' | 'flatnet';
+/** flatnet: the shim answered by a warm server in its netns; flatnet-cold: the shim with no server, so the Node plugin. */
+export type PluginKey = 'reference' | 'flatnet' | 'flatnet-cold';
 
 export interface PluginUnderTest {
   key: PluginKey;

@@ -1,14 +1,16 @@
 // CNI bench: ADD and DEL latency and pods/s of flatnet-cni against Debian's reference bridge +
-// host-local plugins, both measured in the same run so machine noise hits both.
+// host-local plugins, all measured in the same run so machine noise hits each. flatnet-cni runs
+// twice: warm (the shim answered by the agent's server, running in its node netns) and cold (the
+// shim with no server there, so the Node plugin per call).
 //
-//   node dist/bench/cni/run.js [--quick] [--pods N] [--json] [--only reference|flatnet]
-//                              [--flatnet PATH] [--reference-dir DIR] ...   (--help for all)
+//   node dist/bench/cni/run.js [--quick] [--pods N] [--json] [--only reference|flatnet|flatnet-cold]
+//                              [--no-cold] [--flatnet PATH] [--reference-dir DIR] ...   (--help for all)
 //
 // Everything happens in network namespaces this run creates ("fnb<hex>-..."): one "node" netns per
-// plugin, where the plugin runs and its bridge lives, and one fresh netns per pod. All of them are
-// deleted at the end, also on error and on SIGINT/SIGTERM. See bench/README.md.
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync } from 'node:fs';
+// plugin, where the plugin (and the warm server) runs and its bridge lives, and one fresh netns per
+// pod. All of them are deleted at the end, also on error and on SIGINT/SIGTERM. See bench/README.md.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,12 +21,14 @@ import {
   type Pod, type PluginKey, type PluginUnderTest,
 } from './plugin.js';
 import { round, summarize, type Summary } from './stats.js';
+import { CNI_SOCKET_DIR } from '../../src/cni/server.js';
 
 const USAGE = `usage: node dist/bench/cni/run.js [options]
 
   --flatnet PATH        flatnet-cni executable (default: ../../bin/flatnet-cni next to this file)
   --reference-dir DIR   directory with the reference bridge and host-local (default /usr/lib/cni)
-  --only WHICH          bench only "reference" or only "flatnet"
+  --only WHICH          bench only "reference", "flatnet" (warm) or "flatnet-cold"
+  --no-cold             skip flatnet-cold (the Node plugin per call)
   --pods N              pods per plugin for both the sequential and the concurrent run
   --seq-pods N          pods per plugin at concurrency 1 (default 30)
   --par-pods N          pods per plugin and round at concurrency C (default 50)
@@ -41,6 +45,7 @@ interface Options {
   flatnet: string;
   referenceDir: string;
   only?: PluginKey;
+  cold: boolean;
   seqPods: number;
   parPods: number;
   concurrency: number;
@@ -58,6 +63,7 @@ function parseOptions(argv: string[]): Options {
       flatnet: { type: 'string' },
       'reference-dir': { type: 'string' },
       only: { type: 'string' },
+      'no-cold': { type: 'boolean' },
       pods: { type: 'string' },
       'seq-pods': { type: 'string' },
       'par-pods': { type: 'string' },
@@ -83,13 +89,14 @@ function parseOptions(argv: string[]): Options {
   };
   const quick = values.quick === true;
   const pods = int('pods', values.pods, 0, 1) || undefined;
-  if (values.only !== undefined && values.only !== 'reference' && values.only !== 'flatnet') {
-    throw new UsageError(`--only: expected "reference" or "flatnet", got "${values.only}"`);
+  if (values.only !== undefined && !['reference', 'flatnet', 'flatnet-cold'].includes(values.only)) {
+    throw new UsageError(`--only: expected "reference", "flatnet" or "flatnet-cold", got "${values.only}"`);
   }
   return {
     flatnet: resolve(values.flatnet ?? fileURLToPath(new URL('../../bin/flatnet-cni', import.meta.url))),
     referenceDir: resolve(values['reference-dir'] ?? '/usr/lib/cni'),
     only: values.only as PluginKey | undefined,
+    cold: values['no-cold'] !== true,
     seqPods: int('seq-pods', values['seq-pods'], pods ?? (quick ? 10 : 30), 1),
     parPods: int('par-pods', values['par-pods'], pods ?? (quick ? 24 : 50), 1),
     concurrency: int('concurrency', values.concurrency, 8, 1),
@@ -121,7 +128,8 @@ function executable(path: string): boolean {
 function plugins(opts: Options, dataRoot: string): PluginUnderTest[] {
   const cniVersion = '1.0.0';
   const list: PluginUnderTest[] = [];
-  if (opts.only !== 'flatnet') {
+  const want = (key: PluginKey) => (opts.only === undefined ? key !== 'flatnet-cold' || opts.cold : opts.only === key);
+  if (want('reference')) {
     for (const exe of ['bridge', 'host-local']) {
       if (!executable(join(opts.referenceDir, exe))) {
         throw new UsageError(`reference plugin ${join(opts.referenceDir, exe)} is missing (--reference-dir)`);
@@ -139,23 +147,20 @@ function plugins(opts: Options, dataRoot: string): PluginUnderTest[] {
       },
     });
   }
-  if (opts.only !== 'reference') {
-    if (!executable(opts.flatnet)) {
-      throw new UsageError(`flatnet-cni ${opts.flatnet} is missing or not executable ` +
-        `(build it, pass --flatnet PATH, or bench the harness with --only reference)`);
-    }
-    list.push({
-      key: 'flatnet', label: 'flatnet-cni',
-      exe: opts.flatnet, cniPath: dirname(opts.flatnet), nodeNetns: ns.name('node-fn'),
-      config: {
-        cniVersion, name: 'bench', type: 'flatnet-cni', bridge: 'fb0',
-        ipam: {
-          ranges: [[{ subnet: '10.250.0.0/16' }]], routes: [{ dst: '0.0.0.0/0' }],
-          dataDir: join(dataRoot, 'flatnet-ipam'),
-        },
-      },
-    });
+  if ((want('flatnet') || want('flatnet-cold')) && !executable(opts.flatnet)) {
+    throw new UsageError(`flatnet-cni ${opts.flatnet} is missing or not executable ` +
+      `(build it, pass --flatnet PATH, or bench the harness with --only reference)`);
   }
+  // The same shim both times: only whether a server listens in its node netns differs.
+  const flatnet = (key: PluginKey, label: string, node: string, subnet: string, dataDir: string): PluginUnderTest => ({
+    key, label, exe: opts.flatnet, cniPath: dirname(opts.flatnet), nodeNetns: ns.name(node),
+    config: {
+      cniVersion, name: 'bench', type: 'flatnet-cni', bridge: 'fb0',
+      ipam: { ranges: [[{ subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dataRoot, dataDir) },
+    },
+  });
+  if (want('flatnet')) list.push(flatnet('flatnet', 'flatnet-cni warm (server)', 'node-fn', '10.250.0.0/16', 'flatnet-ipam'));
+  if (want('flatnet-cold')) list.push(flatnet('flatnet-cold', 'flatnet-cni cold (Node)', 'node-fncold', '10.249.0.0/16', 'flatnet-cold-ipam'));
   return list;
 }
 
@@ -214,6 +219,40 @@ function startupMs(cmd: string, args: string[], env: NodeJS.ProcessEnv, n: numbe
   return summarize(samples);
 }
 
+/** Starts the warm server (bench/cni/warm-server.js) inside `netns`, with a runtime's minimal environment. */
+function startWarmServer(netns: string): Promise<{ child: ChildProcess; socketPath: string }> {
+  const script = fileURLToPath(new URL('./warm-server.js', import.meta.url));
+  if (!existsSync(CNI_SOCKET_DIR)) ns.emptyDirs.push(CNI_SOCKET_DIR);
+  const child = spawn('nsenter', [`--net=${ns.path(netns)}`, process.execPath, script], {
+    env: { PATH: runtimePath() }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  ns.children.add(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => { err += b; });
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b;
+      if (!out.includes('\n')) return;
+      const { socketPath } = JSON.parse(out) as { socketPath: string };
+      ns.tempPaths.push(socketPath); // a killed server's socket goes at cleanup
+      resolve({ child, socketPath });
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`warm server exited ${code} before listening: ${err.trim()}`)));
+  });
+}
+
+/** SIGTERM: the server closes and removes its socket; cleanup SIGKILLs it if it hangs. */
+function stopWarmServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 5000);
+    child.once('exit', () => { clearTimeout(timer); ns.children.delete(child); resolve(); });
+    process.kill(child.pid!, 'SIGTERM');
+  });
+}
+
 interface PluginReport {
   key: PluginKey;
   label: string;
@@ -245,6 +284,9 @@ async function main(): Promise<number> {
   if (loadStart > cpus().length) log(`bench: warning: 1-min load average ${loadStart.toFixed(1)} on ${cpus().length} CPUs; expect noisy absolute figures (the ratios are fairer: the plugins alternate)`);
   log(`bench: run ${ns.prefix}*  plugins: ${list.map((p) => `${p.label} = ${p.exe}`).join('; ')}`);
   await ns.create(list.map((p) => p.nodeNetns));
+  const warmNode = list.find((p) => p.key === 'flatnet')?.nodeNetns;
+  const warm = warmNode ? await startWarmServer(warmNode) : undefined;
+  if (warm) log(`bench: warm server pid ${warm.child.pid} on ${warm.socketPath} (in ${warmNode})`);
 
   // Context: what a bare Node start costs with a runtime's env, and with this shell's env.
   const minimalEnv = { PATH: runtimePath() };
@@ -260,6 +302,19 @@ async function main(): Promise<number> {
       throw new PluginCallError(p, 'VERSION', 'non-zero exit', { PATH: runtimePath(), CNI_COMMAND: 'VERSION' }, r);
     }
   }
+
+  // The fixed cost of a call: nsenter + shim + socket + server (warm) or + Node (cold) for a VERSION, which does no work.
+  const versionEnv = { PATH: runtimePath(), CNI_COMMAND: 'VERSION' };
+  const versionMs = async (p: PluginUnderTest) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 10; i++) samples.push((await invoke(ns, p, versionEnv, '{"cniVersion":"1.0.0"}')).ms);
+    return summarize(samples);
+  };
+  const warmPlugin = list.find((p) => p.key === 'flatnet');
+  const coldPlugin = list.find((p) => p.key === 'flatnet-cold');
+  const warmVersion = warmPlugin ? await versionMs(warmPlugin) : undefined;
+  const coldVersion = coldPlugin ? await versionMs(coldPlugin) : undefined;
+  if (warmVersion) log(`bench: flatnet-cni VERSION through the warm server p50 ${warmVersion.p50.toFixed(1)} ms`);
 
   // Warm-up: creates the bridges and warms page cache; not recorded.
   for (let i = 0; i < opts.warmup; i++) {
@@ -318,18 +373,24 @@ async function main(): Promise<number> {
   });
 
   const ref = reports.find((r) => r.key === 'reference');
-  const fn = reports.find((r) => r.key === 'flatnet');
-  const ratios = ref && fn ? {
-    addP50: fn.seq.add.p50 / ref.seq.add.p50,
-    delP50: fn.seq.del.p50 / ref.seq.del.p50,
-    podsPerSec: fn.par.addPodsPerSec / ref.par.addPodsPerSec,
-  } : null;
+  const ratiosOf = (key: PluginKey): Ratios | null => {
+    const fn = reports.find((r) => r.key === key);
+    return ref && fn ? {
+      addP50: fn.seq.add.p50 / ref.seq.add.p50,
+      delP50: fn.seq.del.p50 / ref.seq.del.p50,
+      podsPerSec: fn.par.addPodsPerSec / ref.par.addPodsPerSec,
+    } : null;
+  };
+  // The targets are the warm path's: that is what a node with its agent runs.
+  const ratios = ratiosOf('flatnet');
+  const ratiosCold = ratiosOf('flatnet-cold');
   const targets = ratios ? [
     { name: 'ADD p50', measure: 'flatnet/reference', op: '<=', target: 1.0, ratio: ratios.addP50, met: ratios.addP50 <= 1.0 },
     { name: 'DEL p50', measure: 'flatnet/reference', op: '<=', target: 1.0, ratio: ratios.delP50, met: ratios.delP50 <= 1.0 },
     { name: `pods/s at c${opts.concurrency}`, measure: 'flatnet/reference', op: '>=', target: 1.5, ratio: ratios.podsPerSec, met: ratios.podsPerSec >= 1.5 },
   ] : [];
 
+  if (warm) await stopWarmServer(warm.child);
   const left = ns.cleanupSync();
   if (left.length) throw new Error(`namespaces left behind: ${left.join(' ')}`);
 
@@ -338,6 +399,8 @@ async function main(): Promise<number> {
     nodeStartupMinimalEnv: nodeMinimal,
     nodeStartupShellEnv: nodeShell,
     nsenterTrue,
+    warmVersion,
+    coldVersion,
   };
   if (opts.json) {
     const rs = (s: Summary) => ({ ...s, p50: round(s.p50), p95: round(s.p95), mean: round(s.mean), min: round(s.min), max: round(s.max) });
@@ -350,6 +413,8 @@ async function main(): Promise<number> {
         nodeStartupMinimalEnv: rs(context.nodeStartupMinimalEnv),
         nodeStartupShellEnv: rs(context.nodeStartupShellEnv),
         nsenterTrue: rs(context.nsenterTrue),
+        versionWarm: context.warmVersion && rs(context.warmVersion),
+        versionCold: context.coldVersion && rs(context.coldVersion),
       },
       plugins: reports.map((r) => ({
         ...r,
@@ -361,20 +426,26 @@ async function main(): Promise<number> {
         },
       })),
       ratios: ratios && { addP50: round(ratios.addP50, 3), delP50: round(ratios.delP50, 3), podsPerSec: round(ratios.podsPerSec, 3) },
+      ratiosCold: ratiosCold && { addP50: round(ratiosCold.addP50, 3), delP50: round(ratiosCold.delP50, 3), podsPerSec: round(ratiosCold.podsPerSec, 3) },
       targets: targets.map((t) => ({ ...t, ratio: round(t.ratio, 3) })),
       leftoverNetns: left,
     }, null, 2) + '\n');
   } else {
-    printTable(opts, reports, ratios, targets, context, left);
+    printTable(opts, reports, { warm: ratios, cold: ratiosCold }, targets, context, left);
   }
   return opts.check && targets.some((t) => !t.met) ? 3 : 0;
 }
 
+interface Ratios { addP50: number; delP50: number; podsPerSec: number }
+
 function printTable(
   opts: Options, reports: PluginReport[],
-  ratios: { addP50: number; delP50: number; podsPerSec: number } | null,
+  ratios: { warm: Ratios | null; cold: Ratios | null },
   targets: Array<{ name: string; op: string; target: number; ratio: number; met: boolean }>,
-  context: { loadAvg1: { start: number; end: number }; nodeStartupMinimalEnv: Summary; nodeStartupShellEnv: Summary; nsenterTrue: Summary },
+  context: {
+    loadAvg1: { start: number; end: number }; nodeStartupMinimalEnv: Summary; nodeStartupShellEnv: Summary; nsenterTrue: Summary;
+    warmVersion?: Summary; coldVersion?: Summary;
+  },
   left: string[],
 ): void {
   const c = opts.concurrency;
@@ -388,15 +459,21 @@ function printTable(
     `(${f1(context.nodeStartupShellEnv.p50)} ms with this shell's env); ` +
     `nsenter --net=… true p50 ${f1(context.nsenterTrue.p50)} ms; ` +
     `1-min load average ${context.loadAvg1.start.toFixed(1)} at start, ${context.loadAvg1.end.toFixed(1)} at end`);
+  if (context.warmVersion || context.coldVersion) {
+    lines.push(`  flatnet-cni VERSION p50 (fixed cost of a call): ` +
+      [context.warmVersion && `${f1(context.warmVersion.p50)} ms warm (shim + server)`,
+        context.coldVersion && `${f1(context.coldVersion.p50)} ms cold (shim + Node plugin)`].filter(Boolean).join(', '));
+  }
   lines.push('');
   const head = ['', 'ADD p50', 'ADD p95', 'DEL p50', 'DEL p95', `c${c} ADD pods/s`, `c${c} DEL pods/s`, `c${c} ADD p50`, `c${c} DEL p50`];
   const rows: string[][] = reports.map((r) => [
     r.label, f1(r.seq.add.p50), f1(r.seq.add.p95), f1(r.seq.del.p50), f1(r.seq.del.p95),
     f1(r.par.addPodsPerSec), f1(r.par.delPodsPerSec), f1(r.par.add.p50), f1(r.par.del.p50),
   ]);
-  if (ratios) {
-    rows.push(['flatnet / reference', `${ratios.addP50.toFixed(2)}×`, '', `${ratios.delP50.toFixed(2)}×`, '',
-      `${ratios.podsPerSec.toFixed(2)}×`, '', '', '']);
+  for (const [which, r] of [['warm', ratios.warm], ['cold', ratios.cold]] as const) {
+    if (!r) continue;
+    rows.push([`flatnet ${which} / reference`, `${r.addP50.toFixed(2)}×`, '', `${r.delP50.toFixed(2)}×`, '',
+      `${r.podsPerSec.toFixed(2)}×`, '', '', '']);
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (cells: string[]) => cells.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
@@ -411,13 +488,13 @@ function printTable(
   }
   lines.push('');
   if (targets.length) {
-    lines.push('targets (flatnet / reference)');
+    lines.push('targets (flatnet warm / reference)');
     for (const t of targets) {
       lines.push(`  ${t.name.padEnd(14)} ${t.op === '<=' ? '≤' : '≥'} ${t.target.toFixed(1)}×   ` +
         `${t.ratio.toFixed(2)}×   ${t.met ? 'met' : 'NOT met'}`);
     }
   } else {
-    lines.push(`targets: not evaluated (--only ${opts.only})`);
+    lines.push(`targets: not evaluated (they need the reference and flatnet warm${opts.only ? `; --only ${opts.only}` : ''})`);
   }
   lines.push(`namespaces left with prefix ${ns.prefix}: ${left.length ? left.join(' ') : 'none'}`);
   process.stdout.write(lines.join('\n') + '\n');

@@ -15,6 +15,7 @@ import { ensureBridge, ensureForwarding, ensureLocalRouteSource } from './bridge
 import { nodeViews } from './views.js';
 import { podMTU, renderRoutes, applyRoutes } from '../dataplane/routes/index.js';
 import { renderMasq, applyMasq } from '../dataplane/masq/index.js';
+import { startCniServer } from '../cni/server.js';
 
 export interface AgentOptions {
   store: Store;
@@ -84,6 +85,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   if (writeConfList(join(opts.confDir, '10-flatnet.conflist'), renderConfList({ podCIDRs, mtu, dataDir: opts.ipamDir }))) {
     log(`node ${nodeName}: wrote ${join(opts.confDir, '10-flatnet.conflist')} (mtu ${mtu})`);
   }
+  // Warm CNI answers for this netns; without the server the flatnet-cni shim runs a Node process per call.
+  const cniServer = await startCniServer({ log }).catch((err: unknown) => {
+    log(`cni server: not started (${(err as Error).message}); flatnet-cni runs a process per call`);
+  });
 
   const onError = (what: string) => (err: unknown) => log(`${what} sync failed: ${(err as Error).message}`);
   const routes = new SyncRunner(async () => {
@@ -117,6 +122,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     async stop() {
       routes.stop();
       masq.stop();
+      await cniServer?.close();
       await heartbeat.stop();
       await Promise.all([nodes.stop(), beats.stop()]);
     },

@@ -8,7 +8,19 @@ export interface CommandResult {
   stderr: string;
 }
 
+/** Something that runs commands faster than a spawn per call (the agent's ShellPool). */
+export interface CommandRunner { run(cmd: string, args: string[], input?: string): Promise<CommandResult> }
+let runner: CommandRunner | undefined;
+
+/** A long-lived process installs a runner; a short-lived one (the plugin) spawns directly. */
+export function useCommandRunner(r: CommandRunner | undefined): void { runner = r; }
+
 export function runCommand(cmd: string, args: string[], input?: string): Promise<CommandResult> {
+  if (runner) return runner.run(cmd, args, input ?? '');
+  return spawnCommand(cmd, args, input);
+}
+
+export function spawnCommand(cmd: string, args: string[], input?: string): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -93,17 +93,9 @@ export async function applyTopology(plan: TopologyPlan): Promise<void> {
     if (w.bGateway) lines.push(`route replace default via ${w.bGateway} dev ${w.b}`);
     await ipBatch(nsPath(w.bNetns), lines);
   }
-  // Real NICs aggregate received segments (GRO) by default; veths do not: turn it on for every
-  // node-network link so the lab's underlay behaves like a host's.
-  await Promise.all(plan.wires.flatMap((w) => [enableGro(w.aNetns, w.a), enableGro(w.bNetns, w.b)]));
   // The router forwards between segments; it learns no pod route, so only encapsulated or
   // masqueraded pod traffic crosses it, as on a real underlay.
   await run('nsenter', [`--net=/run/netns/${plan.router}`, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
-}
-
-/** Best effort: without ethtool the lab works the same, only slower. */
-async function enableGro(netns: string, dev: string): Promise<void> {
-  await run('nsenter', [`--net=/run/netns/${netns}`, 'ethtool', '-K', dev, 'gro', 'on']).catch(() => undefined);
 }
 
 /** Deletes every namespace of the plan (their links go with them). */

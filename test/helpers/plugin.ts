@@ -46,6 +46,8 @@ export function callPlugin(call: PluginCall, config: unknown): Promise<PluginAns
       try { json = stdout.trim() ? JSON.parse(stdout) : undefined; } catch { json = undefined; }
       resolve({ code: code ?? 1, stdout, stderr, json });
     });
+    // A plugin may answer (and exit) without reading stdin, as VERSION without a config does.
+    child.stdin.on('error', () => { /* EPIPE: the answer is what counts */ });
     child.stdin.end(typeof config === 'string' ? config : JSON.stringify(config));
   });
 }

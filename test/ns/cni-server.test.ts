@@ -1,0 +1,183 @@
+// flatnet-cni's C shim and the warm server (src/cni/server.ts): the shim hands requests to the
+// server of its netns, answers as the Node plugin does, and falls back to the Node plugin when no
+// server listens. Every server runs inside a netns of this test and is ended by pid.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestScope, netnsPath, inNetns } from '../helpers/scope.js';
+import { callPlugin, flatnetConf, FLATNET_CNI, type PluginAnswer } from '../helpers/plugin.js';
+import { CNI_SOCKET_DIR } from '../../src/cni/server.js';
+
+const scope = new TestScope('srv');
+after(() => scope.cleanupSync());
+
+// A socket a killed server leaves behind is ours to remove, and so is the directory if we made it.
+const dirExisted = existsSync(CNI_SOCKET_DIR);
+scope.onCleanup(() => {
+  if (!dirExisted) try { rmdirSync(CNI_SOCKET_DIR); } catch { /* another server uses it */ }
+});
+
+// The shim alone, without flatnet-cni-node beside it: a call succeeds only through a server.
+const loneDir = join(scope.dir, 'lone');
+mkdirSync(loneDir);
+const LONE_SHIM = join(loneDir, 'flatnet-cni');
+copyFileSync(FLATNET_CNI, LONE_SHIM);
+
+const SERVER_SCRIPT = join(scope.dir, 'server.mjs');
+writeFileSync(SERVER_SCRIPT, `
+const { startCniServer } = await import(process.argv[2]);
+const server = await startCniServer();
+process.on('SIGTERM', () => { void server.close().then(() => process.exit(0)); });
+process.stdout.write(JSON.stringify({ socketPath: server.socketPath }) + '\\n');
+`);
+const serverModule = new URL('../../src/cni/server.js', import.meta.url).href;
+
+interface RunningServer { child: ChildProcess; socketPath: string }
+
+/** Starts a server inside `node` (nsenter execs node, so the child's pid is the server's). */
+function startServer(node: string): Promise<RunningServer> {
+  const child = spawn('nsenter', [`--net=${netnsPath(node)}`, process.execPath, SERVER_SCRIPT, serverModule], { stdio: ['ignore', 'pipe', 'pipe'] });
+  scope.adoptProcess(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => { err += b; });
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b;
+      if (!out.includes('\n')) return;
+      const { socketPath } = JSON.parse(out) as { socketPath: string };
+      scope.onCleanup(() => { try { unlinkSync(socketPath); } catch { /* closed cleanly */ } });
+      resolve({ child, socketPath });
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
+  });
+}
+
+function stopServer(s: RunningServer, signal: NodeJS.Signals): Promise<{ code: number | null; signal: string | null }> {
+  return new Promise((resolve) => {
+    s.child.once('exit', (code, sig) => resolve({ code, signal: sig }));
+    process.kill(s.child.pid!, signal);
+  });
+}
+
+let seq = 0;
+function newNode() {
+  const id = ++seq;
+  const node = scope.netns(`n${id}`);
+  const conf = flatnetConf({ subnet: '10.78.0.0/24', dataDir: join(scope.dir, `ipam${id}`), bridge: 'cni0' });
+  const call = (command: string, containerId: string, pod: string | undefined, plugin = FLATNET_CNI, config: unknown = conf) =>
+    callPlugin({ command, containerId, netns: pod === undefined ? '' : netnsPath(pod), ifname: 'eth0', nodeNetns: node, plugin }, config);
+  return { node, conf, call, pod: (name: string) => scope.netns(`n${id}${name}`) };
+}
+
+/** A result without what differs between two ADDs of the same pod in two nodes: random MACs, the netns path. */
+function normalized(r: PluginAnswer): unknown {
+  return JSON.parse(r.stdout, (k, v) => (k === 'mac' || k === 'sandbox' ? '<x>' : v));
+}
+
+test('through the server the shim answers ADD, DEL, VERSION and errors as the Node plugin does', async () => {
+  const warm = newNode();
+  const cold = newNode();
+  await startServer(warm.node);
+  const [pw, pc] = [warm.pod('p'), cold.pod('p')];
+
+  const viaServer = await warm.call('ADD', 'same', pw, LONE_SHIM);
+  const viaNode = await cold.call('ADD', 'same', pc);
+  assert.equal(viaServer.code, 0, viaServer.stdout + viaServer.stderr);
+  assert.equal(viaNode.code, 0, viaNode.stdout + viaNode.stderr);
+  assert.deepEqual(normalized(viaServer), normalized(viaNode));
+  assert.ok(viaServer.stdout.endsWith('}\n'), 'stdout ends as the Node plugin prints it');
+  const addr = JSON.parse(inNetns(pw, 'ip', ['-j', 'addr', 'show', 'dev', 'eth0']))[0];
+  assert.ok(addr.addr_info.some((x: any) => `${x.local}/${x.prefixlen}` === viaServer.json.ips[0].address));
+
+  // Without a server, the lone shim has nothing to run: the fallback in cold was the Node plugin.
+  const lone = await cold.call('VERSION', 'x', undefined, LONE_SHIM);
+  assert.equal(lone.code, 1);
+  assert.match(lone.json.msg, /flatnet-cni-node cannot run/);
+
+  const same = async (command: string, config: unknown, containerId = 'same') => {
+    const a = await warm.call(command, containerId, command === 'VERSION' ? undefined : pw, LONE_SHIM, config);
+    const b = await cold.call(command, containerId, command === 'VERSION' ? undefined : pc, FLATNET_CNI, config);
+    assert.deepEqual({ code: a.code, stdout: a.stdout }, { code: b.code, stdout: b.stdout }, `${command} ${JSON.stringify(config)}`);
+    return a;
+  };
+  await same('VERSION', { cniVersion: '0.4.0' });
+  await same('VERSION', '');
+  assert.equal((await same('ADD', { ...warm.conf, ipam: undefined }, 'bad')).code, 1, 'a config error answers the same');
+  assert.equal((await same('ADD', 'not json', 'bad')).code, 1);
+  const del = await same('DEL', warm.conf);
+  assert.equal(del.code, 0);
+  assert.equal(del.stdout, '');
+  assert.throws(() => inNetns(pw, 'ip', ['link', 'show', 'eth0']));
+});
+
+test('the socket is named by the netns inode, mode 0600 in a 0700 directory, and gone after close', async () => {
+  const n = newNode();
+  const s = await startServer(n.node);
+  assert.equal(s.socketPath, `${CNI_SOCKET_DIR}/net-${statSync(netnsPath(n.node)).ino}.sock`);
+  const st = statSync(s.socketPath);
+  assert.ok(st.isSocket());
+  assert.equal(st.mode & 0o777, 0o600);
+  assert.equal(statSync(CNI_SOCKET_DIR).mode & 0o777, 0o700);
+  assert.deepEqual(await stopServer(s, 'SIGTERM'), { code: 0, signal: null }, 'the server closes on SIGTERM');
+  assert.ok(!existsSync(s.socketPath), 'close() removes the socket');
+});
+
+test('concurrent ADDs through one server get distinct addresses; concurrent DELs free them all', async () => {
+  const n = newNode();
+  await startServer(n.node);
+  const pods = Array.from({ length: 12 }, (_, i) => n.pod(`c${i}`));
+  const adds = await Promise.all(pods.map((p, i) => n.call('ADD', `conc${i}`, p, LONE_SHIM)));
+  for (const r of adds) assert.equal(r.code, 0, r.stdout);
+  const ips = adds.map((r) => r.json.ips[0].address as string);
+  assert.equal(new Set(ips).size, pods.length, ips.join(' '));
+  const dels = await Promise.all(pods.map((p, i) => n.call('DEL', `conc${i}`, p, LONE_SHIM)));
+  for (const r of dels) assert.equal(r.code, 0, r.stdout);
+  const dir = join((n.conf.ipam as { dataDir: string }).dataDir, 'pods');
+  assert.deepEqual(readdirSync(dir).filter((f) => /^\d/.test(f) || f === 'lock'), []);
+});
+
+test('a killed server leaves a stale socket: the next call falls back, and a new server takes the path over', async () => {
+  const n = newNode();
+  const s = await startServer(n.node);
+  const p = n.pod('k');
+  assert.equal((await n.call('ADD', 'k1', p, LONE_SHIM)).code, 0);
+  await stopServer(s, 'SIGKILL');
+  assert.ok(existsSync(s.socketPath), 'SIGKILL leaves the socket file');
+  const lone = await n.call('DEL', 'k1', p, LONE_SHIM);
+  assert.equal(lone.code, 1, 'a refused socket is not an answer');
+  const fallback = await n.call('DEL', 'k1', p);
+  assert.equal(fallback.code, 0, fallback.stdout + fallback.stderr);
+  assert.throws(() => inNetns(p, 'ip', ['link', 'show', 'eth0']));
+
+  const again = await startServer(n.node);
+  assert.equal(again.socketPath, s.socketPath);
+  const r = await n.call('ADD', 'k2', p, LONE_SHIM);
+  assert.equal(r.code, 0, r.stdout);
+  await stopServer(again, 'SIGTERM');
+});
+
+test('a server that dies after the request was sent: code 11 (try again later), no second try by the Node plugin', async () => {
+  const n = newNode();
+  const path = `${CNI_SOCKET_DIR}/net-${statSync(netnsPath(n.node)).ino}.sock`;
+  const dying = join(scope.dir, 'dying.mjs');
+  // Reads the request, then drops the connection without an answer, as an agent killed mid-ADD would.
+  writeFileSync(dying, `
+import { createServer } from 'node:net';
+import { mkdirSync, unlinkSync } from 'node:fs';
+mkdirSync('${CNI_SOCKET_DIR}', { recursive: true, mode: 0o700 });
+try { unlinkSync(process.argv[2]); } catch {}
+createServer({ allowHalfOpen: true }, (s) => s.on('end', () => s.destroy()).resume()).listen(process.argv[2], () => process.stdout.write('ready\\n'));
+`);
+  const child = spawn('nsenter', [`--net=${netnsPath(n.node)}`, process.execPath, dying, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  scope.adoptProcess(child);
+  scope.onCleanup(() => { try { unlinkSync(path); } catch { /* gone */ } });
+  await new Promise((resolve) => child.stdout!.once('data', resolve));
+  const r = await n.call('ADD', 'd1', n.pod('d'));
+  assert.equal(r.code, 1);
+  assert.equal(r.json.code, 11, r.stdout);
+  assert.match(r.json.msg, /^flatnet-cni: agent connection failed: /);
+  await new Promise((resolve) => { child.once('exit', resolve); process.kill(child.pid!, 'SIGKILL'); });
+});
