@@ -4,16 +4,17 @@ import { join } from 'node:path';
 import { HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX } from '../api/keys.js';
 import type { Node } from '../api/types.js';
 import type { ClusterLab } from './cluster.js';
-import { isAlive } from './processes.js';
+import { livePid } from './processes.js';
 
 export async function labStatus(lab: ClusterLab): Promise<string> {
   if (!lab.exists()) return `lab ${lab.name}: not up`;
   const cluster = lab.cluster();
   const plan = lab.plan(cluster);
-  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, '', 'PROCESS            PID-FILE STATE'];
+  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, '', 'PROCESS'.padEnd(19) + 'PID'.padEnd(9) + 'STATE'];
   const runDir = join(lab.dir, 'run');
   for (const f of existsSync(runDir) ? readdirSync(runDir).filter((x) => x.endsWith('.pid')).sort() : []) {
-    lines.push(`${f.replace(/\.pid$/, '').padEnd(19)}${isAlive(join(runDir, f)) ? 'running' : 'stopped'}`);
+    const pid = livePid(join(runDir, f));
+    lines.push(`${f.replace(/\.pid$/, '').padEnd(19)}${String(pid ?? '-').padEnd(9)}${pid ? 'running' : 'stopped'}`);
   }
   const present = new Set(existsSync('/run/netns') ? readdirSync('/run/netns') : []);
   lines.push('', 'NAMESPACE'.padEnd(32) + 'STATE');

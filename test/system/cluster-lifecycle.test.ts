@@ -123,7 +123,9 @@ spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] 
   await t.lab.startAgent('node-1');
   await t.lab.startAgent('node-3');
   await t.lab.waitNodesReady(['node-1', 'node-3'], 15_000);
-  await sleep(1500);
+  // Keep probing for a while after the restart, whatever the machine's speed.
+  const afterRestart = probes;
+  await until('5 more probes after the restart', () => probes >= afterRestart + 5 || undefined, 30_000);
   probing = false;
   await prober;
   streamer.stdin!.write('stop\n');
@@ -157,7 +159,10 @@ test('an agent that stops heartbeating: its node goes NotReady and the others wi
   await until('node-3 Ready', async () => /node-3\s+Ready/.test(t.cli('get', 'nodes').stdout));
 });
 
-test('kubectl-style commands: get -o json|yaml, exec -c, a bad manifest changes nothing, delete', async () => {
+test('kubectl-style commands: lab status, get -o json|yaml, exec -c, a bad manifest changes nothing, delete', async () => {
+  const status = t.cli('lab', 'status').stdout;
+  for (const p of ['etcd', 'controller', 'agent-node-1']) assert.match(status, new RegExp(`^${p}\\s+\\d+\\s+running$`, 'm'), status);
+  assert.match(status, /^node-1\s+\S+\s+10\.244\.\d+\.0\/24\s+alive$/m);
   const nodesJson = JSON.parse(t.cli('get', 'nodes', '-o', 'json').stdout) as { kind: string; items: Node[] };
   assert.equal(nodesJson.kind, 'List');
   const n1 = nodesJson.items.find((n) => n.metadata.name === 'node-1')!;
