@@ -10,7 +10,7 @@
 // plugin, where the plugin (and the warm server) runs and its bridge lives, and one fresh netns per
 // pod. All of them are deleted at the end, also on error and on SIGINT/SIGTERM. See bench/README.md.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -186,6 +186,13 @@ async function podCycle(p: PluginUnderTest, verify: boolean): Promise<{ add: num
   return { add: addMs, del: delMs };
 }
 
+/** CPU time the whole machine spent busy so far (user, system, interrupts), in ms: what a call costs beyond its wall time. */
+function busyCpuMs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1000) / 100;
+}
+
 /** Runs fn over items with at most `limit` in flight; returns the wall time of the whole batch. */
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<number> {
   let next = 0;
@@ -343,14 +350,16 @@ async function main(): Promise<number> {
       const acc = par.get(p.key)!;
       const pods = await makePods(opts.parPods);
       await sleep(100); // let netns creation settle out of the timed window
+      const cpu0 = busyCpuMs();
       acc.addWall.push(await pool(pods, opts.concurrency, async (pod) => { acc.add.push(await add(ns, p, pod)); }));
+      const addCpu = (busyCpuMs() - cpu0) / pods.length;
       if (opts.verify) await pool(pods, opts.concurrency, (pod) => verifyAdded(p, pod));
       acc.delWall.push(await pool(pods, opts.concurrency, async (pod) => { acc.del.push(await del(ns, p, pod)); }));
       if (opts.verify) await pool(pods, opts.concurrency, (pod) => verifyDeleted(p, pod));
       await ns.remove(pods.map((x) => x.netns));
       await sleep(300); // the kernel tears namespaces down asynchronously; keep that out of the next phase
       log(`bench: concurrency ${opts.concurrency} round ${r + 1} ${p.label}: ADD ${opts.parPods} pods in ` +
-        `${(acc.addWall.at(-1)! / 1000).toFixed(3)} s, DEL in ${(acc.delWall.at(-1)! / 1000).toFixed(3)} s`);
+        `${(acc.addWall.at(-1)! / 1000).toFixed(3)} s (${addCpu.toFixed(1)} ms of CPU per ADD, all processes), DEL in ${(acc.delWall.at(-1)! / 1000).toFixed(3)} s`);
     }
   }
 
