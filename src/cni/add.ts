@@ -47,7 +47,7 @@ export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<Cni
     const node = Netns.current();
     const lines = [...plan.nodeLines, `link show ${conf.bridge}`];
     const veth = lines.findIndex((l) => l.startsWith(`link add ${plan.hostVeth} `)) + 1;
-    const res = await ipBatch(node, lines, { force: true, json: true });
+    const res = await ipBatch(node, lines, { force: true, viaSession: true });
     if (!res.failures.has(veth)) undo.push(() => ipBatch(node, [`link del ${plan.hostVeth}`], { force: true }));
     for (const [line, msg] of res.failures) {
       if (line === 1 && /File exists/.test(msg)) continue; // the bridge is already there
@@ -56,8 +56,8 @@ export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<Cni
       }
       throw new CniError(CniCode.Internal, `node netns: "ip ${lines[line - 1]}" failed: ${msg}`);
     }
-    const shown = res.outputs.at(-1) as Array<{ address?: string }> | undefined;
-    const bridgeMacSeen = shown?.[0]?.address ?? plan.bridgeMac;
+    // The bridge may predate this plugin with another MAC: report the one `link show` printed.
+    const bridgeMacSeen = /link\/ether ([0-9a-f:]{17})/.exec(res.stdout)?.[1] ?? plan.bridgeMac;
 
     await ipBatch(podNs, plan.podLines).catch((err: unknown) => {
       const msg = err instanceof IpBatchError ? err.message : String(err);

@@ -11,6 +11,8 @@ import { dirname } from 'node:path';
 import { handleRequest, type CniAnswer } from './plugin.js';
 import { useCommandRunner } from '../kernel/exec.js';
 import { ShellPool } from '../kernel/shell-pool.js';
+import { IpSession } from '../kernel/ip-session.js';
+import { useIpSession } from '../kernel/ip.js';
 
 export const CNI_SOCKET_DIR = '/run/flatnet/cni';
 /** A CNI config is a few KiB; anything near this is not a runtime talking. */
@@ -125,9 +127,13 @@ export async function startCniServer(opts: { log?: (msg: string) => void } = {})
   await listen().catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return listen(); throw err; });
   chmodSync(socketPath, 0o600);
   const ino = statSync(socketPath).ino;
-  // Warm, the cost of an ADD is its two `ip` runs: forked from a small shell they cost a third as much.
+  // Warm, the cost of an ADD is its `ip` runs: the pod side is forked from a small shell (a third of a
+  // fork of this process), the node side is a line to one persistent ip.
   const pool = new ShellPool(8);
   useCommandRunner(pool);
+  // The node side of ADD goes to one persistent ip: no process at all.
+  const session = new IpSession();
+  useIpSession(session);
   log(`cni server: answering flatnet-cni on ${socketPath}`);
 
   let closed: Promise<void> | undefined;
@@ -139,7 +145,7 @@ export async function startCniServer(opts: { log?: (msg: string) => void } = {})
         try { if (statSync(socketPath).ino === ino) unlinkSync(socketPath); } catch { /* gone already */ }
         try { rmdirSync(dir); } catch { /* other servers' sockets are in it */ }
         // Requests in flight get their answers; a client that never finishes its request is cut off.
-        server.close(() => { useCommandRunner(undefined); pool.close(); resolve(); });
+        server.close(() => { useCommandRunner(undefined); useIpSession(undefined); pool.close(); session.close(); resolve(); });
         setTimeout(() => { for (const s of open) s.destroy(); }, CLOSE_GRACE_MS).unref();
       });
       return closed;
