@@ -62,22 +62,19 @@ function readManifests(v: Values) {
   return files.flatMap((f) => parseManifests(readFileSync(f === '-' ? 0 : f, 'utf8'), f === '-' ? '<stdin>' : f));
 }
 
-export async function applyCommand(v: Values): Promise<number> {
+/** `apply -f` and `delete -f`: all objects of the files in one transaction, a line each as kubectl prints it. */
+export async function manifestCommand(op: 'apply' | 'delete', v: Values): Promise<number> {
   const objects = readManifests(v);
   const store = storeOf(labOf(v));
   try {
-    for (const r of await applyObjects(store, objects)) console.log(r.line);
+    const results = op === 'apply' ? await applyObjects(store, objects) : await deleteObjects(store, objects);
+    let missing = 0;
+    for (const r of results) {
+      // kubectl reports a missing object on stderr and exits 1, after deleting the rest.
+      if ('notFound' in r && r.notFound) { console.error(r.line); missing++; } else console.log(r.line);
+    }
+    return missing ? 1 : 0;
   } finally { await store.close(); }
-  return 0;
-}
-
-export async function deleteCommand(v: Values): Promise<number> {
-  const objects = readManifests(v);
-  const store = storeOf(labOf(v));
-  try {
-    for (const r of await deleteObjects(store, objects)) console.log(r.line);
-  } finally { await store.close(); }
-  return 0;
 }
 
 const KINDS: Record<string, Kind> = {

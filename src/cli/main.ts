@@ -51,11 +51,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const [cmd, ...rest] = positionals;
   // Loaded on demand: the etcd client costs ~250 ms to load, and serve/probe start in every pod.
-  const { labCommand, applyCommand, deleteCommand, getCommand, execCommand, checkCommand, demoCommand } = await import('./cluster-commands.js');
+  const { labCommand, manifestCommand, getCommand, execCommand, checkCommand, demoCommand } = await import('./cluster-commands.js');
   switch (cmd) {
     case 'lab': return labCommand(rest, values);
-    case 'apply': return applyCommand(values);
-    case 'delete': return deleteCommand(values);
+    case 'apply': return manifestCommand('apply', values);
+    case 'delete': return manifestCommand('delete', values);
     case 'get': return getCommand(rest, values);
     case 'exec': return execCommand(rest, tail, values);
     case 'check': return checkCommand(values);

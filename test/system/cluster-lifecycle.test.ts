@@ -214,6 +214,9 @@ spec: { containers: [{ name: a, ports: [{ containerPort: 70000 }] }] }
   assert.match(t.cli('get', 'pods', 'fine', '-n', 'team').stderr, /NotFound/);
 
   assert.equal(t.cli('delete', '-f', file).status, 0);
+  const again = t.cli('delete', '-f', file);
+  assert.equal(again.status, 1, 'deleting what is gone fails, as kubectl does');
+  assert.match(again.stderr, /Error from server \(NotFound\): namespaces "team" not found/);
   await until('the pod to go with its namespace', async () => /No resources found/.test(t.cli('get', 'pods', '-n', 'team').stderr));
   await until('the node to remove the pod\'s network namespace', () => !existsSync(`/run/netns/${podNetnsName(t.lab.name, pod.metadata.uid!)}`));
 });
