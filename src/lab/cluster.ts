@@ -1,7 +1,7 @@
 // A whole cluster on one machine: the node network (fabric, segments, router, external host) from
 // topology.ts, etcd, the controller and one agent per node, each agent inside its node's namespace.
 // Everything it starts is a daemon tracked by pid file under the lab's directory; `down` removes it all.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -209,6 +209,7 @@ export class ClusterLab {
       await destroyTopology(plan);
     }
     rmSync(this.dir, { recursive: true, force: true });
+    try { rmdirSync(this.root); } catch { /* other labs live there */ }
   }
 
   podNetnses(): string[] {
