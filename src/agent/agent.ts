@@ -81,8 +81,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   // Bridge, forwarding and CNI config: the node is ready for pods once these exist.
   ensureForwarding(podCIDRs.some((c) => c.includes(':')));
-  await ensureBridge(ns, BRIDGE, podCIDRs, mtu);
-  if (writeConfList(join(opts.confDir, '10-flatnet.conflist'), renderConfList({ podCIDRs, mtu, dataDir: opts.ipamDir }))) {
+  // Routed pod interfaces spare every packet a bridge hop (and bridge netfilter); they are IPv4 only.
+  const podMode = podCIDRs.every((c) => !c.includes(':')) ? 'routed' : 'bridge';
+  if (podMode === 'bridge') await ensureBridge(ns, BRIDGE, podCIDRs, mtu);
+  if (writeConfList(join(opts.confDir, '10-flatnet.conflist'), renderConfList({ podCIDRs, mtu, dataDir: opts.ipamDir, mode: podMode }))) {
     log(`node ${nodeName}: wrote ${join(opts.confDir, '10-flatnet.conflist')} (mtu ${mtu})`);
   }
   // Warm CNI answers for this netns; without the server the flatnet-cni shim runs a Node process per call.
@@ -102,8 +104,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     });
     for (const u of desired.unreachable) log(`route to ${u.peer}: ${u.reason}`);
     const report = await applyRoutes(ns, desired);
-    const local = await ensureLocalRouteSource(ns, BRIDGE, podCIDRs, underlay.nodeIP);
-    if (local.length) log(`routes: ${local.join('; ')}`);
+    if (podMode === 'bridge') {
+      const local = await ensureLocalRouteSource(ns, BRIDGE, podCIDRs, underlay.nodeIP);
+      if (local.length) log(`routes: ${local.join('; ')}`);
+    }
     if (report.writes > 0) log(`routes: ${report.summary}`);
   }, { periodMs: opts.resyncMs ?? 30_000, onError: onError('routes') });
   const masq = new SyncRunner(async () => {

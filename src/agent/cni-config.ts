@@ -11,6 +11,8 @@ export interface CniConfigInputs {
   mtu: number;
   /** IPAM reservations directory (per node). */
   dataDir: string;
+  /** routed (IPv4): each pod's veth routed by the node, no bridge; bridge: pods on cni0 (needed for IPv6). */
+  mode: 'bridge' | 'routed';
 }
 
 export function renderConfList(inp: CniConfigInputs): object {
@@ -21,9 +23,8 @@ export function renderConfList(inp: CniConfigInputs): object {
     name: NETWORK_NAME,
     plugins: [{
       type: 'flatnet-cni',
-      bridge: BRIDGE,
+      ...(inp.mode === 'routed' ? { mode: 'routed' } : { bridge: BRIDGE, hairpinMode: true }),
       mtu: inp.mtu,
-      hairpinMode: true,
       // The agent masquerades for the whole node (flatnet-masq); per-pod rules would duplicate it.
       ipMasq: false,
       ipam: {

@@ -45,12 +45,12 @@ export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<Cni
     ensureForwarding(allocs.some((x) => x.version === 4), allocs.some((x) => x.version === 6));
 
     const node = Netns.current();
-    const lines = [...plan.nodeLines, `link show ${conf.bridge}`];
+    const lines = conf.mode === 'bridge' ? [...plan.nodeLines, `link show ${conf.bridge}`] : plan.nodeLines;
     const veth = lines.findIndex((l) => l.startsWith(`link add ${plan.hostVeth} `)) + 1;
     const res = await ipBatch(node, lines, { force: true, viaSession: true });
     if (!res.failures.has(veth)) undo.push(() => ipBatch(node, [`link del ${plan.hostVeth}`], { force: true }));
     for (const [line, msg] of res.failures) {
-      if (line === 1 && /File exists/.test(msg)) continue; // the bridge is already there
+      if (conf.mode === 'bridge' && line === 1 && /File exists/.test(msg)) continue; // the bridge is already there
       if (line === veth && /File exists/.test(msg)) {
         throw new CniError(CniCode.Internal, `interface "${env.ifname}" or host veth "${plan.hostVeth}" already exists: ${msg}`);
       }

@@ -47,7 +47,15 @@ export async function cmdCheck(env: CniRequestEnv, conf: FlatnetConf): Promise<v
   const veth = hostVethName({ containerId: env.containerId, ifname: env.ifname });
   const host = await ipJson(Netns.current(), ['link', 'show', 'dev', veth]);
   const master = (host.data[0] as { master?: string } | undefined)?.master;
-  if (!host.ok || master !== conf.bridge) throw fail(`host veth "${veth}" is missing or not on bridge "${conf.bridge}"`);
+  if (conf.mode === 'bridge' && (!host.ok || master !== conf.bridge)) throw fail(`host veth "${veth}" is missing or not on bridge "${conf.bridge}"`);
+  if (conf.mode === 'routed') {
+    if (!host.ok || host.data.length === 0) throw fail(`host veth "${veth}" is missing`);
+    const toPod = await ipJson(Netns.current(), ['-4', 'route', 'show', 'dev', veth]);
+    for (const ip of ours) {
+      const bare = ip.address.slice(0, ip.address.indexOf('/'));
+      if (!(toPod.data as Array<{ dst: string }>).some((r) => r.dst === bare)) throw fail(`node route to ${bare} via "${veth}" missing`);
+    }
+  }
 
   const reserved = new Set(findAttachment(new DiskStore(conf.ipam.dataDir, conf.name), env));
   for (const ip of ours) {

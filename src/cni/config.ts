@@ -13,6 +13,8 @@ export const PLUGIN_TYPE = 'flatnet-cni';
 export interface FlatnetConf {
   cniVersion: CniVersion;
   name: string;
+  /** bridge: pods on a Linux bridge holding the gateway (the reference bridge plugin's shape); routed: each pod's veth is routed by the node, no bridge (one hop less, no bridge netfilter). */
+  mode: 'bridge' | 'routed';
   bridge: string;
   mtu: number;
   hairpinMode: boolean;
@@ -104,9 +106,12 @@ export function parseConf(raw: Record<string, unknown>): FlatnetConf {
   const mtu = optional(raw, 'mtu', 'number', 1500);
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw invalid(`mtu: ${mtu} is outside 68-65535`);
   if (raw.ipam === undefined) throw invalid('ipam is missing: flatnet-cni needs "ipam": {"ranges": [...]}');
+  const mode = optional<string>(raw, 'mode', 'string', 'bridge');
+  if (mode !== 'bridge' && mode !== 'routed') throw invalid(`mode: "${mode}" is not "bridge" or "routed"`);
   const conf: FlatnetConf = {
     cniVersion,
     name,
+    mode: mode as FlatnetConf['mode'],
     bridge,
     mtu,
     hairpinMode: optional(raw, 'hairpinMode', 'boolean', false),
@@ -115,6 +120,10 @@ export function parseConf(raw: Record<string, unknown>): FlatnetConf {
     requestedIps: requestedIpsFrom(raw),
     validAttachments: validAttachmentsFrom(raw),
   };
+  if (conf.mode === 'routed' && conf.ipam.rangeSets.some((set) => set.some((r) => r.version === 6))) {
+    throw invalid('mode: "routed" serves IPv4 ranges only; use mode "bridge" for IPv6');
+  }
+  if (conf.mode === 'routed' && conf.ipMasq) throw invalid('ipMasq: not available with mode "routed" (the node agent masquerades)');
   if (raw.prevResult !== undefined && raw.prevResult !== null) {
     conf.prevResult = resultFromJson(raw.prevResult, cniVersion);
   }

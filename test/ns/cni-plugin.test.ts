@@ -203,3 +203,52 @@ test('ipMasq masquerades pod traffic leaving the bridge but not pod-to-pod traff
   assert.doesNotMatch(inNetns(n.node, 'nft', ['list', 'set', 'ip', 'flatnet-cni', 'masq_pods']), new RegExp(`\\b${ip.replace(/\./g, '\\.')}\\b`));
   assert.equal((await n.call('DEL', 'masq', p)).code, 0, 'DEL again succeeds with the element gone');
 });
+
+test('mode "routed": no bridge, a /32 route per pod; pods and node reach each other; CHECK passes and names a lost route; DEL removes it', async () => {
+  const n = newNode('1.0.0', { mode: 'routed' });
+  // A node has an address of its own: the kernel answers pods from it (routed veths hold none).
+  execFileSync('ip', ['-n', n.node, 'addr', 'add', '192.168.99.1/32', 'dev', 'lo']);
+  const [pa, pb] = [n.pod('ra'), n.pod('rb')];
+  const ra = await n.call('ADD', 'rt-a', pa);
+  const rb = await n.call('ADD', 'rt-b', pb);
+  assert.equal(ra.code, 0, ra.stdout + ra.stderr);
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+  const veth = hostVethName({ containerId: 'rt-a', ifname: 'eth0' });
+  assert.deepEqual(ra.json.interfaces.map((i: any) => i.name), [veth, 'eth0'], 'no bridge in the result');
+  assert.match(ra.json.ips[0].address, /^10\.77\.0\.\d+\/32$/);
+  assert.equal(ra.json.ips[0].interface, 1);
+  assert.ok(!n.nodeLinks().some((l) => l.ifname === 'cni0'), 'no bridge on the node');
+  const ipa = ra.json.ips[0].address.split('/')[0] as string;
+  const ipb = rb.json.ips[0].address.split('/')[0] as string;
+  assert.match(inNetns(n.node, 'ip', ['route', 'show', ipa]), new RegExp(`^${ipa.replace(/\./g, '\\.')} dev ${veth} scope link`, 'm'));
+  assert.match(inNetns(pa, 'ip', ['route', 'show', 'default']), /default via 10\.77\.0\.1 dev eth0/);
+
+  inNetns(pa, 'ping', ['-c', '1', '-W', '2', ipb]);
+  inNetns(n.node, 'ping', ['-c', '1', '-W', '2', ipa]);
+
+  const prev = { ...n.conf, mode: 'routed', prevResult: ra.json };
+  assert.equal((await n.call('CHECK', 'rt-a', pa, prev)).code, 0);
+  execFileSync('ip', ['-n', n.node, 'route', 'del', `${ipa}/32`]);
+  const broken = await n.call('CHECK', 'rt-a', pa, prev);
+  assert.equal(broken.code, 1);
+  assert.match(broken.json.msg, new RegExp(`node route to ${ipa.replace(/\./g, '\\.')} via "${veth}" missing`));
+
+  for (const [id, p] of [['rt-a', pa], ['rt-b', pb]] as const) assert.equal((await n.call('DEL', id, p)).code, 0);
+  assert.equal(inNetns(n.node, 'ip', ['-4', 'route', 'show', 'dev', 'lo']).trim(), '');
+  assert.ok(!n.nodeLinks().some((l) => /^fn[0-9a-f]{12}$/.test(l.ifname)));
+  assert.deepEqual(n.reservations(), []);
+});
+
+test('mode "routed" refuses IPv6 ranges and ipMasq, naming the field', async () => {
+  const n = newNode();
+  const v6 = { ...n.conf, mode: 'routed', ipam: { ranges: [[{ subnet: 'fd00:77::/64' }]], dataDir: n.dataDir } };
+  const r1 = await n.call('ADD', 'x1', n.pod('x1'), v6);
+  assert.equal(r1.json.code, 7);
+  assert.match(r1.json.msg, /mode: "routed" serves IPv4 ranges only/);
+  const r2 = await n.call('ADD', 'x2', n.pod('x2'), { ...n.conf, mode: 'routed', ipMasq: true });
+  assert.equal(r2.json.code, 7);
+  assert.match(r2.json.msg, /ipMasq: not available with mode "routed"/);
+  const r3 = await n.call('ADD', 'x3', n.pod('x3'), { ...n.conf, mode: 'ptp' });
+  assert.match(r3.json.msg, /mode: "ptp" is not "bridge" or "routed"/);
+  assert.deepEqual(n.reservations(), []);
+});

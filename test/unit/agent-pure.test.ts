@@ -8,12 +8,16 @@ import { containerArgv } from '../../src/lab/kubelet.js';
 import type { Node } from '../../src/api/types.js';
 
 test('renderConfList: flatnet-cni on the node CIDRs, pod MTU, no per-pod masquerade, default routes per family', () => {
-  const c = renderConfList({ podCIDRs: ['10.244.3.0/24', 'fd00:10:244:3::/64'], mtu: 1450, dataDir: '/d/ipam' }) as any;
+  const c = renderConfList({ podCIDRs: ['10.244.3.0/24', 'fd00:10:244:3::/64'], mtu: 1450, dataDir: '/d/ipam', mode: 'bridge' }) as any;
+  assert.equal(c.plugins[0].bridge, 'cni0');
   assert.equal(c.plugins[0].type, 'flatnet-cni');
   assert.equal(c.plugins[0].mtu, 1450);
   assert.equal(c.plugins[0].ipMasq, false);
   assert.deepEqual(c.plugins[0].ipam.ranges, [[{ subnet: '10.244.3.0/24' }], [{ subnet: 'fd00:10:244:3::/64' }]]);
   assert.deepEqual(c.plugins[0].ipam.routes, [{ dst: '0.0.0.0/0' }, { dst: '::/0' }]);
+  const routed = renderConfList({ podCIDRs: ['10.244.3.0/24'], mtu: 1500, dataDir: '/d/ipam', mode: 'routed' }) as any;
+  assert.equal(routed.plugins[0].mode, 'routed');
+  assert.equal(routed.plugins[0].bridge, undefined);
 });
 
 test('gatewayOf: the first address of the CIDR, as the plugin IPAM picks it', () => {

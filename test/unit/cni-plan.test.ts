@@ -6,7 +6,7 @@ import type { FlatnetConf } from '../../src/cni/config.js';
 import type { Allocation } from '../../src/ipam/types.js';
 
 const conf = (over: Partial<FlatnetConf> = {}): FlatnetConf => ({
-  cniVersion: '1.0.0', name: 'pods', bridge: 'cni0', mtu: 1450, hairpinMode: false, ipMasq: false,
+  cniVersion: '1.0.0', name: 'pods', mode: 'bridge', bridge: 'cni0', mtu: 1450, hairpinMode: false, ipMasq: false,
   ipam: { rangeSets: [], routes: [{ dst: '0.0.0.0/0' }], dataDir: '/tmp/x' }, requestedIps: [], ...over,
 });
 const v4: Allocation = { address: '10.244.1.5/24', ip: '10.244.1.5', gateway: '10.244.1.1', version: 4, rangeSetIndex: 0, reused: false };
@@ -75,4 +75,26 @@ test('masquerade: ADD adds elements to a fixed skeleton, DEL removes them idempo
   assert.match(add, /ip saddr \. oifname != @pod_bridge masquerade/);
   const del = renderMasqDel('cni0', ['10.244.1.5']);
   assert.ok(del.indexOf('add element ip flatnet-cni masq_pods { 10.244.1.5 }') < del.indexOf('delete element ip flatnet-cni masq_pods { 10.244.1.5 }'));
+});
+
+test('routed mode: the veth without a bridge, a /32 route and permanent neighbours both ways; the result reports a /32', () => {
+  const c = conf({ mode: 'routed' });
+  const p = planAttachment(c, a, '/run/netns/p1', [v4]);
+  const veth = hostVethName(a);
+  assert.deepEqual(p.nodeLines, [
+    `link add ${veth} address ${p.hostMac} mtu 1450 type veth peer name eth0 address 0a:58:0a:f4:01:05 mtu 1450 netns /run/netns/p1`,
+    `link set ${veth} up`,
+    `route replace 10.244.1.5/32 dev ${veth} scope link`,
+    `neigh replace 10.244.1.5 lladdr 0a:58:0a:f4:01:05 dev ${veth} nud permanent`,
+  ]);
+  assert.deepEqual(p.podLines, [
+    'addr add 10.244.1.5/32 dev eth0',
+    `neigh replace 10.244.1.1 lladdr ${p.hostMac} dev eth0 nud permanent`,
+    'link set eth0 up',
+    'route add 10.244.1.1 dev eth0 scope link',
+    'route add 0.0.0.0/0 via 10.244.1.1 dev eth0',
+  ]);
+  const r = buildResult(c, a, '/run/netns/p1', p, [v4], p.bridgeMac);
+  assert.deepEqual(r.interfaces!.map((i) => i.name), [veth, 'eth0']);
+  assert.deepEqual(r.ips, [{ address: '10.244.1.5/32', gateway: '10.244.1.1', interface: 1 }]);
 });
