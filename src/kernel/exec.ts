@@ -1,5 +1,5 @@
-// Runs kernel tools (ip, nft, nsenter) as child processes: the only way flatnet's short-lived
-// plugin touches the kernel, and batched so one ADD costs two spawns.
+// Runs kernel tools (ip, nft, nsenter) as child processes: a spawn per call in the short-lived plugin,
+// or through a CommandRunner (the agent's ShellPool) in a long-lived process.
 import { spawn } from 'node:child_process';
 
 export interface CommandResult {
