@@ -3,7 +3,7 @@
 // the CNI config, and keeps routes and masquerade in step with the cluster through one sync loop each.
 import { join } from 'node:path';
 import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, objectKey } from '../api/keys.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Node } from '../api/types.js';
+import { parseClusterConfig, type ClusterConfig, type Node } from '../api/types.js';
 import { Netns } from '../kernel/netns.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
@@ -47,7 +47,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function readClusterConfig(store: Store, log: (m: string) => void): Promise<ClusterConfig> {
   for (let waited = 0; ; waited += 500) {
     const kv = await store.get(CLUSTER_CONFIG_KEY);
-    if (kv) return { ...DEFAULT_CLUSTER_CONFIG, ...(JSON.parse(kv.value) as Partial<ClusterConfig>) };
+    if (kv) return parseClusterConfig(kv.value);
     if (waited % 10_000 === 0) log(`waiting for the cluster config at ${CLUSTER_CONFIG_KEY}`);
     await sleep(500);
   }

@@ -99,3 +99,14 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   backend: 'auto',
   vxlan: { vni: 1, port: 8472 },
 };
+
+/** The cluster config as stored, merged over the defaults (a missing key means all defaults). */
+export function parseClusterConfig(value: string | undefined): ClusterConfig {
+  if (value === undefined) return DEFAULT_CLUSTER_CONFIG;
+  const stored = JSON.parse(value) as Partial<ClusterConfig>;
+  return {
+    ...DEFAULT_CLUSTER_CONFIG, ...stored,
+    nodeCIDRMaskSize: { ...DEFAULT_CLUSTER_CONFIG.nodeCIDRMaskSize, ...stored.nodeCIDRMaskSize },
+    vxlan: { ...DEFAULT_CLUSTER_CONFIG.vxlan, ...stored.vxlan },
+  };
+}

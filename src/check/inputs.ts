@@ -1,6 +1,6 @@
 // Gathers what `flatnet check` needs from the cluster's store and the lab's plan.
 import { CLUSTER_CONFIG_KEY, NODE_PREFIX, POD_PREFIX } from '../api/keys.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Node, type Pod } from '../api/types.js';
+import { parseClusterConfig, type Node, type Pod } from '../api/types.js';
 import type { Store } from '../store/store.js';
 import { podNetns } from '../lab/pods.js';
 import type { CheckInputs } from './model.js';
@@ -13,7 +13,7 @@ export interface LabView {
 
 export async function gatherInputs(store: Store, lab: LabView): Promise<CheckInputs> {
   const cfgKv = await store.get(CLUSTER_CONFIG_KEY);
-  const config: ClusterConfig = cfgKv ? { ...DEFAULT_CLUSTER_CONFIG, ...JSON.parse(cfgKv.value) } : DEFAULT_CLUSTER_CONFIG;
+  const config = parseClusterConfig(cfgKv?.value);
   const nodes = (await store.list(NODE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Node);
   const pods = (await store.list(POD_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Pod);
   const inputs: CheckInputs = { clusterCIDRs: config.clusterCIDRs, nodes: [], pods: [], external: lab.external };

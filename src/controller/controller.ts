@@ -5,7 +5,7 @@
 // based on a stale copy fails instead of overwriting someone else's.
 import { randomInt, randomUUID } from 'node:crypto';
 import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX } from '../api/keys.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Deployment, type Node, type Pod } from '../api/types.js';
+import { parseClusterConfig, type ClusterConfig, type Deployment, type Node, type Pod } from '../api/types.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
 import type { Store } from '../store/store.js';
@@ -37,17 +37,6 @@ export interface Controller {
 
 /** Thrown by a write attempted after leadership ended: the sync stops where it is. */
 class NotLeaderError extends Error {}
-
-/** The cluster config as stored, merged over the defaults (a missing key means all defaults). */
-export function parseClusterConfig(value: string | undefined): ClusterConfig {
-  if (value === undefined) return DEFAULT_CLUSTER_CONFIG;
-  const stored = JSON.parse(value) as Partial<ClusterConfig>;
-  return {
-    ...DEFAULT_CLUSTER_CONFIG, ...stored,
-    nodeCIDRMaskSize: { ...DEFAULT_CLUSTER_CONFIG.nodeCIDRMaskSize, ...stored.nodeCIDRMaskSize },
-    vxlan: { ...DEFAULT_CLUSTER_CONFIG.vxlan, ...stored.vxlan },
-  };
-}
 
 const randomSuffix = () => Array.from({ length: 5 }, () => SUFFIX_ALPHABET[randomInt(SUFFIX_ALPHABET.length)]).join('');
 
