@@ -3,7 +3,7 @@
 // the CNI config, and keeps routes and masquerade in step with the cluster through one sync loop each.
 import { join } from 'node:path';
 import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, objectKey } from '../api/keys.js';
-import { parseClusterConfig, type ClusterConfig, type Node } from '../api/types.js';
+import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Node } from '../api/types.js';
 import { Netns } from '../kernel/netns.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
@@ -69,11 +69,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   // The pod CIDR comes from the controller; nothing on this node can be set up before it.
   const selfKey = objectKey('Node', nodeName);
-  let podCIDRs = cidrsOf(nodes.get(selfKey));
+  let podCIDRs = podCIDRsOf(nodes.get(selfKey));
   if (podCIDRs.length === 0) {
     log(`node ${nodeName}: waiting for a pod CIDR`);
     podCIDRs = await new Promise<string[]>((resolve) => {
-      nodes.onChange(() => { const c = cidrsOf(nodes.get(selfKey)); if (c.length) resolve(c); });
+      nodes.onChange(() => { const c = podCIDRsOf(nodes.get(selfKey)); if (c.length) resolve(c); });
     });
   }
   log(`node ${nodeName}: pod CIDR ${podCIDRs.join(', ')}`);
@@ -131,9 +131,4 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       await Promise.all([nodes.stop(), beats.stop()]);
     },
   };
-}
-
-function cidrsOf(node: Node | undefined): string[] {
-  if (!node) return [];
-  return node.spec.podCIDRs?.length ? node.spec.podCIDRs : node.spec.podCIDR ? [node.spec.podCIDR] : [];
 }

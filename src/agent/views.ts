@@ -1,5 +1,5 @@
 // What the route renderer needs of each Node: its IP, its pod CIDRs, and whether its agent is alive.
-import type { Node } from '../api/types.js';
+import { podCIDRsOf, type Node } from '../api/types.js';
 
 export interface NodeView { name: string; nodeIP: string; podCIDRs: string[]; ready: boolean }
 
@@ -9,8 +9,7 @@ export function nodeViews(nodes: Node[], alive: Set<string>): NodeView[] {
   for (const n of nodes) {
     const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     if (!ip) continue;
-    const podCIDRs = n.spec.podCIDRs?.length ? n.spec.podCIDRs : n.spec.podCIDR ? [n.spec.podCIDR] : [];
-    out.push({ name: n.metadata.name, nodeIP: ip, podCIDRs, ready: alive.has(n.metadata.name) });
+    out.push({ name: n.metadata.name, nodeIP: ip, podCIDRs: podCIDRsOf(n), ready: alive.has(n.metadata.name) });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }

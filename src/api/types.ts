@@ -110,3 +110,9 @@ export function parseClusterConfig(value: string | undefined): ClusterConfig {
     vxlan: { ...DEFAULT_CLUSTER_CONFIG.vxlan, ...stored.vxlan },
   };
 }
+
+/** The pod CIDRs a Node holds: spec.podCIDRs, else spec.podCIDR, else none. */
+export function podCIDRsOf(node: Node | undefined): string[] {
+  if (!node) return [];
+  return node.spec.podCIDRs?.length ? node.spec.podCIDRs : node.spec.podCIDR ? [node.spec.podCIDR] : [];
+}

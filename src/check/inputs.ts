@@ -1,6 +1,6 @@
 // Gathers what `flatnet check` needs from the cluster's store and the lab's plan.
 import { CLUSTER_CONFIG_KEY, NODE_PREFIX, POD_PREFIX } from '../api/keys.js';
-import { parseClusterConfig, type Node, type Pod } from '../api/types.js';
+import { parseClusterConfig, podCIDRsOf, type Node, type Pod } from '../api/types.js';
 import type { Store } from '../store/store.js';
 import { podNetns } from '../lab/pods.js';
 import type { CheckInputs } from './model.js';
@@ -21,7 +21,7 @@ export async function gatherInputs(store: Store, lab: LabView): Promise<CheckInp
     const netns = lab.nodeNetns(n.metadata.name);
     const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     if (!netns || !ip) continue;
-    inputs.nodes.push({ name: n.metadata.name, nodeIP: ip, podCIDRs: n.spec.podCIDRs ?? (n.spec.podCIDR ? [n.spec.podCIDR] : []), netns });
+    inputs.nodes.push({ name: n.metadata.name, nodeIP: ip, podCIDRs: podCIDRsOf(n), netns });
   }
   for (const p of pods) {
     const netns = podNetns(lab.name, p, (node) => lab.nodeNetns(node));

@@ -5,7 +5,7 @@
 // based on a stale copy fails instead of overwriting someone else's.
 import { randomInt, randomUUID } from 'node:crypto';
 import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX } from '../api/keys.js';
-import { parseClusterConfig, type ClusterConfig, type Deployment, type Node, type Pod } from '../api/types.js';
+import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Deployment, type Node, type Pod } from '../api/types.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
 import type { Store } from '../store/store.js';
@@ -15,7 +15,7 @@ import {
   readyCondition, schedulePods, withCondition,
 } from './decisions.js';
 import { LeaderElector } from './leader.js';
-import { allocateNodeCIDRs, podCIDRsOf } from './podcidr.js';
+import { allocateNodeCIDRs } from './podcidr.js';
 
 export interface ControllerOptions {
   store: Store;

@@ -2,8 +2,7 @@
 // scheduling each map the current objects to the writes that would make them right. controller.ts
 // only feeds them the mirrors and applies what they return with compare-and-set.
 import { objectKey } from '../api/keys.js';
-import type { Deployment, Node, NodeCondition, Pod } from '../api/types.js';
-import { podCIDRsOf } from './podcidr.js';
+import { podCIDRsOf, type Deployment, type Node, type NodeCondition, type Pod } from '../api/types.js';
 
 export const podKey = (p: Pod): string => objectKey('Pod', p.metadata.name, p.metadata.namespace ?? 'default');
 export const deploymentKey = (d: Deployment): string => objectKey('Deployment', d.metadata.name, d.metadata.namespace ?? 'default');

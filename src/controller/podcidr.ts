@@ -3,7 +3,7 @@
 // range allocator, a slice is in use while any Node object holds it: a deleted node's CIDR becomes free
 // only when its Node object is gone, so a restarting agent never finds its CIDR handed to another node.
 import { bitsOf, formatCidr, parseCidr, subnetBounds, type Family } from '../ipam/addr.js';
-import type { ClusterConfig, Node } from '../api/types.js';
+import type { ClusterConfig } from '../api/types.js';
 
 export interface NodeCIDRs {
   name: string;
@@ -18,11 +18,6 @@ export class CIDRAllocation extends Map<string, string[]> {
 
 interface Range { start: bigint; last: bigint }
 
-/** The pod CIDRs a Node holds: spec.podCIDRs, else spec.podCIDR, else none. */
-export function podCIDRsOf(node: Node | undefined): string[] {
-  if (!node) return [];
-  return node.spec.podCIDRs?.length ? node.spec.podCIDRs : node.spec.podCIDR ? [node.spec.podCIDR] : [];
-}
 
 /**
  * Gives every node without a CIDR the lowest free /nodeCIDRMaskSize slice of each cluster CIDR (nodes in

@@ -2,8 +2,8 @@
 // and a CIDR reused only once its Node object is gone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocateNodeCIDRs, podCIDRsOf } from '../../src/controller/podcidr.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Node } from '../../src/api/types.js';
+import { allocateNodeCIDRs } from '../../src/controller/podcidr.js';
+import { DEFAULT_CLUSTER_CONFIG, podCIDRsOf, type ClusterConfig, type Node } from '../../src/api/types.js';
 
 const v4 = (clusterCIDR: string, mask: number): ClusterConfig => ({ ...DEFAULT_CLUSTER_CONFIG, clusterCIDRs: [clusterCIDR], nodeCIDRMaskSize: { ipv4: mask } });
 const fresh = (...names: string[]) => names.map((name) => ({ name, podCIDRs: [] as string[] }));
