@@ -1,7 +1,7 @@
 // What `flatnet get` prints, in kubectl's shapes: the same table columns (and -o wide ones), the same
 // AGE spelling, and -o json/yaml as kubectl gives them, so habits and scripts carry over.
 import { stringify } from 'yaml';
-import type { Deployment, Kind, KubeObject, Namespace, Node, Pod } from './types.js';
+import { podCIDRsOf, type Deployment, type Kind, type KubeObject, type Namespace, type Node, type Pod } from './types.js';
 
 export interface TableOptions {
   wide: boolean;
@@ -47,7 +47,7 @@ function columns(kind: Kind, wide: boolean, now: number): Columns {
         const n = o as Node;
         const ready = n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
         const address = (type: string) => n.status?.addresses?.find((a) => a.type === type)?.address ?? NONE;
-        const cidrs = n.spec.podCIDRs?.length ? n.spec.podCIDRs.join(',') : n.spec.podCIDR ?? NONE;
+        const cidrs = podCIDRsOf(n).join(',') || NONE;
         return [n.metadata.name, ready ? 'Ready' : 'NotReady', NONE, age(n, now), 'flatnet',
           ...(wide ? [address('InternalIP'), address('ExternalIP'), cidrs] : [])];
       },
