@@ -87,8 +87,16 @@ async function scenario(v: Variant): Promise<void> {
   let execs = 0;
   const exec = (c: string, ...cmd: string[]) => cd.ctr(['task', 'exec', '--exec-id', `x${++execs}`, c, ...cmd], { timeoutMs: 15_000 });
   const addressOf = async (c: string) => {
-    const m = /inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(await exec(c, 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'));
-    assert.ok(m, `${c} has no IPv4 address on eth0`);
+    // `ctr task exec` can lose a short-lived process's output under load (seen once in CI): ask again
+    // before concluding that the address is missing.
+    let out = '';
+    let m: RegExpExecArray | null = null;
+    for (let i = 0; i < 5 && !m; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 200));
+      out = await exec(c, 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0');
+      m = /inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(out);
+    }
+    assert.ok(m, `${c} has no IPv4 address on eth0 (ip printed ${JSON.stringify(out)})`);
     return { ip: m[1], prefix: Number(m[2]) };
   };
 
