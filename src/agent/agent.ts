@@ -2,7 +2,7 @@
 // the same code either way. It registers the Node, keeps its heartbeat, waits for the pod CIDR, writes
 // the CNI config, and keeps routes and masquerade in step with the cluster through one sync loop each.
 import { join } from 'node:path';
-import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, objectKey } from '../api/keys.js';
+import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatNode, objectKey } from '../api/keys.js';
 import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Node } from '../api/types.js';
 import { Netns } from '../kernel/netns.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
@@ -94,7 +94,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   const onError = (what: string) => (err: unknown) => log(`${what} sync failed: ${(err as Error).message}`);
   const routes = new SyncRunner(async () => {
-    const views = nodeViews(nodes.values(), new Set(beats.keys().map((k) => k.slice(HEARTBEAT_PREFIX.length))));
+    const views = nodeViews(nodes.values(), new Set(beats.keys().map(heartbeatNode)));
     const self = views.find((v) => v.name === nodeName);
     const desired = renderRoutes({
       self: { name: nodeName, nodeIP: underlay.nodeIP, podCIDRs, ready: true, underlay: { ifname: underlay.ifname, cidr: underlay.cidr, mtu: underlay.mtu } },

@@ -38,5 +38,7 @@ export const CLUSTER_CONFIG_KEY = '/flatnet/config/cluster';
 /** One key per live agent, attached to its heartbeat lease: the key vanishing is the node going NotReady. */
 export const HEARTBEAT_PREFIX = '/flatnet/heartbeats/';
 export const heartbeatKey = (node: string): string => `${HEARTBEAT_PREFIX}${node}`;
+/** The node a heartbeat key belongs to (the inverse of heartbeatKey). */
+export const heartbeatNode = (key: string): string => key.slice(HEARTBEAT_PREFIX.length);
 /** The controller leader's key, attached to the leader's lease. */
 export const CONTROLLER_LEADER_KEY = '/flatnet/leader/controller';

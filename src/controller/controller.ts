@@ -4,7 +4,7 @@
 // every loop's decisions (decisions.ts, podcidr.ts) and applies them with compare-and-set, so a write
 // based on a stale copy fails instead of overwriting someone else's.
 import { randomInt, randomUUID } from 'node:crypto';
-import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX } from '../api/keys.js';
+import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX, heartbeatNode } from '../api/keys.js';
 import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Deployment, type Node, type Pod } from '../api/types.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
@@ -181,7 +181,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       }
     };
     try {
-      const alive = new Set(heartbeatMirror.keys().map((k) => k.slice(HEARTBEAT_PREFIX.length)));
+      const alive = new Set(heartbeatMirror.keys().map(heartbeatNode));
       let config: ClusterConfig | undefined;
       await step('cluster config', async () => { config = parseClusterConfig(configMirror.get(CLUSTER_CONFIG_KEY)); });
       if (config) await step('node IPAM', () => allocateCIDRs(config!));

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, sy
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, objectKey } from '../api/keys.js';
+import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, heartbeatNode, objectKey } from '../api/keys.js';
 import type { ClusterConfig, Namespace, Node } from '../api/types.js';
 import { EtcdStore } from '../store/etcd.js';
 import { defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
@@ -143,7 +143,7 @@ export class ClusterLab {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const nodes = (await store.list(NODE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Node);
-        const beats = new Set((await store.list(HEARTBEAT_PREFIX)).items.map((kv) => kv.key.slice(HEARTBEAT_PREFIX.length)));
+        const beats = new Set((await store.list(HEARTBEAT_PREFIX)).items.map((kv) => heartbeatNode(kv.key)));
         const ready = names.filter((n) => nodes.find((x) => x.metadata.name === n)?.spec.podCIDR && beats.has(n));
         if (ready.length === names.length) return nodes;
         if (Date.now() > deadline) {
@@ -173,18 +173,13 @@ export class ClusterLab {
     const node = plan.nodes.find((n) => n.name === name);
     if (!node) throw new Error(`node "${name}" is not in lab "${this.name}"`);
     await this.stopAgent(name);
-    for (const rec of podRecords(this.nodeDir(name))) {
-      if (!rec.netns) continue;
-      killNetnsProcesses(rec.netns);
-      try { execFileSync('ip', ['netns', 'del', rec.netns], { stdio: 'ignore' }); } catch { /* gone */ }
-    }
+    for (const rec of podRecords(this.nodeDir(name))) if (rec.netns) removeNetns(rec.netns);
     const store = this.store();
     try {
       await store.delete(heartbeatKey(name));
       await store.delete(objectKey('Node', name));
     } finally { await store.close(); }
-    killNetnsProcesses(node.netns);
-    try { execFileSync('ip', ['netns', 'del', node.netns], { stdio: 'ignore' }); } catch { /* gone */ }
+    removeNetns(node.netns);
     writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify({ ...cluster, nodes: cluster.nodes.filter((n) => n.name !== name) }, null, 2) + '\n');
     rmSync(this.nodeDir(name), { recursive: true, force: true });
   }
@@ -199,10 +194,7 @@ export class ClusterLab {
       await Promise.all(pidFiles.filter((f) => order(f) === group).map((f) => stopDaemon(join(runDir, f), { graceMs: 2000 }).catch(() => undefined)));
     }
     // Pod namespaces: stop what runs in them (containers are ours by construction), then delete them.
-    for (const ns of this.podNetnses()) {
-      killNetnsProcesses(ns);
-      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
-    }
+    for (const ns of this.podNetnses()) removeNetns(ns);
     if (existsSync(join(this.dir, 'cluster.json'))) {
       const plan = this.plan();
       for (const ns of plan.namespaces) killNetnsProcesses(ns);
@@ -218,8 +210,14 @@ export class ClusterLab {
   }
 }
 
+/** Ends what runs in a namespace of this lab, then deletes the namespace; one already gone is fine. */
+function removeNetns(netns: string): void {
+  killNetnsProcesses(netns);
+  try { execFileSync('ip', ['netns', 'del', netns], { stdio: 'ignore' }); } catch { /* gone */ }
+}
+
 /** Processes inside a namespace of this lab are the lab's by construction; end them by pid. */
-export function killNetnsProcesses(netns: string): void {
+function killNetnsProcesses(netns: string): void {
   let out = '';
   try { out = execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { return; }
   for (const pid of out.split('\n').filter(Boolean).map(Number)) {

@@ -1,7 +1,7 @@
 // `flatnet lab status`: what of a lab is up, read from its pid files, namespaces and store.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX } from '../api/keys.js';
+import { HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX, heartbeatNode } from '../api/keys.js';
 import type { Node } from '../api/types.js';
 import type { ClusterLab } from './cluster.js';
 import { livePid } from './processes.js';
@@ -24,7 +24,7 @@ export async function labStatus(lab: ClusterLab): Promise<string> {
     const store = lab.store();
     try {
       const nodes = (await store.list(NODE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Node);
-      const beats = new Set((await store.list(HEARTBEAT_PREFIX)).items.map((kv) => kv.key.slice(HEARTBEAT_PREFIX.length)));
+      const beats = new Set((await store.list(HEARTBEAT_PREFIX)).items.map((kv) => heartbeatNode(kv.key)));
       const pods = (await store.list(POD_PREFIX)).items.length;
       lines.push('', 'NODE'.padEnd(12) + 'INTERNAL-IP'.padEnd(16) + 'POD-CIDR'.padEnd(18) + 'HEARTBEAT');
       for (const n of nodes) {
