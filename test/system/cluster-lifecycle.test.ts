@@ -100,8 +100,12 @@ spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] 
     process.stdin.on('data', () => { clearInterval(iv); setTimeout(() => { console.log(JSON.stringify({ sent, got, maxGap })); s.end(); process.exit(0); }, 300); });
   `], { stdio: ['pipe', 'pipe', 'pipe'] });
   scope.adoptProcess(streamer);
+  // Listen for the exit now: a streamer that ends early must be reported, not awaited forever.
+  const exited = new Promise<number | null>((resolve) => streamer.once('exit', (code) => resolve(code)));
   let out = '';
+  let err = '';
   streamer.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  streamer.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
   await sleep(500);
 
   // Probes across the restart, every 100 ms.
@@ -128,9 +132,11 @@ spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] 
   await until('5 more probes after the restart', () => probes >= afterRestart + 5 || undefined, 30_000);
   probing = false;
   await prober;
-  streamer.stdin!.write('stop\n');
-  await new Promise((resolve) => streamer.once('exit', resolve));
-  const result = JSON.parse(out.trim().split('\n').pop()!) as { sent: number; got: number; maxGap: number; error?: string };
+  if (streamer.exitCode === null) streamer.stdin!.write('stop\n');
+  const code = await exited;
+  const last = out.trim().split('\n').pop();
+  assert.ok(last, `the streamer printed nothing (exit ${code}): ${err}`);
+  const result = JSON.parse(last) as { sent: number; got: number; maxGap: number; error?: string };
   assert.equal(result.error, undefined, `the stream broke: ${out}`);
   assert.ok(result.got >= result.sent - 2 && result.sent > 50, `echoes ${result.got} of ${result.sent}`);
   assert.ok(result.maxGap < 1000, `longest gap between echoes ${result.maxGap} ms`);
