@@ -38,7 +38,7 @@ export function defaultCluster(): LabCluster {
 
 export class ClusterFileError extends Error {}
 
-// A node's name also names its fabric-side link (n-<name>), and link names stop at 15 characters.
+// Node names are short DNS labels: they name namespaces, log and pid files, and kubectl-style columns.
 const NAME = /^[a-z0-9]([a-z0-9-]{0,11}[a-z0-9])?$/;
 const SEGMENT = /^[a-z0-9]{1,4}$/;
 

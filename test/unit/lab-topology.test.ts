@@ -11,10 +11,13 @@ test('the default lab: three nodes on two segments joined by a router, an extern
   ]);
   assert.deepEqual(plan.external, { netns: 'lab1-ext', ip: '203.0.113.10' });
   assert.deepEqual(plan.namespaces, ['lab1-fabric', 'lab1-router', 'lab1-ext', 'lab1-n-node-1', 'lab1-n-node-2', 'lab1-n-node-3']);
-  assert.deepEqual(plan.bridges, ['br-a', 'br-b', 'br-ext']);
-  const n3 = plan.wires.find((w) => w.bNetns === 'lab1-n-node-3')!;
-  assert.deepEqual([n3.a, n3.bridge, n3.b, n3.bAddr, n3.bGateway], ['n-node-3', 'br-b', 'eth0', '10.100.1.11/24', '10.100.1.1']);
-  assert.ok(plan.wires.every((w) => w.a.length <= 15 && w.b.length <= 15), 'link names fit IFNAMSIZ');
+  assert.deepEqual(plan.switches, ['sw-a', 'sw-b', 'sw-ext']);
+  const n3 = plan.ports.find((p) => p.netns === 'lab1-n-node-3')!;
+  assert.deepEqual(n3, { netns: 'lab1-n-node-3', dev: 'eth0', sw: 'sw-b', addr: '10.100.1.11/24', gateway: '10.100.1.1' });
+  // The router has a port on every segment and on the external host's, and no default route.
+  assert.deepEqual(plan.ports.filter((p) => p.netns === 'lab1-router').map((p) => `${p.dev}@${p.sw} ${p.addr} ${p.gateway ?? '-'}`),
+    ['seg-a@sw-a 10.100.0.1/24 -', 'seg-b@sw-b 10.100.1.1/24 -', 'seg-ext@sw-ext 203.0.113.1/24 -']);
+  assert.ok(plan.ports.every((p) => p.dev.length <= 15 && `${p.sw}-p`.length <= 15), 'link names fit IFNAMSIZ');
 });
 
 test('node addresses stay fixed: a removed node frees its address for the next one', () => {
