@@ -6,8 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isNamespaced, kindPrefix, objectKey } from './keys.js';
-import type { Deployment, Kind, KubeObject, ObjectMeta, Pod } from './types.js';
+import { ApplyError, ServiceAllocations } from './service-apply.js';
+import type { Deployment, EndpointSlice, Kind, KubeObject, ObjectMeta, Pod, Service } from './types.js';
+import { sliceService } from '../controller/endpoints.js';
 import type { Store, TxnOp } from '../store/store.js';
+
+export { ApplyError };
 
 export interface ApplyResult {
   kind: Kind;
@@ -28,20 +32,14 @@ export interface DeleteResult {
   line: string;
 }
 
-/** An apply or delete refused as a whole: nothing was written. */
-export class ApplyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ApplyError';
-  }
-}
-
 /** kubectl's resource names: "pod/web created", 'pods "web" not found'. */
 const RESOURCE: Record<Kind, { singular: string; plural: string }> = {
   Node: { singular: 'node', plural: 'nodes' },
   Namespace: { singular: 'namespace', plural: 'namespaces' },
   Pod: { singular: 'pod', plural: 'pods' },
   Deployment: { singular: 'deployment.apps', plural: 'deployments.apps' },
+  Service: { singular: 'service', plural: 'services' },
+  EndpointSlice: { singular: 'endpointslice.discovery.k8s.io', plural: 'endpointslices.discovery.k8s.io' },
 };
 
 /** Namespaces the cluster itself needs, as Kubernetes refuses to delete them. */
@@ -84,9 +82,12 @@ async function planApply(store: Store, objects: KubeObject[]): Promise<Plan<Appl
   const namespacesApplied = new Set(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
   const namespaceExists = new Map<string, boolean>();
   const now = timestamp();
+  // Read only when the apply holds a Service: the addresses in use, for allocation.
+  let allocations: ServiceAllocations | undefined;
+  const services = async () => (allocations ??= await ServiceAllocations.load(store));
 
   for (const desired of objects) {
-    if (desired.kind === 'Node') throw new ApplyError(`${describe(desired)}: nodes register themselves and cannot be applied`);
+    if (desired.kind === 'Node' || desired.kind === 'EndpointSlice') throw new ApplyError(`${describe(desired)}: ${desired.kind === 'Node' ? 'nodes register themselves' : 'the controller keeps EndpointSlices'} and cannot be applied`);
     const key = keyOf(desired);
     if (seen.has(key)) throw new ApplyError(`${describe(desired)}: appears twice in this apply`);
     seen.add(key);
@@ -100,12 +101,23 @@ async function planApply(store: Store, objects: KubeObject[]): Promise<Plan<Appl
     const kv = await store.get(key);
     const line = (action: ApplyResult['action']) => `${RESOURCE[desired.kind].singular}/${desired.metadata.name} ${action}`;
     if (!kv) {
-      ops.push({ op: 'create', key, value: JSON.stringify(created(desired, now)) });
+      let object = created(desired, now);
+      if (object.kind === 'Service') {
+        const planned = (await services()).create(object);
+        object = planned.service;
+        ops.push(...planned.ops);
+      }
+      ops.push({ op: 'create', key, value: JSON.stringify(object) });
       results.push({ ...identity(desired), action: 'created', line: line('created') });
       continue;
     }
     const current = JSON.parse(kv.value) as KubeObject;
-    const next = updated(current, desired);
+    let next = updated(current, desired);
+    if (current.kind === 'Service' && desired.kind === 'Service') {
+      const planned = (await services()).update(current, desired);
+      next = { ...(next as Service), spec: planned.spec };
+      ops.push(...planned.ops);
+    }
     if (canonical(next) === canonical(current)) {
       results.push({ ...identity(desired), action: 'unchanged', line: line('unchanged') });
     } else {
@@ -132,7 +144,8 @@ function created(desired: KubeObject, now: string): KubeObject {
     case 'Namespace': return { apiVersion: 'v1', kind: 'Namespace', metadata, status: { phase: 'Active' } };
     case 'Pod': return { apiVersion: 'v1', kind: 'Pod', metadata, spec: desired.spec, status: { phase: 'Pending' } };
     case 'Deployment': return { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec: desired.spec };
-    case 'Node': throw new ApplyError(`${describe(desired)}: nodes register themselves and cannot be applied`);
+    case 'Service': return { apiVersion: 'v1', kind: 'Service', metadata, spec: desired.spec };
+    case 'Node': case 'EndpointSlice': throw new ApplyError(`${describe(desired)}: cannot be applied`);
   }
 }
 
@@ -163,9 +176,20 @@ async function planDelete(store: Store, objects: KubeObject[]): Promise<Plan<Del
   const deletes = new Map<string, TxnOp>();
   const named = new Set<string>();
   const results: DeleteResult[] = [];
+  let allocations: ServiceAllocations | undefined;
+  // A deleted Service frees its ClusterIP and node ports, and its EndpointSlice goes with it.
+  const releaseService = async (service: Service) => {
+    for (const op of (allocations ??= await ServiceAllocations.load(store)).release(service)) deletes.set(op.key, op);
+    for (const kv of (await store.list(kindPrefix('EndpointSlice', namespaceOf(service)))).items) {
+      if (sliceService(JSON.parse(kv.value) as EndpointSlice) === service.metadata.name) deletes.set(kv.key, { op: 'delete', key: kv.key, expectModRevision: kv.modRevision });
+    }
+  };
   const deleteAll = async (prefix: string, which: (o: KubeObject) => boolean = () => true) => {
     for (const kv of (await store.list(prefix)).items) {
-      if (!deletes.has(kv.key) && which(JSON.parse(kv.value) as KubeObject)) deletes.set(kv.key, { op: 'delete', key: kv.key, expectModRevision: kv.modRevision });
+      const o = JSON.parse(kv.value) as KubeObject;
+      if (deletes.has(kv.key) || !which(o)) continue;
+      deletes.set(kv.key, { op: 'delete', key: kv.key, expectModRevision: kv.modRevision });
+      if (o.kind === 'Service') await releaseService(o);
     }
   };
 
@@ -186,10 +210,13 @@ async function planDelete(store: Store, objects: KubeObject[]): Promise<Plan<Del
     deletes.set(key, { op: 'delete', key, expectModRevision: kv.modRevision });
     results.push(deleted);
 
+    if (o.kind === 'Service') await releaseService(JSON.parse(kv.value) as Service);
     if (o.kind === 'Namespace') {
       // What lives in a namespace goes with it, in the same transaction: nothing is left orphaned.
       await deleteAll(kindPrefix('Deployment', o.metadata.name));
       await deleteAll(kindPrefix('Pod', o.metadata.name));
+      await deleteAll(kindPrefix('Service', o.metadata.name));
+      await deleteAll(kindPrefix('EndpointSlice', o.metadata.name));
     } else if (o.kind === 'Deployment') {
       const owner = JSON.parse(kv.value) as Deployment;
       await deleteAll(kindPrefix('Pod', namespaceOf(o)), (p) => ownedBy(p, owner));

@@ -1,7 +1,7 @@
 // What `flatnet get` prints, in kubectl's shapes: the same table columns (and -o wide ones), the same
 // AGE spelling, and -o json/yaml as kubectl gives them, so habits and scripts carry over.
 import { stringify } from 'yaml';
-import { podCIDRsOf, type Deployment, type Kind, type KubeObject, type Namespace, type Node, type Pod } from './types.js';
+import { podCIDRsOf, type Deployment, type EndpointSlice, type Kind, type KubeObject, type Namespace, type Node, type Pod, type Service } from './types.js';
 
 export interface TableOptions {
   wide: boolean;
@@ -77,6 +77,25 @@ function columns(kind: Kind, wide: boolean, now: number): Columns {
             Object.entries(d.spec.selector.matchLabels).map(([k, v]) => `${k}=${v}`).join(',')] : [])];
       },
     };
+    case 'Service': return {
+      headers: ['NAME', 'TYPE', 'CLUSTER-IP', 'EXTERNAL-IP', 'PORT(S)', 'AGE', ...(wide ? ['SELECTOR'] : [])],
+      row: (o) => {
+        const s = o as Service;
+        const ports = s.spec.ports.map((p) => `${p.port}${p.nodePort !== undefined ? `:${p.nodePort}` : ''}/${p.protocol}`).join(',') || NONE;
+        return [s.metadata.name, s.spec.type, s.spec.clusterIP ?? NONE, NONE, ports, age(s, now),
+          ...(wide ? [Object.entries(s.spec.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || NONE] : [])];
+      },
+    };
+    case 'EndpointSlice': return {
+      headers: ['NAME', 'ADDRESSTYPE', 'PORTS', 'ENDPOINTS', 'AGE'],
+      row: (o) => {
+        const e = o as EndpointSlice;
+        const addresses = e.endpoints.flatMap((ep) => ep.addresses);
+        // kubectl shows three addresses and counts the rest.
+        const shown = addresses.slice(0, 3).join(',') + (addresses.length > 3 ? ` + ${addresses.length - 3} more...` : '');
+        return [e.metadata.name, e.addressType, e.ports.map((p) => String(p.port)).join(',') || '<unset>', shown || '<unset>', age(e, now)];
+      },
+    };
   }
 }
 
@@ -89,7 +108,7 @@ function align(rows: string[][]): string {
 export function formatTable(kind: Kind, objects: KubeObject[], opts: TableOptions): string {
   const cols = columns(kind, opts.wide, opts.now ?? Date.now());
   // Like kubectl: -A adds NAMESPACE for namespaced kinds only.
-  const withNamespace = opts.allNamespaces && (kind === 'Pod' || kind === 'Deployment');
+  const withNamespace = opts.allNamespaces && kind !== 'Node' && kind !== 'Namespace';
   const rows = [withNamespace ? ['NAMESPACE', ...cols.headers] : cols.headers];
   for (const o of objects) rows.push(withNamespace ? [o.metadata.namespace ?? '', ...cols.row(o)] : cols.row(o));
   return align(rows);

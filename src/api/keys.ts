@@ -9,6 +9,8 @@ const RESOURCE: Record<Kind, { resource: string; namespaced: boolean }> = {
   Namespace: { resource: 'namespaces', namespaced: false },
   Pod: { resource: 'pods', namespaced: true },
   Deployment: { resource: 'deployments', namespaced: true },
+  Service: { resource: 'services/specs', namespaced: true },
+  EndpointSlice: { resource: 'endpointslices', namespaced: true },
 };
 
 export const isNamespaced = (kind: Kind): boolean => RESOURCE[kind].namespaced;
@@ -32,6 +34,15 @@ export const NODE_PREFIX = kindPrefix('Node');
 export const POD_PREFIX = kindPrefix('Pod');
 export const NAMESPACE_PREFIX = kindPrefix('Namespace');
 export const DEPLOYMENT_PREFIX = kindPrefix('Deployment');
+export const SERVICE_PREFIX = kindPrefix('Service');
+export const ENDPOINTSLICE_PREFIX = kindPrefix('EndpointSlice');
+
+/** One key per ClusterIP and per NodePort in use, created in the same transaction as the Service, so
+ * two applies racing for one address cannot both win (the second's create of the key fails). */
+export const CLUSTER_IP_PREFIX = '/flatnet/allocations/clusterips/';
+export const NODE_PORT_PREFIX = '/flatnet/allocations/nodeports/';
+export const clusterIPKey = (ip: string): string => `${CLUSTER_IP_PREFIX}${ip}`;
+export const nodePortKey = (port: number): string => `${NODE_PORT_PREFIX}${port}`;
 
 /** Cluster settings (ClusterConfig JSON), written by `lab up` or the operator before agents start. */
 export const CLUSTER_CONFIG_KEY = '/flatnet/config/cluster';

@@ -6,7 +6,8 @@
 // container's resources, a pod's restartPolicy, ...), which are dropped: a typo or an unsupported
 // feature must not pass silently, while an ordinary manifest from elsewhere still applies.
 import { parseAllDocuments } from 'yaml';
-import type { Container, ContainerPort, Deployment, KubeObject, Namespace, ObjectMeta, Pod, PodSpec } from './types.js';
+import ipaddr from 'ipaddr.js';
+import type { Container, ContainerPort, Deployment, KubeObject, Namespace, ObjectMeta, Pod, PodSpec, Service, ServicePort } from './types.js';
 
 export class ManifestError extends Error {
   constructor(message: string) {
@@ -88,9 +89,11 @@ function parseObject(value: Json, where: Where): KubeObject {
   if (pair === 'v1 Namespace') return parseNamespace(value, at);
   if (pair === 'v1 Pod') return parsePod(value, at);
   if (pair === 'apps/v1 Deployment') return parseDeployment(value, at);
-  const expected: Record<string, string> = { Namespace: 'v1', Pod: 'v1', Deployment: 'apps/v1' };
+  if (pair === 'v1 Service') return parseService(value, at);
+  if (pair === 'discovery.k8s.io/v1 EndpointSlice') at.fail('kind', 'an EndpointSlice cannot be applied: the controller keeps them from each Service\'s selector');
+  const expected: Record<string, string> = { Namespace: 'v1', Pod: 'v1', Deployment: 'apps/v1', Service: 'v1' };
   if (expected[kind]) at.fail('apiVersion', `${show(apiVersion)}: ${kind} is apiVersion ${expected[kind]}`);
-  return at.fail('kind', `kind ${show(kind)} (apiVersion ${show(apiVersion)}) is not supported: flatnet knows v1 Namespace, v1 Pod and apps/v1 Deployment`);
+  return at.fail('kind', `kind ${show(kind)} (apiVersion ${show(apiVersion)}) is not supported: flatnet knows v1 Namespace, v1 Pod, v1 Service and apps/v1 Deployment`);
 }
 
 /** Refuses fields that are neither read (`known`) nor harmless to drop (`ignored`). */
@@ -152,7 +155,7 @@ function stringMap(v: Json, path: string, at: Where, values: 'label' | 'any'): R
   return out;
 }
 
-function parseMeta(v: Json, at: Where, kind: 'Namespace' | 'Pod' | 'Deployment'): ObjectMeta {
+function parseMeta(v: Json, at: Where, kind: 'Namespace' | 'Pod' | 'Deployment' | 'Service'): ObjectMeta {
   const m = mapping(v, 'metadata', at);
   checkFields(m, 'metadata', ['name', 'namespace', 'labels', 'annotations'], IGNORED_META, at);
   const meta: ObjectMeta = { name: dnsName(m.name, 'metadata.name', at, kind === 'Namespace' ? 'label' : 'subdomain') };
@@ -216,22 +219,121 @@ function parseContainer(v: Json, path: string, at: Where): Container {
 function parsePort(v: Json, path: string, at: Where): ContainerPort {
   const m = mapping(v, path, at);
   checkFields(m, path, ['containerPort', 'protocol', 'name'], [], at);
-  const n = m.containerPort;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) {
-    at.fail(`${path}.containerPort`, n === undefined ? 'is required' : `${show(n)} is not a port (1-65535)`);
-  }
-  const proto = m.protocol ?? 'TCP';
-  if (proto === 'SCTP') at.fail(`${path}.protocol`, '"SCTP" is not supported: this kernel has no SCTP (use TCP or UDP)');
-  if (proto !== 'TCP' && proto !== 'UDP') at.fail(`${path}.protocol`, `${show(proto)} is not a protocol (TCP or UDP)`);
-  const port: ContainerPort = { containerPort: n, protocol: proto };
-  if (m.name !== undefined) {
-    const name = str(m.name, `${path}.name`, at);
-    if (name.length > 15 || !PORT_NAME.test(name) || !/[a-z]/.test(name) || name.includes('--')) {
-      at.fail(`${path}.name`, `${show(name)} is not a port name (at most 15 lowercase letters, digits and '-', with a letter, no "--")`);
-    }
-    port.name = name;
-  }
+  const n = portNumber(m.containerPort, `${path}.containerPort`, at);
+  const port: ContainerPort = { containerPort: n, protocol: protocol(m.protocol, `${path}.protocol`, at) };
+  if (m.name !== undefined) port.name = portName(m.name, `${path}.name`, at);
   return port;
+}
+
+function protocol(v: Json, path: string, at: Where): 'TCP' | 'UDP' {
+  const proto = v ?? 'TCP';
+  if (proto === 'SCTP') at.fail(path, '"SCTP" is not supported: this kernel has no SCTP (use TCP or UDP)');
+  if (proto !== 'TCP' && proto !== 'UDP') at.fail(path, `${show(proto)} is not a protocol (TCP or UDP)`);
+  return proto;
+}
+
+/** An IANA service name, as container and Service ports are named. */
+function portName(v: Json, path: string, at: Where): string {
+  const name = str(v, path, at);
+  if (name.length > 15 || !PORT_NAME.test(name) || !/[a-z]/.test(name) || name.includes('--')) {
+    at.fail(path, `${show(name)} is not a port name (at most 15 lowercase letters, digits and '-', with a letter, no "--")`);
+  }
+  return name;
+}
+
+function portNumber(v: Json, path: string, at: Where): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) at.fail(path, v === undefined ? 'is required' : `${show(v)} is not a port (1-65535)`);
+  return v;
+}
+
+function oneOf<T extends string>(v: Json, allowed: readonly T[], fallback: T, path: string, at: Where, why = ''): T {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string' || !allowed.includes(v as T)) at.fail(path, `${show(v)} is not one of ${allowed.join(', ')}${why}`);
+  return v as T;
+}
+
+/** Service fields that change nothing here: dropped. */
+const IGNORED_SERVICE_SPEC = ['ipFamilies', 'ipFamilyPolicy', 'allocateLoadBalancerNodePorts', 'trafficDistribution'];
+
+function parseService(v: Mapping, at: Where): Service {
+  checkFields(v, '', ['apiVersion', 'kind', 'metadata', 'spec'], ['status'], at);
+  const metadata = parseMeta(v.metadata, at, 'Service');
+  const m = mapping(v.spec ?? {}, 'spec', at);
+  checkFields(m, 'spec', ['type', 'clusterIP', 'clusterIPs', 'selector', 'ports', 'sessionAffinity', 'sessionAffinityConfig',
+    'internalTrafficPolicy', 'externalTrafficPolicy'], IGNORED_SERVICE_SPEC, at);
+  if (m.type === 'LoadBalancer' || m.type === 'ExternalName') at.fail('spec.type', `${show(m.type)} is not supported: flatnet makes ClusterIP and NodePort Services`);
+  const type = oneOf(m.type, ['ClusterIP', 'NodePort'] as const, 'ClusterIP', 'spec.type', at);
+  if (Array.isArray(m.ipFamilies) && m.ipFamilies.some((f) => f !== 'IPv4')) at.fail('spec.ipFamilies', `${show(m.ipFamilies)}: flatnet's Services are IPv4 only`);
+  if (m.ipFamilyPolicy === 'RequireDualStack') at.fail('spec.ipFamilyPolicy', '"RequireDualStack": flatnet\'s Services are IPv4 only');
+
+  let clusterIP: string | undefined;
+  if (m.clusterIP !== undefined && m.clusterIP !== '') {
+    clusterIP = str(m.clusterIP, 'spec.clusterIP', at);
+    if (clusterIP !== 'None' && !ipaddr.IPv4.isValidFourPartDecimal(clusterIP)) at.fail('spec.clusterIP', `${show(clusterIP)} is not an IPv4 address, "None" (headless) or empty (allocate one)`);
+  }
+  if (m.clusterIPs !== undefined) {
+    const ips = stringList(m.clusterIPs, 'spec.clusterIPs', at);
+    if (ips.length > 1) at.fail('spec.clusterIPs', `${show(ips)}: flatnet's Services have one IPv4 ClusterIP`);
+    if (ips.length === 1 && clusterIP !== undefined && ips[0] !== clusterIP) at.fail('spec.clusterIPs', `${show(ips)} does not match spec.clusterIP ${show(clusterIP)}`);
+    if (ips.length === 1 && clusterIP === undefined) {
+      clusterIP = ips[0];
+      if (clusterIP !== 'None' && !ipaddr.IPv4.isValidFourPartDecimal(clusterIP)) at.fail('spec.clusterIPs[0]', `${show(clusterIP)} is not an IPv4 address or "None"`);
+    }
+  }
+  if (clusterIP === 'None' && type === 'NodePort') at.fail('spec.clusterIP', '"None" (headless) cannot be used with type NodePort');
+
+  const ports: ServicePort[] = [];
+  if (m.ports !== undefined && !Array.isArray(m.ports)) at.fail('spec.ports', `${show(m.ports)} is not a list`);
+  const rawPorts = (m.ports ?? []) as Json[];
+  if (rawPorts.length === 0 && clusterIP !== 'None') at.fail('spec.ports', 'is required: a Service that is not headless needs at least one port');
+  rawPorts.forEach((p, i) => {
+    const path = `spec.ports[${i}]`;
+    const pm = mapping(p, path, at);
+    checkFields(pm, path, ['name', 'protocol', 'port', 'targetPort', 'nodePort'], ['appProtocol'], at);
+    const port: ServicePort = { protocol: protocol(pm.protocol, `${path}.protocol`, at), port: portNumber(pm.port, `${path}.port`, at), targetPort: 0 };
+    if (pm.name !== undefined) port.name = portName(pm.name, `${path}.name`, at);
+    if (rawPorts.length > 1 && port.name === undefined) at.fail(`${path}.name`, 'is required when a Service has more than one port');
+    const target = pm.targetPort;
+    if (target === undefined || target === 0 || target === '') port.targetPort = port.port;
+    else if (typeof target === 'number') port.targetPort = portNumber(target, `${path}.targetPort`, at);
+    else if (typeof target === 'string' && /^\d+$/.test(target)) port.targetPort = portNumber(Number(target), `${path}.targetPort`, at);
+    else port.targetPort = portName(target, `${path}.targetPort`, at);
+    if (pm.nodePort !== undefined && pm.nodePort !== 0) {
+      if (type !== 'NodePort') at.fail(`${path}.nodePort`, `${show(pm.nodePort)}: only a Service of type NodePort has node ports`);
+      port.nodePort = portNumber(pm.nodePort, `${path}.nodePort`, at);
+    }
+    const twin = ports.findIndex((q) => (port.name !== undefined && q.name === port.name) || (q.port === port.port && q.protocol === port.protocol));
+    if (twin >= 0) at.fail(`${path}`, `repeats spec.ports[${twin}] (${ports[twin].name ?? ''} ${ports[twin].port}/${ports[twin].protocol}): names and port/protocol pairs must be unique`);
+    ports.push(port);
+  });
+
+  const spec: Service['spec'] = {
+    type, ports,
+    sessionAffinity: oneOf(m.sessionAffinity, ['None', 'ClientIP'] as const, 'None', 'spec.sessionAffinity', at),
+    internalTrafficPolicy: oneOf(m.internalTrafficPolicy, ['Cluster', 'Local'] as const, 'Cluster', 'spec.internalTrafficPolicy', at),
+  };
+  if (clusterIP !== undefined) spec.clusterIP = clusterIP;
+  if (m.selector !== undefined) {
+    const selector = stringMap(m.selector, 'spec.selector', at, 'label');
+    if (Object.keys(selector).length > 0) spec.selector = selector;
+  }
+  if (m.sessionAffinityConfig !== undefined) {
+    if (spec.sessionAffinity !== 'ClientIP') at.fail('spec.sessionAffinityConfig', 'is only for spec.sessionAffinity: ClientIP');
+    const c = mapping(m.sessionAffinityConfig, 'spec.sessionAffinityConfig', at);
+    checkFields(c, 'spec.sessionAffinityConfig', ['clientIP'], [], at);
+    const ci = mapping(c.clientIP, 'spec.sessionAffinityConfig.clientIP', at);
+    checkFields(ci, 'spec.sessionAffinityConfig.clientIP', ['timeoutSeconds'], [], at);
+    const t = ci.timeoutSeconds ?? 10800;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 86400) at.fail('spec.sessionAffinityConfig.clientIP.timeoutSeconds', `${show(t)} is not a whole number of seconds from 1 to 86400`);
+  }
+  // Kubernetes' default: three hours of stickiness.
+  if (spec.sessionAffinity === 'ClientIP') {
+    const c = m.sessionAffinityConfig as { clientIP?: { timeoutSeconds?: number } } | undefined;
+    spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: c?.clientIP?.timeoutSeconds ?? 10800 } };
+  }
+  if (m.externalTrafficPolicy !== undefined && type !== 'NodePort') at.fail('spec.externalTrafficPolicy', `${show(m.externalTrafficPolicy)}: only a Service of type NodePort has an external traffic policy`);
+  if (type === 'NodePort') spec.externalTrafficPolicy = oneOf(m.externalTrafficPolicy, ['Cluster', 'Local'] as const, 'Cluster', 'spec.externalTrafficPolicy', at);
+  return { apiVersion: 'v1', kind: 'Service', metadata, spec };
 }
 
 function parseDeployment(v: Mapping, at: Where): Deployment {

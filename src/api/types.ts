@@ -78,7 +78,57 @@ export interface Deployment {
   status?: { replicas?: number; readyReplicas?: number };
 }
 
-export type KubeObject = Node | Namespace | Pod | Deployment;
+export type Protocol = 'TCP' | 'UDP';
+
+export interface ServicePort {
+  name?: string;
+  protocol: Protocol;
+  port: number;
+  /** A container port number, or the name of a container port; defaults to `port`. */
+  targetPort: number | string;
+  /** Set for NodePort Services: requested in the manifest or allocated at apply. */
+  nodePort?: number;
+}
+
+export interface Service {
+  apiVersion: 'v1';
+  kind: 'Service';
+  metadata: ObjectMeta;
+  spec: {
+    type: 'ClusterIP' | 'NodePort';
+    /** Allocated at apply unless requested; "None" for a headless Service. */
+    clusterIP?: string;
+    clusterIPs?: string[];
+    /** Absent: the Service has no managed endpoints (none are made for it). */
+    selector?: Record<string, string>;
+    ports: ServicePort[];
+    sessionAffinity: 'None' | 'ClientIP';
+    sessionAffinityConfig?: { clientIP: { timeoutSeconds: number } };
+    internalTrafficPolicy: 'Cluster' | 'Local';
+    /** Only NodePort Services carry it, as Kubernetes does. */
+    externalTrafficPolicy?: 'Cluster' | 'Local';
+  };
+}
+
+export interface Endpoint {
+  addresses: string[];
+  conditions: { ready: boolean; serving: boolean; terminating: boolean };
+  nodeName?: string;
+  targetRef?: { kind: 'Pod'; namespace: string; name: string; uid?: string };
+}
+
+export interface EndpointPort { name: string; protocol: Protocol; port: number }
+
+export interface EndpointSlice {
+  apiVersion: 'discovery.k8s.io/v1';
+  kind: 'EndpointSlice';
+  metadata: ObjectMeta;
+  addressType: 'IPv4' | 'IPv6';
+  endpoints: Endpoint[];
+  ports: EndpointPort[];
+}
+
+export type KubeObject = Node | Namespace | Pod | Deployment | Service | EndpointSlice;
 export type Kind = KubeObject['kind'];
 
 /** The cluster-wide settings the controller and every agent read (store key CLUSTER_CONFIG_KEY). */
@@ -91,6 +141,10 @@ export interface ClusterConfig {
   backend: 'host-gw' | 'vxlan' | 'auto';
   /** VXLAN network identifier and UDP port (flannel's defaults: 1 and 8472). */
   vxlan: { vni: number; port: number };
+  /** Where ClusterIPs come from (Kubernetes' default 10.96.0.0/12). */
+  serviceCIDR: string;
+  /** NodePorts, inclusive (Kubernetes' default 30000-32767). */
+  nodePortRange: { min: number; max: number };
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -98,6 +152,8 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   nodeCIDRMaskSize: { ipv4: 24, ipv6: 64 },
   backend: 'auto',
   vxlan: { vni: 1, port: 8472 },
+  serviceCIDR: '10.96.0.0/12',
+  nodePortRange: { min: 30000, max: 32767 },
 };
 
 /** The cluster config as stored, merged over the defaults (a missing key means all defaults). */
@@ -108,6 +164,7 @@ export function parseClusterConfig(value: string | undefined): ClusterConfig {
     ...DEFAULT_CLUSTER_CONFIG, ...stored,
     nodeCIDRMaskSize: { ...DEFAULT_CLUSTER_CONFIG.nodeCIDRMaskSize, ...stored.nodeCIDRMaskSize },
     vxlan: { ...DEFAULT_CLUSTER_CONFIG.vxlan, ...stored.vxlan },
+    nodePortRange: { ...DEFAULT_CLUSTER_CONFIG.nodePortRange, ...stored.nodePortRange },
   };
 }
 

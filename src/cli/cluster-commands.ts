@@ -82,11 +82,13 @@ const KINDS: Record<string, Kind> = {
   pod: 'Pod', pods: 'Pod', po: 'Pod',
   namespace: 'Namespace', namespaces: 'Namespace', ns: 'Namespace',
   deployment: 'Deployment', deployments: 'Deployment', deploy: 'Deployment',
+  service: 'Service', services: 'Service', svc: 'Service',
+  endpointslice: 'EndpointSlice', endpointslices: 'EndpointSlice',
 };
 
 export async function getCommand(rest: string[], v: Values): Promise<number> {
   const kind = KINDS[rest[0] ?? ''];
-  if (!kind) throw new UsageError(`get: unknown resource "${rest[0] ?? ''}" (nodes, pods, namespaces, deployments)`);
+  if (!kind) throw new UsageError(`get: unknown resource "${rest[0] ?? ''}" (nodes, pods, namespaces, deployments, services, endpointslices)`);
   const name = rest[1];
   const out = v.output;
   if (out !== undefined && !['wide', 'json', 'yaml'].includes(out)) throw new UsageError(`-o "${out}": expected wide, json or yaml`);

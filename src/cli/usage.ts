@@ -8,9 +8,9 @@ cluster lab (namespaces on this machine):
   lab status                          what is up: namespaces, processes, nodes
   lab node add NAME --segment SEG     add a node (namespace + agent) on a segment
   lab node rm NAME                    stop its agent, delete the Node and remove its namespace
-  apply -f FILE                       create or update Namespaces, Pods, Deployments (multi-document YAML)
+  apply -f FILE                       create or update Namespaces, Pods, Deployments, Services (multi-document YAML)
   delete -f FILE                      delete what FILE names
-  get nodes|pods|namespaces|deployments [NAME] [-n NS | -A] [-o wide|json|yaml]
+  get nodes|pods|namespaces|deployments|services|endpointslices [NAME] [-n NS | -A] [-o wide|json|yaml]
   exec [NS/]POD [-c CONTAINER] -- CMD [ARGS...]   run a command inside a pod
   check [-o json] [-v]                prove the network model's rules with real packets
   demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab

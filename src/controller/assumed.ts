@@ -45,6 +45,13 @@ export class AssumedView<T> {
 
   values(): T[] { return this.entries().map(([, v]) => v); }
 
+  /** One object: our pending write if there is one, else the mirror's. */
+  get(key: string): T | undefined {
+    this.settle();
+    const p = this.pending.get(key);
+    return p ? p.value : this.mirror.get(key);
+  }
+
   /** The revision to compare-and-set against; undefined when absent or while a write of ours is unconfirmed. */
   modRevision(key: string): number | undefined {
     this.settle();

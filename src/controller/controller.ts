@@ -4,8 +4,8 @@
 // every loop's decisions (decisions.ts, podcidr.ts) and applies them with compare-and-set, so a write
 // based on a stale copy fails instead of overwriting someone else's.
 import { randomInt, randomUUID } from 'node:crypto';
-import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX, heartbeatNode } from '../api/keys.js';
-import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Deployment, type Node, type Pod } from '../api/types.js';
+import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, ENDPOINTSLICE_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX, SERVICE_PREFIX, heartbeatNode, objectKey } from '../api/keys.js';
+import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Deployment, type EndpointSlice, type Node, type Pod, type Service } from '../api/types.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
 import type { Store } from '../store/store.js';
@@ -14,6 +14,7 @@ import {
   SUFFIX_ALPHABET, deploymentKey, orphanedPods, ownedBy, ownerDeployment, planDeployment, podId, podKey, podsOnMissingNodes,
   readyCondition, schedulePods, withCondition,
 } from './decisions.js';
+import { desiredSlices, sameSlice, sliceService } from './endpoints.js';
 import { LeaderElector } from './leader.js';
 import { allocateNodeCIDRs } from './podcidr.js';
 
@@ -49,7 +50,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const deploymentMirror = new Mirror<Deployment>(store, DEPLOYMENT_PREFIX, jsonDecode);
   const configPrefix = CLUSTER_CONFIG_KEY.slice(0, CLUSTER_CONFIG_KEY.lastIndexOf('/') + 1);
   const configMirror = new Mirror<string>(store, configPrefix, (kv) => kv.value);
-  const mirrors = [nodeMirror, heartbeatMirror, podMirror, deploymentMirror, configMirror];
+  const serviceMirror = new Mirror<Service>(store, SERVICE_PREFIX, jsonDecode);
+  const sliceMirror = new Mirror<EndpointSlice>(store, ENDPOINTSLICE_PREFIX, jsonDecode);
+  const mirrors = [nodeMirror, heartbeatMirror, podMirror, deploymentMirror, configMirror, serviceMirror, sliceMirror];
+  const slices = new AssumedView(sliceMirror);
   const nodes = new AssumedView(nodeMirror);
   const pods = new AssumedView(podMirror);
   const deployments = new AssumedView(deploymentMirror);
@@ -170,6 +174,37 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     }
   }
 
+  // Loop 7: EndpointSlices from each Service's selector and the pods it selects.
+  async function syncEndpointSlices(): Promise<void> {
+    const allPods = pods.values();
+    const wanted = new Set<string>();
+    for (const service of serviceMirror.values()) {
+      for (const slice of desiredSlices(service, allPods)) {
+        const key = objectKey('EndpointSlice', slice.metadata.name, slice.metadata.namespace);
+        wanted.add(key);
+        const stored = slices.get(key);
+        if (stored && sameSlice(stored, slice)) continue;
+        requireLeader();
+        const id = `${slice.metadata.namespace}/${slice.metadata.name}`;
+        const count = slice.endpoints.filter((e) => e.conditions.ready).length;
+        if (!stored) {
+          const created: EndpointSlice = { ...slice, metadata: { ...slice.metadata, uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') } };
+          if (await store.create(key, JSON.stringify(created))) { slices.wrote(key, created, undefined); log(`endpointslice ${id}: created, ${count} ready`); }
+          continue;
+        }
+        const rev = slices.modRevision(key);
+        if (rev === undefined) continue;
+        if (await update(slices, key, { ...slice, metadata: { ...stored.metadata, labels: slice.metadata.labels } }, rev)) log(`endpointslice ${id}: ${count} ready of ${slice.endpoints.length}`);
+      }
+    }
+    // Slices this controller made whose Service is gone, or whose port mapping no pod has any more.
+    for (const [key, slice] of slices.entries()) {
+      if (wanted.has(key) || sliceService(slice) === undefined) continue;
+      const rev = slices.modRevision(key);
+      if (rev !== undefined && (await remove(slices, key, rev))) log(`endpointslice ${slice.metadata.namespace}/${slice.metadata.name}: deleted`);
+    }
+  }
+
   async function sync(): Promise<void> {
     if (!elector.isLeader()) return;
     problems = new Set();
@@ -189,6 +224,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       await step('pod GC', collectPods);
       await step('deployments', syncDeployments);
       await step('scheduler', () => schedule(alive));
+      await step('endpointslices', syncEndpointSlices);
     } catch (err) {
       if (err instanceof NotLeaderError) return;
       throw err;
@@ -211,7 +247,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     onStartedLeading: () => {
       log('leading');
       lastProblems = new Set();
-      for (const v of [nodes, pods, deployments]) v.clear();
+      for (const v of [nodes, pods, deployments, slices] as AssumedView<unknown>[]) v.clear();
       runner.poke();
     },
     onStoppedLeading: () => log('stopped leading'),

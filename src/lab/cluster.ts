@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, heartbeatNode, objectKey } from '../api/keys.js';
-import type { ClusterConfig, Namespace, Node } from '../api/types.js';
+import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
 import { EtcdStore } from '../store/etcd.js';
 import { defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
 import { podRecords } from './kubelet.js';
@@ -101,6 +101,8 @@ export class ClusterLab {
       nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize },
       backend: cluster.backend,
       vxlan: { vni: 1, port: 8472 },
+      serviceCIDR: DEFAULT_CLUSTER_CONFIG.serviceCIDR,
+      nodePortRange: DEFAULT_CLUSTER_CONFIG.nodePortRange,
     };
     const store = this.store();
     try {
