@@ -8,6 +8,7 @@ packages=(
   containernetworking-plugins                          # reference plugins: chaining tests and bench/cni
   containerd runc busybox-static                       # a real runtime and a tiny image for the containerd test
   etcd-server                                          # cluster state (the cluster network)
+  conntrack                                            # the proxy flushes UDP flows to endpoints that went
   iperf3 ethtool                                       # datapath benchmark (ethtool: its --gro switch)
   gcc libc6-dev                                        # compiles the flatnet-cni shim (src/cni/shim.c)
 )

@@ -1,9 +1,10 @@
 // flatnet agent: one per node, in the node's network namespace (a lab node) or the root one (a host);
 // the same code either way. It registers the Node, keeps its heartbeat, waits for the pod CIDR, writes
-// the CNI config, and keeps routes and masquerade in step with the cluster through one sync loop each.
+// the CNI config, and keeps routes, masquerade and the service proxy in step with the cluster through
+// one sync loop each.
 import { join } from 'node:path';
-import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatNode, objectKey } from '../api/keys.js';
-import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Node } from '../api/types.js';
+import { CLUSTER_CONFIG_KEY, ENDPOINTSLICE_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, SERVICE_PREFIX, heartbeatNode, objectKey } from '../api/keys.js';
+import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type EndpointSlice, type Node, type Service } from '../api/types.js';
 import { Netns } from '../kernel/netns.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
@@ -16,6 +17,8 @@ import { nodeViews } from './views.js';
 import { podMTU, renderRoutes, applyRoutes } from '../dataplane/routes/index.js';
 import { renderMasq, applyMasq } from '../dataplane/masq/index.js';
 import { startCniServer } from '../cni/server.js';
+import { renderProxy } from '../dataplane/proxy/render.js';
+import { ProxyApplier } from '../dataplane/proxy/apply.js';
 
 export interface AgentOptions {
   store: Store;
@@ -114,21 +117,40 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const r = await applyMasq(ns, renderMasq({ podCIDRs, clusterCIDRs: config.clusterCIDRs }));
     if (r.changed) log('masquerade: table flatnet-masq written');
   }, { periodMs: opts.resyncMs ?? 30_000, onError: onError('masquerade') });
+  // The service proxy: Services and EndpointSlices in, element diffs of one nft table out.
+  const services = new Mirror<Service>(store, SERVICE_PREFIX, jsonDecode);
+  const slices = new Mirror<EndpointSlice>(store, ENDPOINTSLICE_PREFIX, jsonDecode);
+  await Promise.all([services.start(), slices.start()]);
+  const clusterCIDR = config.clusterCIDRs.find((c) => !c.includes(':')) ?? config.clusterCIDRs[0];
+  const proxyApplier = new ProxyApplier(ns, { clusterCIDR, serviceCIDR: config.serviceCIDR });
+  const resyncMs = opts.resyncMs ?? 30_000;
+  let lastFullSync = Date.now();
+  const proxy = new SyncRunner(async () => {
+    // The periodic full sync reads the table back, undoing any change made behind our back.
+    if (Date.now() - lastFullSync >= resyncMs) { proxyApplier.forget(); lastFullSync = Date.now(); }
+    const r = await proxyApplier.sync(renderProxy({ nodeName, services: services.values(), slices: slices.values() }));
+    if (r.rebuilt || r.operations > 0) log(`proxy: ${r.rebuilt ? `table flatnet-proxy written, ${r.operations} elements` : `${r.operations} element changes`}${r.flushed ? `, ${r.flushed} UDP flows flushed` : ''}`);
+  }, { periodMs: resyncMs, onError: onError('proxy') });
+
   nodes.onChange(() => routes.poke());
   beats.onChange(() => routes.poke());
+  services.onChange(() => proxy.poke());
+  slices.onChange(() => proxy.poke());
   routes.start();
   masq.start();
+  proxy.start();
 
   return {
     underlay, podCIDRs, config,
     routeSyncs: () => routes.syncs,
-    async idle() { await Promise.all([routes.idle(), masq.idle()]); },
+    async idle() { await Promise.all([routes.idle(), masq.idle(), proxy.idle()]); },
     async stop() {
       routes.stop();
       masq.stop();
+      proxy.stop();
       await cniServer?.close();
       await heartbeat.stop();
-      await Promise.all([nodes.stop(), beats.stop()]);
+      await Promise.all([nodes.stop(), beats.stop(), services.stop(), slices.stop()]);
     },
   };
 }

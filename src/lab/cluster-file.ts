@@ -19,7 +19,12 @@ export interface LabCluster {
   external: { subnet: string };
   /** MTU of every node-network link. */
   mtu: number;
+  /** ClusterIPs; LAB_SERVICE_CIDR when absent. */
+  serviceCIDR?: string;
 }
+
+/** kind's service CIDR: Kubernetes' 10.96.0.0/12 would hold the lab's node network, 10.100.0.0/16. */
+export const LAB_SERVICE_CIDR = '10.96.0.0/16';
 
 /** Three nodes on two segments (node-3 alone behind the router), the auto backend. */
 export function defaultCluster(): LabCluster {
@@ -65,6 +70,13 @@ export function validateCluster(c: LabCluster, file: string): LabCluster {
   if (!Number.isInteger(c.mtu) || c.mtu < 1280 || c.mtu > 9000) fail(`mtu: ${c.mtu} must be an integer between 1280 and 9000`);
   if (!Array.isArray(c.segments) || c.segments.length === 0) fail('segments: at least one segment is needed');
   const nets: Array<{ field: string; net: [ipaddr.IPv4, number] }> = [{ field: 'clusterCIDR', net: cluster }];
+  if (c.serviceCIDR !== undefined) {
+    const svc = ipv4Net(c.serviceCIDR, 'serviceCIDR', fail);
+    if (svc[1] < 12 || svc[1] > 28) fail(`serviceCIDR: "${c.serviceCIDR}" must be between a /12 and a /28`);
+    nets.push({ field: 'serviceCIDR', net: svc });
+  } else {
+    nets.push({ field: `serviceCIDR (default ${LAB_SERVICE_CIDR})`, net: ipv4Net(LAB_SERVICE_CIDR, 'serviceCIDR', fail) });
+  }
   const segNames = new Set<string>();
   c.segments.forEach((s, i) => {
     if (typeof s?.name !== 'string' || !SEGMENT.test(s.name)) fail(`segments[${i}].name: ${JSON.stringify(s?.name)} must be 1-4 lowercase letters or digits`);
@@ -103,7 +115,7 @@ export function parseClusterFile(text: string, file: string): LabCluster {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ClusterFileError(`${file}: expected a LabCluster object`);
   const d = doc as Record<string, unknown>;
   if (d.kind !== undefined && d.kind !== 'LabCluster') throw new ClusterFileError(`${file}: kind: "${String(d.kind)}" is not LabCluster`);
-  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu']);
+  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'serviceCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu']);
   for (const k of Object.keys(d)) if (!known.has(k)) throw new ClusterFileError(`${file}: ${k}: unknown field`);
   const base = defaultCluster();
   const merged = { ...base, ...d, apiVersion: base.apiVersion, kind: base.kind } as LabCluster;

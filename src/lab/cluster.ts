@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, heartbeatNode, objectKey } from '../api/keys.js';
 import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
 import { EtcdStore } from '../store/etcd.js';
-import { defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
+import { LAB_SERVICE_CIDR, defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
 import { podRecords } from './kubelet.js';
 import { applyTopology, destroyTopology, planTopology, type TopologyPlan } from './topology.js';
 import { isAlive, startDaemon, stopDaemon } from './processes.js';
@@ -101,7 +101,7 @@ export class ClusterLab {
       nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize },
       backend: cluster.backend,
       vxlan: { vni: 1, port: 8472 },
-      serviceCIDR: DEFAULT_CLUSTER_CONFIG.serviceCIDR,
+      serviceCIDR: cluster.serviceCIDR ?? LAB_SERVICE_CIDR,
       nodePortRange: DEFAULT_CLUSTER_CONFIG.nodePortRange,
     };
     const store = this.store();

@@ -1,0 +1,212 @@
+// Puts a ProxyPlan into the kernel as element diffs, each sync one `nft -f` transaction.
+//
+// The applier keeps a mirror of the elements it last wrote, so a change to one Service costs only its
+// own elements. At start (and on every full resync) it reads the table back: when the kernel's chains
+// are already right it keeps them and fixes only elements that differ (a restarted agent writes
+// nothing), otherwise it rebuilds the table whole in one transaction.
+import { runCommand } from '../../kernel/exec.js';
+import { nftApply } from '../../kernel/nft.js';
+import type { Netns } from '../../kernel/netns.js';
+import { PROXY_MAPS, type ProxyMap, type ProxyPlan } from './render.js';
+import { PROXY_TABLE, renderSkeleton } from './skeleton.js';
+
+type Elements = Record<ProxyMap, Map<string, string>>;
+
+interface Applied { elements: Elements; maxCount: number; timeouts: Set<number> }
+
+export interface ProxySyncReport {
+  /** Table rebuilt from scratch (first start, or its chains were not ours). */
+  rebuilt: boolean;
+  /** Elements added plus deleted, chains added; 0 when nothing changed. */
+  operations: number;
+  /** UDP conntrack entries flushed toward endpoints that went. */
+  flushed: number;
+}
+
+const emptyElements = (): Elements => Object.fromEntries(PROXY_MAPS.map((m) => [m, new Map<string, string>()])) as Elements;
+
+/** The elements of every map and set in a `nft list table` listing, and the listing without them. */
+export function parseListing(text: string): { skeleton: string; elements: Elements; affinity: Map<string, string> } {
+  const elements = emptyElements();
+  const affinity = new Map<string, string>();
+  let current: string | undefined;
+  const kept: string[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const head = /^\t(?:map|set) (\S+) \{$/.exec(line);
+    if (head) current = head[1];
+    const start = /^\t\telements = \{ (.*)$/.exec(line);
+    if (!start) { kept.push(line); continue; }
+    // An element list runs until the line that ends with " }", wrapping after commas.
+    let body = start[1];
+    while (!body.endsWith(' }') && i + 1 < lines.length) body += ` ${lines[++i].trim()}`;
+    body = body.slice(0, -2);
+    for (const item of body.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const [key, value = ''] = item.split(' : ');
+      if (current === 'affinity') affinity.set(key.replace(/ (timeout|expires) \S+/g, ''), value);
+      else if ((PROXY_MAPS as readonly string[]).includes(current ?? '')) elements[current as ProxyMap].set(key, value);
+    }
+  }
+  return { skeleton: kept.join('\n'), elements, affinity };
+}
+
+/**
+ * Whether two listings hold the same maps, sets and chains, in any order: a chain added to a live
+ * table (a new affinity timeout) is listed last, where a fresh table would list it in its place.
+ */
+export function sameBlocks(a: string, b: string): boolean {
+  // The table's own first and last lines go first, so the closing brace sticks to no block.
+  const blocks = (text: string) => text.trim().split('\n').slice(1, -1).join('\n').split('\n\n').map((x) => x.trim()).sort();
+  return JSON.stringify(blocks(a)) === JSON.stringify(blocks(b));
+}
+
+/**
+ * How many pick chains a table is built with: at least 64, else the next power of two. nft 1.0.6 cannot
+ * add a rule that DNATs through a typeof map to a table it did not just declare ("conflicting protocols
+ * specified: ip vs. th"), so the chains are made with the table, ahead of need, never one by one.
+ */
+export function pickChainsFor(endpoints: number): number {
+  return Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, endpoints))));
+}
+
+/** The lines of one chain of a rendered table, from its "chain NAME {" to its closing brace. */
+function chainBlock(table: string, name: string): string[] {
+  const lines = table.split('\n');
+  const start = lines.indexOf(`\tchain ${name} {`);
+  return lines.slice(start, lines.indexOf('\t}', start) + 1);
+}
+
+const elementLines = (verb: 'add' | 'delete', map: string, items: string[]) =>
+  items.length === 0 ? [] : [`${verb} element ip ${PROXY_TABLE} ${map} { ${items.join(', ')} }`];
+
+export class ProxyApplier {
+  private applied: Applied | undefined;
+
+  constructor(
+    private readonly ns: Netns,
+    private readonly cidrs: { clusterCIDR: string; serviceCIDR: string },
+  ) {}
+
+  /** Drops the mirror: the next sync reads the kernel again (a full resync). */
+  forget(): void { this.applied = undefined; }
+
+  async sync(plan: ProxyPlan): Promise<ProxySyncReport> {
+    try {
+      return await this.syncOnce(plan);
+    } catch (err) {
+      this.applied = undefined;
+      throw err;
+    }
+  }
+
+  private async syncOnce(plan: ProxyPlan): Promise<ProxySyncReport> {
+    const needMax = Math.max(1, ...plan.counts);
+    let affinity = new Map<string, string>();
+    // A Service with more endpoints than there are pick chains: the table is rebuilt with more.
+    if (this.applied && needMax > this.applied.maxCount) this.applied = undefined;
+    if (!this.applied) {
+      const kernel = await this.readKernel();
+      const maxCount = kernel && kernel.maxCount >= needMax ? kernel.maxCount : pickChainsFor(needMax);
+      const timeouts = new Set([...plan.affinityTimeouts, ...(kernel?.timeouts ?? [])]);
+      const listing = renderSkeleton({ ...this.cidrs, maxCount, affinityTimeouts: [...timeouts] }, 'listing').trimEnd();
+      if (kernel && sameBlocks(kernel.skeleton, listing)) {
+        this.applied = { elements: kernel.elements, maxCount, timeouts };
+        affinity = kernel.affinity;
+      } else {
+        // Not ours, or an older shape: replace it whole, elements and all, in one transaction.
+        const built = pickChainsFor(needMax);
+        const script = [`add table ip ${PROXY_TABLE}`, `delete table ip ${PROXY_TABLE}`,
+          renderSkeleton({ ...this.cidrs, maxCount: built, affinityTimeouts: [...plan.affinityTimeouts] })];
+        for (const m of PROXY_MAPS) script.push(...elementLines('add', m, [...plan.elements[m]].map(([k, v]) => (v ? `${k} : ${v}` : k))));
+        await nftApply(this.ns, script.join('\n') + '\n');
+        this.applied = { elements: cloneElements(plan.elements), maxCount: built, timeouts: new Set(plan.affinityTimeouts) };
+        const operations = PROXY_MAPS.reduce((n, m) => n + plan.elements[m].size, 0);
+        return { rebuilt: true, operations, flushed: 0 };
+      }
+    }
+    const applied = this.applied;
+    const script: string[] = [];
+    let operations = 0;
+    // Chains first, so elements that jump to them are valid in the same transaction.
+    // A new affinity timeout gets its chain in the same transaction, ahead of the elements that jump to it.
+    const grown = renderSkeleton({ ...this.cidrs, maxCount: 1, affinityTimeouts: [...plan.affinityTimeouts] });
+    for (const t of plan.affinityTimeouts) {
+      if (applied.timeouts.has(t)) continue;
+      script.push(`table ip ${PROXY_TABLE} {`, ...chainBlock(grown, `aff-${t}`), '}');
+      operations++;
+    }
+    const removedEndpoints: Array<{ key: string; value: string; map: ProxyMap }> = [];
+    for (const m of PROXY_MAPS) {
+      const have = applied.elements[m];
+      const want = plan.elements[m];
+      const dels = [...have].filter(([k, v]) => want.get(k) !== v);
+      const adds = [...want].filter(([k, v]) => have.get(k) !== v);
+      script.push(...elementLines('delete', m, dels.map(([k]) => k)));
+      script.push(...elementLines('add', m, adds.map(([k, v]) => (v ? `${k} : ${v}` : k))));
+      operations += dels.length + adds.length;
+      if (m === 'endpoints' || m === 'nodeport-endpoints') for (const [k, v] of dels) removedEndpoints.push({ key: k, value: v, map: m });
+    }
+    if (script.length > 0) await nftApply(this.ns, script.join('\n') + '\n');
+    this.applied = {
+      elements: cloneElements(plan.elements),
+      maxCount: applied.maxCount,
+      timeouts: new Set([...applied.timeouts, ...plan.affinityTimeouts]),
+    };
+    const flushed = await this.forgetGoneEndpoints(removedEndpoints, plan, affinity);
+    return { rebuilt: false, operations, flushed };
+  }
+
+  /**
+   * An endpoint that left: UDP has no connection to reset, so its conntrack entries would keep sending
+   * a client's datagrams to it; and session affinity would keep choosing it. Both are removed.
+   */
+  private async forgetGoneEndpoints(removed: Array<{ key: string; value: string; map: ProxyMap }>, plan: ProxyPlan, known: Map<string, string>): Promise<number> {
+    const stillServing = (serviceKey: string, endpoint: string, map: ProxyMap) =>
+      [...plan.elements[map]].some(([k, v]) => k.startsWith(`${serviceKey} . `) && v === endpoint);
+    let flushed = 0;
+    const affinityDeletes: string[] = [];
+    let affinity: Map<string, string> | undefined = known.size ? known : undefined;
+    for (const r of removed) {
+      const serviceKey = r.key.slice(0, r.key.lastIndexOf(' . '));
+      if (stillServing(serviceKey, r.value, r.map)) continue; // only its index moved
+      const [epIP] = r.value.split(' . ');
+      const parts = serviceKey.split(' . ');
+      if (parts.includes('udp')) {
+        const match = r.map === 'endpoints' ? ['--orig-dst', parts[0], '--orig-port-dst', parts[2]] : ['--orig-port-dst', parts[1]];
+        const { cmd, args } = this.ns.wrap('conntrack', ['-D', '-p', 'udp', ...match, '--reply-src', epIP]);
+        const out = await runCommand(cmd, args);
+        flushed += Number(/(\d+) flow entries have been deleted/.exec(out.stderr + out.stdout)?.[1] ?? 0);
+      }
+      if (r.map === 'endpoints' && plan.elements['affinity-services'].has(serviceKey)) {
+        affinity ??= (await this.readKernel())?.affinity ?? new Map();
+        for (const [k, v] of affinity) if (v === r.value && k.endsWith(` . ${serviceKey}`)) affinityDeletes.push(k);
+      }
+    }
+    if (affinityDeletes.length) {
+      // Entries may have expired meanwhile; each delete stands alone so one missing does not undo the rest.
+      for (const k of affinityDeletes) await nftApply(this.ns, elementLines('delete', 'affinity', [k]).join('\n') + '\n').catch(() => undefined);
+    }
+    return flushed;
+  }
+
+  private async readKernel(): Promise<(ReturnType<typeof parseListing> & { maxCount: number; timeouts: number[] }) | undefined> {
+    const { cmd, args } = this.ns.wrap('nft', ['list', 'table', 'ip', PROXY_TABLE]);
+    const r = await runCommand(cmd, args);
+    if (r.code !== 0) return undefined;
+    const parsed = parseListing(r.stdout);
+    const picks = [...r.stdout.matchAll(/^\tchain pick-(\d+) \{/gm)].map((m) => Number(m[1]));
+    const timeouts = [...r.stdout.matchAll(/^\tchain aff-(\d+) \{/gm)].map((m) => Number(m[1]));
+    return { ...parsed, maxCount: Math.max(0, ...picks), timeouts };
+  }
+
+  /** Removes the table (the proxy turned off). */
+  async cleanup(): Promise<void> {
+    await nftApply(this.ns, `add table ip ${PROXY_TABLE}\ndelete table ip ${PROXY_TABLE}\n`);
+    this.applied = undefined;
+  }
+}
+
+function cloneElements(e: Elements): Elements {
+  return Object.fromEntries(PROXY_MAPS.map((m) => [m, new Map(e[m])])) as Elements;
+}

@@ -1,0 +1,272 @@
+// The service network on a 3-node lab (two segments, auto backend), with real packets: ClusterIP from
+// pods and nodes, NodePort from the external host, traffic policies, session affinity, hairpin, a
+// Service without endpoints, endpoints that go, and an agent restart that changes nothing.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TestScope } from '../helpers/scope.js';
+import { CLI, cluster, labFor, type TestLab } from '../helpers/lab.js';
+import { waitPodsRunning } from '../../src/lab/demo.js';
+import { podNetnsName } from '../../src/lab/pods.js';
+import { ENDPOINTSLICE_PREFIX, objectKey } from '../../src/api/keys.js';
+import type { EndpointSlice, Pod, Service } from '../../src/api/types.js';
+
+const scope = new TestScope('svc');
+after(() => scope.cleanupSync());
+let t: TestLab;
+const pods = new Map<string, Pod>();
+
+interface Result { ok: boolean; server?: string; client?: string; error?: string; ms: number }
+
+/** Probes from a namespace, all at once, through `flatnet probe-worker` (what `flatnet check` uses). */
+function probes(netns: string, host: string, port: number, count: number, protocol: 'tcp' | 'udp' = 'tcp', timeoutMs = 1500): Result[] {
+  const targets = Array.from({ length: count }, (_, id) => ({ id, host, port, protocol }));
+  const r = spawnSync('nsenter', [`--net=/run/netns/${netns}`, process.execPath, CLI, 'probe-worker'], { input: JSON.stringify({ timeoutMs, targets }), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as Result[];
+}
+const podNs = (name: string) => podNetnsName(t.lab.name, pods.get(name)!.metadata.uid!);
+const nodeNs = (name: string) => t.lab.plan().nodes.find((n) => n.name === name)!.netns;
+const nodeIP = (name: string) => t.lab.plan().nodes.find((n) => n.name === name)!.ip;
+const extNs = () => t.lab.plan().external.netns;
+const servers = (rs: Result[]) => [...new Set(rs.map((r) => r.server))].sort();
+const ipOf = (name: string) => pods.get(name)!.status!.podIP!;
+
+async function service(name: string): Promise<Service> {
+  const store = t.lab.store();
+  try { return JSON.parse((await store.get(objectKey('Service', name, 'default')))!.value) as Service; } finally { await store.close(); }
+}
+
+/** Waits until every node's proxy table holds `count` endpoints for the ClusterIP (each agent syncs on its own). */
+async function untilEndpoints(clusterIP: string, count: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = t.lab.plan().nodes.map((n) => {
+      const text = execFileSync('nsenter', [`--net=/run/netns/${n.netns}`, 'nft', 'list', 'map', 'ip', 'flatnet-proxy', 'endpoints'], { encoding: 'utf8' });
+      return (text.match(new RegExp(`${clusterIP.replace(/\./g, '\\.')} \\. tcp \\. \\d+ \\. \\d+ :`, 'g')) ?? []).length;
+    });
+    if (counts.every((c) => c === count)) return;
+    if (Date.now() > deadline) assert.fail(`nodes hold ${counts.join(', ')} endpoints of ${clusterIP}, expected ${count} each`);
+    await sleep(100);
+  }
+}
+
+const MANIFEST = `apiVersion: v1
+kind: Pod
+metadata: { name: web-1, namespace: default, labels: { app: web, tier: front } }
+spec: { nodeName: node-1, containers: [{ name: s, command: [flatnet, serve, --port, "8080", --port, "5353/udp"], ports: [{ name: http, containerPort: 8080 }] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: web-2, namespace: default, labels: { app: web } }
+spec: { nodeName: node-2, containers: [{ name: s, command: [flatnet, serve, --port, "8080", --port, "5353/udp"], ports: [{ name: http, containerPort: 8080 }] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: web-3, namespace: default, labels: { app: web, tier: front } }
+spec: { nodeName: node-3, containers: [{ name: s, command: [flatnet, serve, --port, "8080", --port, "5353/udp"], ports: [{ name: http, containerPort: 8080 }] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: c1, namespace: default }
+spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: c3, namespace: default }
+spec: { nodeName: node-3, containers: [{ name: c, command: [sleep, infinity] }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: default }
+spec:
+  clusterIP: 10.96.0.50
+  selector: { app: web }  # web-1 (node-1) and web-3 (node-3) are also tier=front: node-2 has no endpoint of web-local
+  ports: [{ name: http, port: 80, targetPort: http }, { name: dns, port: 53, targetPort: 5353, protocol: UDP }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web-np, namespace: default }
+spec:
+  type: NodePort
+  selector: { app: web }
+  ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web-local, namespace: default }
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  internalTrafficPolicy: Local
+  clusterIP: 10.96.0.51
+  selector: { app: web, tier: front }
+  ports: [{ port: 80, targetPort: 8080, nodePort: 30081 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: sticky, namespace: default }
+spec:
+  clusterIP: 10.96.0.52
+  selector: { app: web }
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } }
+  ports: [{ port: 80, targetPort: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: nobody, namespace: default }
+spec:
+  clusterIP: 10.96.0.53
+  selector: { app: nobody }
+  ports: [{ port: 80 }, { name: udp, port: 53, protocol: UDP }]
+`.replace('{ port: 80 }, { name: udp', '{ name: tcp, port: 80 }, { name: udp');
+
+before(async () => {
+  t = labFor(scope, 's');
+  await t.lab.up(cluster('auto'));
+  const file = join(scope.dir, 'services.yaml');
+  writeFileSync(file, MANIFEST);
+  const r = t.cli('apply', '-f', file);
+  assert.equal(r.status, 0, r.stderr);
+  const store = t.lab.store();
+  try { for (const p of await waitPodsRunning(store, 5, 30_000)) pods.set(p.metadata.name, p); } finally { await store.close(); }
+  await untilEndpoints('10.96.0.50', 3);
+});
+
+test('ClusterIP: from pods on every node and from every node, probes reach every endpoint; a pod client is seen by its own IP', async () => {
+  for (const from of ['c1', 'c3']) {
+    const rs = probes(podNs(from), '10.96.0.50', 80, 36); // all three reached: fails by chance once in ~10^5
+    assert.ok(rs.every((r) => r.ok), JSON.stringify(rs.filter((r) => !r.ok)));
+    assert.deepEqual(servers(rs), ['default/web-1', 'default/web-2', 'default/web-3'], `from ${from}`);
+    assert.deepEqual([...new Set(rs.map((r) => r.client))], [ipOf(from)], 'no NAT for pod clients');
+  }
+  for (const node of ['node-1', 'node-2', 'node-3']) {
+    const rs = probes(nodeNs(node), '10.96.0.50', 80, 36);
+    assert.ok(rs.every((r) => r.ok), `${node}: ${JSON.stringify(rs.filter((r) => !r.ok))}`);
+    assert.equal(servers(rs).length, 3, `${node} reached ${servers(rs)}`);
+  }
+  const udp = probes(podNs('c1'), '10.96.0.50', 53, 12, 'udp');
+  assert.ok(udp.every((r) => r.ok), JSON.stringify(udp));
+  assert.ok(servers(udp).length >= 2, `UDP spread over ${servers(udp)}`);
+});
+
+test('NodePort: the external host reaches every node; Cluster policy masquerades, Local keeps its IP and serves from that node', async () => {
+  for (const node of ['node-1', 'node-2', 'node-3']) {
+    const rs = probes(extNs(), nodeIP(node), 30080, 36);
+    assert.ok(rs.every((r) => r.ok), `${node}: ${JSON.stringify(rs.filter((r) => !r.ok))}`);
+    assert.equal(servers(rs).length, 3, `Cluster policy spreads over all endpoints from ${node}`);
+  }
+  for (const [node, pod] of [['node-1', 'default/web-1'], ['node-3', 'default/web-3']]) {
+    const rs = probes(extNs(), nodeIP(node), 30081, 6);
+    assert.ok(rs.every((r) => r.ok), JSON.stringify(rs));
+    assert.deepEqual(servers(rs), [pod], `Local policy answers from ${node}'s own endpoint`);
+    assert.deepEqual([...new Set(rs.map((r) => r.client))], [t.lab.plan().external.ip], 'the client IP reaches the pod');
+  }
+  // node-2 has no endpoint of web-local: it drops (a timeout, not a refusal).
+  const dropped = probes(extNs(), nodeIP('node-2'), 30081, 1, 'tcp', 800);
+  assert.equal(dropped[0].ok, false);
+  assert.match(dropped[0].error!, /timeout/);
+});
+
+test('internalTrafficPolicy Local: a client reaches only its own node\'s endpoint', async () => {
+  assert.deepEqual(servers(probes(podNs('c1'), '10.96.0.51', 80, 10)), ['default/web-1']);
+  assert.deepEqual(servers(probes(podNs('c3'), '10.96.0.51', 80, 10)), ['default/web-3']);
+});
+
+test('hairpin: a pod reaching its own Service may land on itself, and that works', async () => {
+  const rs = probes(podNs('web-1'), '10.96.0.50', 80, 36);
+  assert.ok(rs.every((r) => r.ok), JSON.stringify(rs.filter((r) => !r.ok)));
+  assert.ok(servers(rs).includes('default/web-1'), `landed on itself among ${servers(rs)}`);
+});
+
+test('session affinity ClientIP keeps a client on one endpoint; another client may get another', async () => {
+  const first = probes(podNs('c1'), '10.96.0.52', 80, 1)[0];
+  assert.ok(first.ok);
+  await sleep(100);
+  const rs = probes(podNs('c1'), '10.96.0.52', 80, 20);
+  assert.deepEqual(servers(rs), [first.server], 'every later connection of c1 goes where its first went');
+});
+
+test('a Service without endpoints refuses at once: TCP reset and ICMP unreachable', async () => {
+  const [tcp] = probes(podNs('c1'), '10.96.0.53', 80, 1, 'tcp', 3000);
+  assert.equal(tcp.error, 'ECONNREFUSED');
+  assert.ok(tcp.ms < 1000, `refused after ${tcp.ms} ms`);
+  const [udp] = probes(podNs('c3'), '10.96.0.53', 53, 1, 'udp', 3000);
+  assert.equal(udp.error, 'ECONNREFUSED');
+  assert.ok(udp.ms < 1000, `refused after ${udp.ms} ms`);
+  const [fromNode] = probes(nodeNs('node-2'), '10.96.0.53', 80, 1, 'tcp', 3000);
+  assert.equal(fromNode.error, 'ECONNREFUSED');
+});
+
+test('an agent killed and restarted writes nothing to the proxy table', async () => {
+  const before = execFileSync('nsenter', [`--net=/run/netns/${nodeNs('node-2')}`, 'nft', 'list', 'table', 'ip', 'flatnet-proxy'], { encoding: 'utf8' });
+  await t.lab.stopAgent('node-2', 'SIGKILL');
+  const logBefore = readFileSync(t.lab.logFile('agent-node-2'), 'utf8').length;
+  await t.lab.startAgent('node-2');
+  await t.lab.waitNodesReady(['node-2'], 15_000);
+  await sleep(1000);
+  // The agent logs every proxy write it makes; the restarted one must have made none.
+  const logged = readFileSync(t.lab.logFile('agent-node-2'), 'utf8').slice(logBefore);
+  assert.ok(logged.includes('ready'), logged);
+  assert.deepEqual(logged.split('\n').filter((l) => / proxy/.test(l)), []);
+  const afterRestart = execFileSync('nsenter', [`--net=/run/netns/${nodeNs('node-2')}`, 'nft', 'list', 'table', 'ip', 'flatnet-proxy'], { encoding: 'utf8' });
+  // Affinity entries count down; the rest must be the same text.
+  const lines = (text: string) => text.replace(/ expires \S+/g, '').split('\n');
+  const [a, b] = [lines(before), lines(afterRestart)];
+  assert.deepEqual(b.filter((l) => !a.includes(l)), [], `lines new after the restart (gone: ${JSON.stringify(a.filter((l) => !b.includes(l)))})`);
+  assert.equal(b.length, a.length);
+});
+
+test('a deleted pod leaves the endpoints and traffic moves; its UDP flows are flushed', async () => {
+  // One UDP socket, one source port: without the flush its conntrack entry would keep the dead endpoint.
+  const script = `
+    const s = require('node:dgram').createSocket('udp4');
+    const ask = () => new Promise((res) => { const t = setTimeout(() => res('timeout'), 700); s.once('message', (m) => { clearTimeout(t); res(JSON.parse(m).pod); }); s.send('q\\n', 53, '10.96.0.50'); });
+    s.bind(40053, async () => {
+      const first = await ask();
+      console.log(first);
+      process.stdin.once('data', async () => { const seen = []; for (let i = 0; i < 3; i++) seen.push(await ask()); console.log(seen.join(',')); process.exit(0); });
+    });`;
+  const child = spawn('nsenter', [`--net=/run/netns/${podNs('c1')}`, process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  scope.adoptProcess(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  const deadline = Date.now() + 5000;
+  while (!out.includes('\n') && Date.now() < deadline) await sleep(50);
+  const victim = out.trim().replace('default/', '');
+  assert.match(victim, /^web-[123]$/, `first answer: ${out}`);
+
+  const victimFile = join(scope.dir, 'victim.yaml');
+  writeFileSync(victimFile, `apiVersion: v1\nkind: Pod\nmetadata: { name: ${victim}, namespace: default }\nspec: { containers: [{ name: s }] }\n`);
+  const r = t.cli('delete', '-f', victimFile);
+  assert.equal(r.status, 0, r.stderr);
+  await untilEndpoints('10.96.0.50', 2);
+  const store = t.lab.store();
+  try {
+    const slices = (await store.list(ENDPOINTSLICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as EndpointSlice);
+    const web = slices.filter((s) => s.metadata.labels?.['kubernetes.io/service-name'] === 'web').flatMap((s) => s.endpoints.map((e) => e.targetRef?.name));
+    assert.ok(!web.includes(victim) && web.length === 2, `slice endpoints: ${web}`);
+  } finally { await store.close(); }
+  child.stdin!.write('go\n');
+  await exited;
+  const after = out.trim().split('\n').pop()!.split(',');
+  assert.ok(after.every((p) => p !== 'timeout' && p !== `default/${victim}`), `after the delete, the same socket got: ${after}`);
+  const rs = probes(podNs('c3'), '10.96.0.50', 80, 16);
+  assert.ok(rs.every((x) => x.ok) && !servers(rs).includes(`default/${victim}`), JSON.stringify(servers(rs)));
+  pods.delete(victim);
+});
+
+test('get services and endpointslices print kubectl tables', async () => {
+  const svc = t.cli('get', 'services');
+  assert.match(svc.stdout, /^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$/m);
+  assert.match(svc.stdout, /^web-np\s+NodePort\s+10\.96\.\d+\.\d+\s+<none>\s+80:30080\/TCP\s+/m);
+  assert.match(svc.stdout, /^web\s+ClusterIP\s+10\.96\.0\.50\s+<none>\s+80\/TCP,53\/UDP\s+/m);
+  const eps = t.cli('get', 'endpointslices');
+  assert.match(eps.stdout, /^nobody-\w{5}\s+IPv4\s+80,53\s+<unset>\s+/m);
+  assert.equal((await service('web')).spec.clusterIPs?.[0], '10.96.0.50');
+});
