@@ -1,9 +1,10 @@
 // Gathers what `flatnet check` needs from the cluster's store and the lab's plan.
-import { CLUSTER_CONFIG_KEY, NODE_PREFIX, POD_PREFIX } from '../api/keys.js';
-import { parseClusterConfig, podCIDRsOf, type Node, type Pod } from '../api/types.js';
+import { CLUSTER_CONFIG_KEY, ENDPOINTSLICE_PREFIX, NODE_PREFIX, POD_PREFIX, SERVICE_PREFIX } from '../api/keys.js';
+import { parseClusterConfig, podCIDRsOf, type EndpointSlice, type Node, type Pod, type Service } from '../api/types.js';
 import type { Store } from '../store/store.js';
 import { podNetns } from '../lab/pods.js';
 import type { CheckInputs } from './model.js';
+import type { CheckEndpoint, CheckService } from './services.js';
 
 export interface LabView {
   name: string;
@@ -39,5 +40,37 @@ export async function gatherInputs(store: Store, lab: LabView): Promise<CheckInp
       })),
     });
   }
+  const services = (await store.list(SERVICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Service);
+  const slices = (await store.list(ENDPOINTSLICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as EndpointSlice);
+  inputs.services = checkServices(services, slices);
   return inputs;
+}
+
+/** Services with a ClusterIP and a selector, each port with the ready endpoints its slices give it. */
+export function checkServices(services: Service[], slices: EndpointSlice[]): CheckService[] {
+  const out: CheckService[] = [];
+  for (const s of services) {
+    if (!s.spec.clusterIP || s.spec.clusterIP === 'None' || !s.spec.selector) continue;
+    const ns = s.metadata.namespace ?? 'default';
+    const mine = slices.filter((x) => (x.metadata.namespace ?? 'default') === ns && x.metadata.labels?.['kubernetes.io/service-name'] === s.metadata.name);
+    const endpoints = new Map<string, CheckEndpoint[]>();
+    for (const p of s.spec.ports) {
+      const eps: CheckEndpoint[] = [];
+      for (const slice of mine) {
+        if (!slice.ports.some((sp) => sp.name === (p.name ?? '') && sp.protocol === p.protocol)) continue;
+        for (const e of slice.endpoints) {
+          if (!e.conditions.ready || !e.targetRef) continue;
+          eps.push({ pod: `${e.targetRef.namespace}/${e.targetRef.name}`, ip: e.addresses[0], node: e.nodeName });
+        }
+      }
+      endpoints.set(p.name ?? '', eps);
+    }
+    out.push({
+      id: `${ns}/${s.metadata.name}`, clusterIP: s.spec.clusterIP, type: s.spec.type,
+      internalLocal: s.spec.internalTrafficPolicy === 'Local', externalLocal: s.spec.externalTrafficPolicy === 'Local', sticky: s.spec.sessionAffinity === 'ClientIP',
+      ports: s.spec.ports.map((p) => ({ name: p.name ?? '', protocol: p.protocol === 'UDP' ? 'udp' : 'tcp', port: p.port, nodePort: p.nodePort })),
+      endpoints,
+    });
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
 }

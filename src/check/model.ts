@@ -1,6 +1,7 @@
 // What `flatnet check` knows of the cluster and what it proves: the rules of the Kubernetes network
 // model, each turned into probes (real connections) or facts, then judged. Everything here is pure.
 import ipaddr from 'ipaddr.js';
+import type { CheckService } from './services.js';
 
 export interface CheckNode { name: string; nodeIP: string; podCIDRs: string[]; netns: string }
 export interface CheckPod {
@@ -19,10 +20,14 @@ export interface CheckInputs {
   pods: CheckPod[];
   /** A host outside the cluster (the lab's "internet"). */
   external?: { netns: string; ip: string };
+  /** Services with their ready endpoints (rules 7-10; services.ts). */
+  services?: CheckService[];
 }
 
-export type RuleId = 1 | 2 | 3 | 4 | 5 | 6;
-export const RULE_TITLES: Record<RuleId, string> = {
+/** Rules 1-6: the pod network; 7-10: the service network (services.ts). */
+export type RuleId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
+type PodRuleId = 1 | 2 | 3 | 4 | 5 | 6;
+export const RULE_TITLES: Record<PodRuleId, string> = {
   1: 'every pod reaches every other pod by its IP, without NAT',
   2: 'every node reaches every pod',
   3: 'host-network pods reach every pod, seen as their node IP',
@@ -155,7 +160,7 @@ export function checkAddresses(inp: CheckInputs): { evidence: string[]; failures
 export function judge(inp: CheckInputs, probes: Probe[], results: ProbeResult[]): RuleResult[] {
   const byId = new Map(results.map((r) => [r.id, r]));
   const out: RuleResult[] = [];
-  for (const rule of [1, 2, 3, 4, 5, 6] as RuleId[]) {
+  for (const rule of [1, 2, 3, 4, 5, 6] as PodRuleId[]) {
     const rr: RuleResult = { rule, title: RULE_TITLES[rule], status: 'pass', evidence: [], failures: [] };
     if (rule === 5) {
       const a = checkAddresses(inp);

@@ -1,8 +1,10 @@
 // Runs the check's probes for real: a `flatnet serve` in every pod namespace and on the external host,
 // one probe worker per client namespace (all of its probes in parallel), then judges the answers.
+// Service probes (rules 7-10) go to the Services' own backends, not to these servers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { judge, planProbes, type CheckInputs, type Probe, type ProbeResult, type RuleResult } from './model.js';
+import { judgeServices, planServiceProbes, type ServiceCheckInputs } from './services.js';
 
 export interface CheckOptions {
   /** How to start flatnet itself: [node, /path/flatnet.mjs]. */
@@ -29,8 +31,22 @@ function startServer(flatnet: string[], netns: string, name: string, port: numbe
   });
 }
 
+type Target = Pick<Probe, 'id' | 'host' | 'port' | 'protocol'>;
+
+/** The service rules' view: a client pod per node, the nodes, and where each pod runs. */
+function serviceView(inp: CheckInputs): ServiceCheckInputs {
+  const onNet = inp.pods.filter((p) => !p.hostNetwork && p.ips.some((ip) => !ip.includes(':')))
+    .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  const clientPods = onNet.map((p) => ({ label: `${p.namespace}/${p.name}`, node: p.node, netns: p.netns, ip: p.ips.find((ip) => !ip.includes(':'))! }));
+  return {
+    services: inp.services ?? [], clientPods, external: inp.external,
+    nodes: inp.nodes.map((n) => ({ name: n.name, nodeIP: n.nodeIP, netns: n.netns })),
+    podNetns: new Map(onNet.map((p) => [`${p.namespace}/${p.name}`, p.netns])),
+  };
+}
+
 /** One worker per client namespace: targets as JSON on stdin, results as JSON on stdout. */
-function runWorker(flatnet: string[], netns: string, probes: Probe[], timeoutMs: number): Promise<ProbeResult[]> {
+function runWorker(flatnet: string[], netns: string, probes: Target[], timeoutMs: number): Promise<ProbeResult[]> {
   return new Promise((resolve) => {
     const [cmd, ...args] = inNetns(netns, [...flatnet, 'probe-worker']);
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -58,6 +74,7 @@ export async function runCheck(inp: CheckInputs, opts: CheckOptions): Promise<Ch
   const t0 = Date.now();
   const port = opts.port ?? 19999;
   const probes = planProbes(inp, port);
+  const serviceProbes = planServiceProbes(serviceView(inp), probes.length);
   const servers: ChildProcess[] = [];
   try {
     const starts = inp.pods.filter((p) => !p.hostNetwork && p.ips.length)
@@ -68,11 +85,18 @@ export async function runCheck(inp: CheckInputs, opts: CheckOptions): Promise<Ch
     const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failedStart) throw failedStart.reason;
 
-    const byNetns = new Map<string, Probe[]>();
-    for (const p of probes) byNetns.set(p.clientNetns, [...(byNetns.get(p.clientNetns) ?? []), p]);
-    const results = (await Promise.all([...byNetns].map(([ns, ps]) => runWorker(opts.flatnet, ns, ps, opts.timeoutMs ?? 2000)))).flat();
-    const rules = judge(inp, probes, results);
-    return { rules, probes: probes.length, elapsedMs: Date.now() - t0, pass: rules.every((r) => r.status !== 'fail') };
+    const runAll = async (list: Array<Target & { clientNetns: string }>) => {
+      const byNetns = new Map<string, Target[]>();
+      for (const p of list) byNetns.set(p.clientNetns, [...(byNetns.get(p.clientNetns) ?? []), p]);
+      return (await Promise.all([...byNetns].map(([ns, ps]) => runWorker(opts.flatnet, ns, ps, opts.timeoutMs ?? 2000)))).flat();
+    };
+    // Refusals are timed (rule 10): they run on their own, after the crowd, so queueing is not counted.
+    const results = [
+      ...await runAll([...probes, ...serviceProbes.filter((p) => !p.expectRefused)]),
+      ...await runAll(serviceProbes.filter((p) => p.expectRefused)),
+    ];
+    const rules = [...judge(inp, probes, results), ...judgeServices(serviceProbes, results, (inp.services ?? []).length > 0)];
+    return { rules, probes: probes.length + serviceProbes.length, elapsedMs: Date.now() - t0, pass: rules.every((r) => r.status !== 'fail') };
   } finally {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
       if (s.exitCode !== null || s.signalCode !== null) return resolve();

@@ -1,5 +1,7 @@
 // `flatnet demo`: a 3-node lab across two segments with the auto backend, a few ordinary manifests
-// (a Deployment, a two-container pod, a host-network pod), then `flatnet check` proves the model.
+// (a Deployment, a two-container pod, a host-network pod, Services in front of them), then
+// `flatnet check` proves the model.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterLab } from './cluster.js';
@@ -7,7 +9,7 @@ import { defaultCluster } from './cluster-file.js';
 import { parseManifests } from '../api/manifest.js';
 import { applyObjects, listObjects } from '../api/apply.js';
 import { formatTable } from '../api/format.js';
-import type { Pod } from '../api/types.js';
+import type { Pod, Service } from '../api/types.js';
 import type { Store } from '../store/store.js';
 import { gatherInputs } from '../check/inputs.js';
 import { formatReport, runCheck } from '../check/run.js';
@@ -51,7 +53,48 @@ spec:
   containers:
     - name: agent
       command: [sleep, infinity]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: demo }
+spec:
+  selector: { app: web }
+  ports: [{ port: 80, targetPort: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web-nodeport, namespace: demo }
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: { app: web }
+  ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: not-yet, namespace: demo }
+spec:
+  selector: { app: not-deployed-yet }
+  ports: [{ port: 80 }]
 `;
+
+/**
+ * Waits until every node's proxy sends `clusterIP:port` to `count` endpoints: the controller has
+ * written the EndpointSlice and each agent has synced it (what a check of Services needs first).
+ */
+export async function waitServiceProgrammed(lab: ClusterLab, clusterIP: string, port: number, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const want = `${clusterIP} . tcp . ${port} : goto pick-${count}`;
+  for (;;) {
+    const missing = lab.plan().nodes.filter((n) => {
+      const r = spawnSync('nsenter', [`--net=/run/netns/${n.netns}`, 'nft', 'list', 'map', 'ip', 'flatnet-proxy', 'services'], { encoding: 'utf8' });
+      return !r.stdout?.includes(want);
+    });
+    if (missing.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms, ${missing.map((n) => n.name).join(', ')} still lack ${want}`);
+    await sleep(100);
+  }
+}
 
 export async function waitPodsRunning(store: Store, count: number, timeoutMs: number): Promise<Pod[]> {
   const deadline = Date.now() + timeoutMs;
@@ -81,10 +124,14 @@ export async function runClusterDemo(opts: { keep: boolean; root: string; lab?: 
       const objects = parseManifests(DEMO_MANIFESTS, 'demo.yaml');
       for (const r of await applyObjects(store, objects)) log(r.line);
       await waitPodsRunning(store, 10, 60_000);
+      const web = (await listObjects(store, 'Service', 'demo')).find((o) => o.metadata.name === 'web') as Service;
+      await waitServiceProgrammed(lab, web.spec.clusterIP!, 80, 8, 30_000);
       log('\n$ flatnet get nodes -o wide');
       log(formatTable('Node', await listObjects(store, 'Node'), { wide: true, allNamespaces: false }));
       log('\n$ flatnet get pods -A -o wide');
       log(formatTable('Pod', await listObjects(store, 'Pod'), { wide: true, allNamespaces: true }));
+      log('\n$ flatnet get services -n demo');
+      log(formatTable('Service', await listObjects(store, 'Service', 'demo'), { wide: false, allNamespaces: false }));
       log('\n$ flatnet check');
       const plan = lab.plan();
       const inputs = await gatherInputs(store, { name: lab.name, nodeNetns: (n) => plan.nodes.find((x) => x.name === n)?.netns, external: plan.external });

@@ -45,7 +45,8 @@ async function untilEndpoints(clusterIP: string, count: number, timeoutMs = 10_0
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = t.lab.plan().nodes.map((n) => {
-      const text = execFileSync('nsenter', [`--net=/run/netns/${n.netns}`, 'nft', 'list', 'map', 'ip', 'flatnet-proxy', 'endpoints'], { encoding: 'utf8' });
+      // A table not written yet (an agent just started) counts as none.
+      const text = spawnSync('nsenter', [`--net=/run/netns/${n.netns}`, 'nft', 'list', 'map', 'ip', 'flatnet-proxy', 'endpoints'], { encoding: 'utf8' }).stdout ?? '';
       return (text.match(new RegExp(`${clusterIP.replace(/\./g, '\\.')} \\. tcp \\. \\d+ \\. \\d+ :`, 'g')) ?? []).length;
     });
     if (counts.every((c) => c === count)) return;
@@ -152,6 +153,29 @@ test('ClusterIP: from pods on every node and from every node, probes reach every
   const udp = probes(podNs('c1'), '10.96.0.50', 53, 12, 'udp');
   assert.ok(udp.every((r) => r.ok), JSON.stringify(udp));
   assert.ok(servers(udp).length >= 2, `UDP spread over ${servers(udp)}`);
+});
+
+test('flatnet check proves rules 7-10 on this lab, and fails rule 7 naming the clients of a node whose proxy table is gone', async () => {
+  const r = t.cli('check', '-o', 'json');
+  const report = JSON.parse(r.stdout) as { pass: boolean; rules: Array<{ rule: number; status: string; failures: string[]; evidence: string[] }> };
+  assert.equal(r.status, 0, r.stdout.slice(0, 2000));
+  assert.deepEqual(report.rules.filter((x) => x.rule >= 7).map((x) => `${x.rule} ${x.status}`), ['7 pass', '8 pass', '9 pass', '10 pass']);
+  assert.ok(report.rules.find((x) => x.rule === 7)!.evidence.some((e) => /default\/sticky .* \(session affinity\)/.test(e)));
+
+  execFileSync('nsenter', [`--net=/run/netns/${nodeNs('node-3')}`, 'nft', 'delete', 'table', 'ip', 'flatnet-proxy']);
+  try {
+    const broken = t.cli('check', '-o', 'json');
+    assert.notEqual(broken.status, 0);
+    const rule7 = (JSON.parse(broken.stdout) as typeof report).rules.find((x) => x.rule === 7)!;
+    assert.equal(rule7.status, 'fail');
+    assert.ok(rule7.failures.length > 0 && rule7.failures.every((f) => / from (default\/c3|node node-3): /.test(f)), rule7.failures.join('\n'));
+  } finally {
+    // A restarted agent finds no table and writes it whole.
+    await t.lab.stopAgent('node-3', 'SIGKILL');
+    await t.lab.startAgent('node-3');
+    await t.lab.waitNodesReady(['node-3'], 15_000);
+    await untilEndpoints('10.96.0.50', 3);
+  }
 });
 
 test('NodePort: the external host reaches every node; Cluster policy masquerades, Local keeps its IP and serves from that node', async () => {
