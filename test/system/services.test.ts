@@ -285,6 +285,24 @@ test('a deleted pod leaves the endpoints and traffic moves; its UDP flows are fl
   pods.delete(victim);
 });
 
+test('apply: a headless Service gets no ClusterIP; a taken ClusterIP or NodePort refuses the whole file and stores nothing', async () => {
+  const file = join(scope.dir, 'more.yaml');
+  writeFileSync(file, 'apiVersion: v1\nkind: Service\nmetadata: { name: headless, namespace: default }\nspec: { clusterIP: None, selector: { app: web } }\n');
+  assert.equal(t.cli('apply', '-f', file).status, 0);
+  assert.equal((await service('headless')).spec.clusterIP, 'None');
+  assert.match(t.cli('get', 'services').stdout, /^headless\s+ClusterIP\s+None\s+/m);
+  for (const [spec, message] of [
+    ['{ clusterIP: 10.96.0.50, ports: [{ port: 80 }] }', /spec\.clusterIP: 10\.96\.0\.50 is already allocated \(to Service default\/web\)/],
+    ['{ type: NodePort, ports: [{ port: 80, nodePort: 30080 }] }', /spec\.ports\[0\]\.nodePort: 30080 is already allocated \(to Service default\/web-np\)/],
+  ] as const) {
+    writeFileSync(file, `apiVersion: v1\nkind: Service\nmetadata: { name: innocent, namespace: default }\nspec: { ports: [{ port: 80 }] }\n---\napiVersion: v1\nkind: Service\nmetadata: { name: greedy, namespace: default }\nspec: ${spec}\n`);
+    const r = t.cli('apply', '-f', file);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(t.cli('get', 'services').stdout, /innocent|greedy/, 'nothing of the file is stored');
+  }
+});
+
 test('get services and endpointslices print kubectl tables', async () => {
   const svc = t.cli('get', 'services');
   assert.match(svc.stdout, /^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$/m);
