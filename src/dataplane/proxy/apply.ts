@@ -77,6 +77,9 @@ function chainBlock(table: string, name: string): string[] {
   return lines.slice(start, lines.indexOf('\t}', start) + 1);
 }
 
+/** An element as nft writes it: "key : value" in a map, "key" in a set. */
+const element = ([key, value]: [string, string]) => (value ? `${key} : ${value}` : key);
+
 const elementLines = (verb: 'add' | 'delete', map: string, items: string[]) =>
   items.length === 0 ? [] : [`${verb} element ip ${PROXY_TABLE} ${map} { ${items.join(', ')} }`];
 
@@ -118,7 +121,7 @@ export class ProxyApplier {
         const built = pickChainsFor(needMax);
         const script = [`add table ip ${PROXY_TABLE}`, `delete table ip ${PROXY_TABLE}`,
           renderSkeleton({ ...this.cidrs, maxCount: built, affinityTimeouts: [...plan.affinityTimeouts] })];
-        for (const m of PROXY_MAPS) script.push(...elementLines('add', m, [...plan.elements[m]].map(([k, v]) => (v ? `${k} : ${v}` : k))));
+        for (const m of PROXY_MAPS) script.push(...elementLines('add', m, [...plan.elements[m]].map(element)));
         await nftApply(this.ns, script.join('\n') + '\n');
         this.applied = { elements: cloneElements(plan.elements), maxCount: built, timeouts: new Set(plan.affinityTimeouts) };
         const operations = PROXY_MAPS.reduce((n, m) => n + plan.elements[m].size, 0);
@@ -128,8 +131,7 @@ export class ProxyApplier {
     const applied = this.applied;
     const script: string[] = [];
     let operations = 0;
-    // Chains first, so elements that jump to them are valid in the same transaction.
-    // A new affinity timeout gets its chain in the same transaction, ahead of the elements that jump to it.
+    // A new affinity timeout gets its chain first, so the elements that jump to it are valid in the same transaction.
     const grown = renderSkeleton({ ...this.cidrs, maxCount: 1, affinityTimeouts: [...plan.affinityTimeouts] });
     for (const t of plan.affinityTimeouts) {
       if (applied.timeouts.has(t)) continue;
@@ -143,7 +145,7 @@ export class ProxyApplier {
       const dels = [...have].filter(([k, v]) => want.get(k) !== v);
       const adds = [...want].filter(([k, v]) => have.get(k) !== v);
       script.push(...elementLines('delete', m, dels.map(([k]) => k)));
-      script.push(...elementLines('add', m, adds.map(([k, v]) => (v ? `${k} : ${v}` : k))));
+      script.push(...elementLines('add', m, adds.map(element)));
       operations += dels.length + adds.length;
       if (m === 'endpoints' || m === 'nodeport-endpoints') for (const [k, v] of dels) removedEndpoints.push({ key: k, value: v, map: m });
     }
@@ -162,8 +164,11 @@ export class ProxyApplier {
    * a client's datagrams to it; and session affinity would keep choosing it. Both are removed.
    */
   private async forgetGoneEndpoints(removed: Array<{ key: string; value: string; map: ProxyMap }>, plan: ProxyPlan, known: Map<string, string>): Promise<number> {
-    const stillServing = (serviceKey: string, endpoint: string, map: ProxyMap) =>
-      [...plan.elements[map]].some(([k, v]) => k.startsWith(`${serviceKey} . `) && v === endpoint);
+    // A Service's endpoints sit at indices 0..N-1 of its key: look them up rather than scan the map.
+    const stillServing = (serviceKey: string, endpoint: string, map: ProxyMap) => {
+      for (let i = 0, v; (v = plan.elements[map].get(`${serviceKey} . ${i}`)) !== undefined; i++) if (v === endpoint) return true;
+      return false;
+    };
     let flushed = 0;
     const affinityDeletes: string[] = [];
     let affinity: Map<string, string> | undefined = known.size ? known : undefined;
