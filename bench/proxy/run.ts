@@ -86,7 +86,7 @@ interface FlatnetResult {
 
 async function benchFlatnet(node: string, s: States): Promise<FlatnetResult> {
   const ns = new Netns(`/run/netns/${node}`);
-  const plan = (c: Cluster): ProxyPlan => renderProxy({ nodeName: PROXY_NODE, ...c });
+  const plan = (c: Cluster): ProxyPlan => renderProxy({ nodeName: PROXY_NODE, nodeIPs: [], ...c });
   const render = await timed(async () => plan(s.n));
   const [added, changed] = [plan(s.added), plan(s.changed)];
   const applier = new ProxyApplier(ns, CIDRS);
@@ -188,7 +188,8 @@ async function spawnFloors(node: string): Promise<{ nsenterMs: number; ipNetnsEx
 
 const f1 = (x: number) => x.toFixed(1);
 const f0 = (x: number) => x.toFixed(0);
-const ratio = (a: number, b: number) => `${(a / b).toFixed(a / b < 0.1 ? 3 : 2)}×`;
+/** a/b to two decimals, or two significant digits below 0.1 (0.00024×, not 0.000×). */
+const ratio = (a: number, b: number) => `${a / b < 0.1 ? Number((a / b).toPrecision(2)) : (a / b).toFixed(2)}×`;
 
 function printSize(r: SizeRun, lat: Map<string, Latency>): void {
   const l = (p: Proxy, t: Target) => lat.get(`${r.size}/${p}/${t}`)!;

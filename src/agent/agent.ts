@@ -128,7 +128,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const proxy = new SyncRunner(async () => {
     // The periodic full sync reads the table back, undoing any change made behind our back.
     if (Date.now() - lastFullSync >= resyncMs) { proxyApplier.forget(); lastFullSync = Date.now(); }
-    const r = await proxyApplier.sync(renderProxy({ nodeName, services: services.values(), slices: slices.values() }));
+    const r = await proxyApplier.sync(renderProxy({ nodeName, nodeIPs: [underlay.nodeIP], services: services.values(), slices: slices.values() }));
     if (r.rebuilt || r.operations > 0) log(`proxy: ${r.rebuilt ? `table flatnet-proxy written, ${r.operations} elements` : `${r.operations} element changes`}${r.flushed ? `, ${r.flushed} UDP flows flushed` : ''}`);
   }, { periodMs: resyncMs, onError: onError('proxy') });
 

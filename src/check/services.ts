@@ -111,7 +111,8 @@ export function planServiceProbes(inp: ServiceCheckInputs, firstId: number): Ser
           const allowed = svc.externalLocal ? local : eps;
           add({ rule: 8, clientNetns: inp.external.netns, clientLabel: `external host ${inp.external.ip}`, host: n.nodeIP, port: port.nodePort, protocol: port.protocol,
             group: `${svc.id} NodePort ${n.nodeIP}:${port.nodePort}/${port.protocol}${svc.externalLocal ? ' (Local)' : ''}`,
-            expectClient: svc.externalLocal ? inp.external.ip : undefined, expectServers: allowed.map((x) => x.pod), spread: !svc.externalLocal }, spreadProbes(allowed.length));
+            expectClient: svc.externalLocal ? inp.external.ip : undefined, expectServers: allowed.map((x) => x.pod),
+            spread: !svc.externalLocal && !svc.sticky, sticky: svc.sticky }, spreadProbes(allowed.length));
         }
       }
     }

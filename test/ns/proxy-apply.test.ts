@@ -39,7 +39,7 @@ test('proxy applier: build, no-op, small diffs, adoption by a restarted applier,
   const netns = scope.netns('p');
   const ns = new Netns(`/run/netns/${netns}`);
   const applier = new ProxyApplier(ns, CIDRS);
-  const plan = renderProxy({ nodeName: 'node-1', ...cluster(3) });
+  const plan = renderProxy({ nodeName: 'node-1', nodeIPs: ['10.100.0.11'], ...cluster(3) });
 
   const first = await applier.sync(plan);
   assert.equal(first.rebuilt, true);
@@ -49,7 +49,7 @@ test('proxy applier: build, no-op, small diffs, adoption by a restarted applier,
   assert.deepEqual(await applier.sync(plan), { rebuilt: false, operations: 0, flushed: 0 }, 'nothing new: nothing written');
 
   // s0 loses an endpoint: its service verdict changes (pick-3 -> pick-2), index 2 goes, ports x2 (tcp, udp).
-  const fewer = renderProxy({ nodeName: 'node-1', ...cluster(2) });
+  const fewer = renderProxy({ nodeName: 'node-1', nodeIPs: ['10.100.0.11'], ...cluster(2) });
   const r = await applier.sync(fewer);
   assert.equal(r.rebuilt, false);
   assert.equal(r.operations, 2 * 2 + 2, JSON.stringify(r)); // 2 verdicts (delete + add) per port, 1 endpoint per port
@@ -60,14 +60,14 @@ test('proxy applier: build, no-op, small diffs, adoption by a restarted applier,
   assert.deepEqual(await restarted.sync(fewer), { rebuilt: false, operations: 0, flushed: 0 });
 
   // A new affinity timeout adds its chain to the live table; the table stays ours after that.
-  const sticky = renderProxy({ nodeName: 'node-1', ...cluster(2, { affinity: 90 }) });
+  const sticky = renderProxy({ nodeName: 'node-1', nodeIPs: ['10.100.0.11'], ...cluster(2, { affinity: 90 }) });
   const s = await restarted.sync(sticky);
   assert.equal(s.rebuilt, false);
   assert.match(listing(netns), /chain aff-90 \{/);
   assert.deepEqual(await new ProxyApplier(ns, CIDRS).sync(sticky), { rebuilt: false, operations: 0, flushed: 0 }, 'adopted with the added chain');
 
   // 100 endpoints need more than the 64 pick chains the table was built with: rebuilt with 128.
-  const big = renderProxy({ nodeName: 'node-1', ...cluster(100) });
+  const big = renderProxy({ nodeName: 'node-1', nodeIPs: ['10.100.0.11'], ...cluster(100) });
   assert.equal((await restarted.sync(big)).rebuilt, true);
   assert.match(listing(netns), /chain pick-128 \{/);
   assert.equal(parseListing(listing(netns)).elements.endpoints.size, big.elements.endpoints.size);
@@ -77,7 +77,7 @@ test('proxy applier: a table of that name that is not ours is replaced whole; cl
   const netns = scope.netns('q');
   execFileSync('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], { input: 'table ip flatnet-proxy {\n\tchain stray {\n\t\ttype filter hook input priority 0; policy drop;\n\t}\n}\n' });
   const applier = new ProxyApplier(new Netns(`/run/netns/${netns}`), CIDRS);
-  const plan = renderProxy({ nodeName: 'node-1', ...cluster(3) });
+  const plan = renderProxy({ nodeName: 'node-1', nodeIPs: ['10.100.0.11'], ...cluster(3) });
   assert.equal((await applier.sync(plan)).rebuilt, true);
   assert.doesNotMatch(listing(netns), /chain stray/);
   await applier.cleanup();

@@ -119,6 +119,15 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: { name: sticky-np, namespace: default }
+spec:
+  type: NodePort
+  selector: { app: web }
+  sessionAffinity: ClientIP
+  ports: [{ port: 80, targetPort: 8080, nodePort: 30082 }]
+---
+apiVersion: v1
+kind: Service
 metadata: { name: nobody, namespace: default }
 spec:
   clusterIP: 10.96.0.53
@@ -213,6 +222,13 @@ test('session affinity ClientIP keeps a client on one endpoint; another client m
   await sleep(100);
   const rs = probes(podNs('c1'), '10.96.0.52', 80, 20);
   assert.deepEqual(servers(rs), [first.server], 'every later connection of c1 goes where its first went');
+  // The same through a NodePort, for the external host, on each node's address.
+  for (const node of ['node-1', 'node-3']) {
+    const one = probes(extNs(), nodeIP(node), 30082, 1)[0];
+    assert.ok(one.ok, JSON.stringify(one));
+    await sleep(100);
+    assert.deepEqual(servers(probes(extNs(), nodeIP(node), 30082, 20)), [one.server], `NodePort affinity on ${node}`);
+  }
 });
 
 test('a Service without endpoints refuses at once: TCP reset and ICMP unreachable', async () => {

@@ -26,7 +26,7 @@ const entries = (m: Map<string, string>) => [...m].map(([k, v]) => (v ? `${k} : 
 
 test('ClusterIP: ready endpoints by address, one pick chain per count, not-ready and headless left out', () => {
   const plan = renderProxy({
-    nodeName: 'node-1',
+    nodeName: 'node-1', nodeIPs: ['10.100.0.11'],
     services: [svc('web', { clusterIP: '10.96.0.10' }), svc('head', { clusterIP: 'None' })],
     slices: [slice('web', [['10.244.1.5', 'node-2'], ['10.244.0.7', 'node-1'], ['10.244.2.2', 'node-3', false]]), slice('head', [['10.244.0.9', 'node-1']])],
   });
@@ -39,7 +39,7 @@ test('ClusterIP: ready endpoints by address, one pick chain per count, not-ready
 
 test('no endpoints: refused; internalTrafficPolicy Local with none on this node: dropped', () => {
   const plan = renderProxy({
-    nodeName: 'node-1',
+    nodeName: 'node-1', nodeIPs: ['10.100.0.11'],
     services: [svc('empty', { clusterIP: '10.96.0.11' }), svc('local', { clusterIP: '10.96.0.12', internalTrafficPolicy: 'Local' }), svc('mine', { clusterIP: '10.96.0.13', internalTrafficPolicy: 'Local' })],
     slices: [slice('empty', []), slice('local', [['10.244.1.5', 'node-2']]), slice('mine', [['10.244.1.6', 'node-2'], ['10.244.0.8', 'node-1']])],
   });
@@ -53,7 +53,7 @@ test('NodePort: Cluster policy masquerades and spreads; Local keeps the client a
   const eps: Array<[string, string]> = [['10.244.1.5', 'node-2'], ['10.244.0.7', 'node-1']];
   const udp = [{ name: '', protocol: 'UDP' as const, port: 5353 }];
   const plan = renderProxy({
-    nodeName: 'node-1',
+    nodeName: 'node-1', nodeIPs: ['10.100.0.11'],
     services: [np('c', 30001, 'Cluster'), np('l', 30002, 'Local'), np('far', 30003, 'Local')],
     slices: [slice('c', eps, udp), slice('l', eps, udp), slice('far', [['10.244.1.9', 'node-2']], udp)],
   });
@@ -66,7 +66,7 @@ test('NodePort: Cluster policy masquerades and spreads; Local keeps the client a
 
 test('session affinity: the Service is remembered per client with its own timeout; named ports match by name', () => {
   const plan = renderProxy({
-    nodeName: 'node-1',
+    nodeName: 'node-1', nodeIPs: ['10.100.0.11'],
     services: [svc('s', { clusterIP: '10.96.0.20', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 90 } },
       ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'http' }, { name: 'admin', protocol: 'TCP', port: 81, targetPort: 'admin' }] })],
     slices: [slice('s', [['10.244.0.7', 'node-1']], [{ name: 'http', protocol: 'TCP', port: 8080 }, { name: 'admin', protocol: 'TCP', port: 9090 }])],
@@ -74,6 +74,17 @@ test('session affinity: the Service is remembered per client with its own timeou
   assert.deepEqual(entries(plan.elements.endpoints).sort(), ['10.96.0.20 . tcp . 80 . 0 : 10.244.0.7 . 8080', '10.96.0.20 . tcp . 81 . 0 : 10.244.0.7 . 9090']);
   assert.deepEqual(entries(plan.elements['affinity-timeouts']).sort(), ['10.96.0.20 . tcp . 80 : jump aff-90', '10.96.0.20 . tcp . 81 : jump aff-90']);
   assert.deepEqual([...plan.affinityTimeouts], [90]);
+});
+
+test('NodePort session affinity is remembered per node address, beside the ClusterIP\'s', () => {
+  const plan = renderProxy({
+    nodeName: 'node-1', nodeIPs: ['10.100.0.11'],
+    services: [svc('np', { type: 'NodePort', clusterIP: '10.96.0.30', externalTrafficPolicy: 'Cluster', sessionAffinity: 'ClientIP',
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } }, ports: [{ protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30090 }] })],
+    slices: [slice('np', [['10.244.0.7', 'node-1'], ['10.244.1.5', 'node-2']])],
+  });
+  assert.deepEqual(entries(plan.elements['affinity-timeouts']).sort(), ['10.100.0.11 . tcp . 30090 : jump aff-60', '10.96.0.30 . tcp . 80 : jump aff-60']);
+  assert.deepEqual(entries(plan.elements['affinity-services']).sort(), ['10.100.0.11 . tcp . 30090', '10.96.0.30 . tcp . 80']);
 });
 
 test('listing helpers: nft durations, pick-chain sizes, blocks in any order, wrapped element lists', () => {

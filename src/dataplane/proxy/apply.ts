@@ -183,7 +183,10 @@ export class ProxyApplier {
         const out = await runCommand(cmd, args);
         flushed += Number(/(\d+) flow entries have been deleted/.exec(out.stderr + out.stdout)?.[1] ?? 0);
       }
-      if (r.map === 'endpoints' && plan.elements['affinity-services'].has(serviceKey)) {
+      // A ClusterIP's affinity key is the ClusterIP's; a NodePort's is "<node address> . <protocol> . <port>".
+      const sticky = r.map === 'endpoints' ? plan.elements['affinity-services'].has(serviceKey)
+        : [...plan.elements['affinity-services'].keys()].some((k) => k.endsWith(` . ${serviceKey}`));
+      if (sticky) {
         affinity ??= (await this.readKernel())?.affinity ?? new Map();
         for (const [k, v] of affinity) if (v === r.value && k.endsWith(` . ${serviceKey}`)) affinityDeletes.push(k);
       }

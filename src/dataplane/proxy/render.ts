@@ -17,6 +17,8 @@ export type ProxyMap = typeof PROXY_MAPS[number];
 
 export interface ProxyInputs {
   nodeName: string;
+  /** This node's addresses: NodePort session affinity is remembered per (client, node address, port). */
+  nodeIPs: string[];
   services: Service[];
   slices: EndpointSlice[];
 }
@@ -108,6 +110,14 @@ export function renderProxy(inp: ProxyInputs): ProxyPlan {
         elements['nodeport-no-endpoints'].set(npKey, local && all.length > 0 ? 'drop' : 'goto refuse');
       }
       if (!local) elements['nodeport-masq'].set(npKey, '');
+      if (external.length > 0 && svc.spec.sessionAffinity === 'ClientIP') {
+        const timeout = svc.spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? 10800;
+        affinityTimeouts.add(timeout);
+        for (const ip of inp.nodeIPs) {
+          elements['affinity-services'].set(`${ip} . ${npKey}`, '');
+          elements['affinity-timeouts'].set(`${ip} . ${npKey}`, `jump aff-${timeout}`);
+        }
+      }
     }
   }
   // A pod reaching its own Service may be sent to itself: masquerade, or its reply would skip the DNAT.

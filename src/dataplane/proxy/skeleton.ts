@@ -76,7 +76,10 @@ export function renderSkeleton(o: SkeletonOptions, form: 'input' | 'listing' = '
         `${SERVICE_KEY} @affinity-services dnat ip to ip saddr . ${SERVICE_KEY} map @affinity`,
         `dnat ip to ${SERVICE_KEY} . numgen random mod ${n} map @endpoints`,
       ]),
-      chain(`np-pick-${n}`, [`dnat ip to ${NODEPORT_KEY} . numgen random mod ${n} map @nodeport-endpoints`]),
+      chain(`np-pick-${n}`, [
+        `${SERVICE_KEY} @affinity-services dnat ip to ip saddr . ${SERVICE_KEY} map @affinity`,
+        `dnat ip to ${NODEPORT_KEY} . numgen random mod ${n} map @nodeport-endpoints`,
+      ]),
     ]),
     chain('nat-postrouting', [
       'type nat hook postrouting priority srcnat; policy accept;',
