@@ -199,6 +199,9 @@ test('NodePort: the external host reaches every node; Cluster policy masquerades
     assert.deepEqual(servers(rs), [pod], `Local policy answers from ${node}'s own endpoint`);
     assert.deepEqual([...new Set(rs.map((r) => r.client))], [t.lab.plan().external.ip], 'the client IP reaches the pod');
   }
+  // From another node too: node-1 reaches node-3's NodePort.
+  const fromNode = probes(nodeNs('node-1'), nodeIP('node-3'), 30080, 12);
+  assert.ok(fromNode.every((r) => r.ok), JSON.stringify(fromNode.filter((r) => !r.ok)));
   // node-2 has no endpoint of web-local: it drops (a timeout, not a refusal).
   const dropped = probes(extNs(), nodeIP('node-2'), 30081, 1, 'tcp', 800);
   assert.equal(dropped[0].ok, false);
