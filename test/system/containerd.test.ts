@@ -85,7 +85,16 @@ async function scenario(v: Variant): Promise<void> {
   const cd: Containerd = await startContainerd(scope, { nodeNetns: node, cniConfDir: confDir, cniBinDir: binDir, namespace: `${scope.prefix}-${id}` });
   const diag = () => `\nconflist: ${JSON.stringify(conflist)}`;
   let execs = 0;
-  const exec = (c: string, ...cmd: string[]) => cd.ctr(['task', 'exec', '--exec-id', `x${++execs}`, c, ...cmd], { timeoutMs: 15_000 });
+  // `ctr task exec` can lose a short-lived process's output under load (seen in CI for `ip addr` and
+  // `ping`): every command run here prints something, so an empty answer is asked again.
+  const exec = async (c: string, ...cmd: string[]) => {
+    let out = '';
+    for (let i = 0; i < 5 && out === ''; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 200));
+      out = await cd.ctr(['task', 'exec', '--exec-id', `x${++execs}`, c, ...cmd], { timeoutMs: 15_000 });
+    }
+    return out;
+  };
   const addressOf = async (c: string) => {
     // `ctr task exec` can lose a short-lived process's output under load (seen once in CI): ask again
     // before concluding that the address is missing.
