@@ -129,6 +129,22 @@ export interface EndpointSlice {
 }
 
 export type KubeObject = Node | Namespace | Pod | Deployment | Service | EndpointSlice;
+
+/** Kubernetes' label naming the Service an EndpointSlice belongs to. */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/** EndpointSlices grouped by the Service they belong to, keyed "namespace/name"; unlabelled ones left out. */
+export function slicesByService(slices: EndpointSlice[]): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const s of slices) {
+    const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (!svc) continue;
+    const id = `${s.metadata.namespace ?? 'default'}/${svc}`;
+    if (!out.has(id)) out.set(id, []);
+    out.get(id)!.push(s);
+  }
+  return out;
+}
 export type Kind = KubeObject['kind'];
 
 /** The cluster-wide settings the controller and every agent read (store key CLUSTER_CONFIG_KEY). */

@@ -1,6 +1,6 @@
 // Gathers what `flatnet check` needs from the cluster's store and the lab's plan.
 import { CLUSTER_CONFIG_KEY, ENDPOINTSLICE_PREFIX, NODE_PREFIX, POD_PREFIX, SERVICE_PREFIX } from '../api/keys.js';
-import { parseClusterConfig, podCIDRsOf, type EndpointSlice, type Node, type Pod, type Service } from '../api/types.js';
+import { parseClusterConfig, podCIDRsOf, slicesByService, type EndpointSlice, type Node, type Pod, type Service } from '../api/types.js';
 import type { Store } from '../store/store.js';
 import { podNetns } from '../lab/pods.js';
 import type { CheckInputs } from './model.js';
@@ -49,10 +49,11 @@ export async function gatherInputs(store: Store, lab: LabView): Promise<CheckInp
 /** Services with a ClusterIP and a selector, each port with the ready endpoints its slices give it. */
 export function checkServices(services: Service[], slices: EndpointSlice[]): CheckService[] {
   const out: CheckService[] = [];
+  const bySvc = slicesByService(slices);
   for (const s of services) {
     if (!s.spec.clusterIP || s.spec.clusterIP === 'None' || !s.spec.selector) continue;
     const ns = s.metadata.namespace ?? 'default';
-    const mine = slices.filter((x) => (x.metadata.namespace ?? 'default') === ns && x.metadata.labels?.['kubernetes.io/service-name'] === s.metadata.name);
+    const mine = bySvc.get(`${ns}/${s.metadata.name}`) ?? [];
     const endpoints = new Map<string, CheckEndpoint[]>();
     for (const p of s.spec.ports) {
       const eps: CheckEndpoint[] = [];

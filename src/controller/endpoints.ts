@@ -3,9 +3,8 @@
 // targetPort resolves per pod through its containers' ports, so pods that name it differently (or
 // not at all) land in another slice (or none).
 import { createHash } from 'node:crypto';
-import type { Endpoint, EndpointPort, EndpointSlice, Pod, Service } from '../api/types.js';
+import { SERVICE_NAME_LABEL, type Endpoint, type EndpointPort, type EndpointSlice, type Pod, type Service } from '../api/types.js';
 
-export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 export const MANAGED_BY = 'flatnet-controller';
 

@@ -6,7 +6,7 @@
 // Service: a Service with N endpoints jumps to the shared chain `pick-N`, which DNATs through one map
 // keyed by (ClusterIP, protocol, port, `numgen random mod N`). One chain per distinct count, not per
 // Service (about 0.4 s for 10,000 Services, where a chain per Service and endpoint took 87 s).
-import type { EndpointSlice, Service } from '../../api/types.js';
+import { slicesByService, type EndpointSlice, type Service } from '../../api/types.js';
 
 /** Maps and sets of the proxy table; each element is `key` → `value` ('' for a set). */
 export const PROXY_MAPS = [
@@ -48,19 +48,6 @@ function backends(service: Service, portName: string, protocol: 'TCP' | 'UDP', s
     }
   }
   return [...seen.values()].sort((a, b) => ipKey(a.ip) - ipKey(b.ip) || a.port - b.port);
-}
-
-/** The slices of each Service, by "namespace/name". */
-function slicesByService(slices: EndpointSlice[]): Map<string, EndpointSlice[]> {
-  const out = new Map<string, EndpointSlice[]>();
-  for (const s of slices) {
-    const svc = s.metadata.labels?.['kubernetes.io/service-name'];
-    if (!svc) continue;
-    const id = `${s.metadata.namespace ?? 'default'}/${svc}`;
-    if (!out.has(id)) out.set(id, []);
-    out.get(id)!.push(s);
-  }
-  return out;
 }
 
 export function renderProxy(inp: ProxyInputs): ProxyPlan {
