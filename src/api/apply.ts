@@ -9,7 +9,7 @@ import { isNamespaced, kindPrefix, objectKey } from './keys.js';
 import { ApplyError, ServiceAllocations } from './service-apply.js';
 import type { Deployment, EndpointSlice, Kind, KubeObject, ObjectMeta, Pod, Service } from './types.js';
 import { sliceService } from '../controller/endpoints.js';
-import type { Store, TxnOp } from '../store/store.js';
+import type { KV, Store, TxnOp } from '../store/store.js';
 
 export { ApplyError };
 
@@ -177,11 +177,17 @@ async function planDelete(store: Store, objects: KubeObject[]): Promise<Plan<Del
   const named = new Set<string>();
   const results: DeleteResult[] = [];
   let allocations: ServiceAllocations | undefined;
-  // A deleted Service frees its ClusterIP and node ports, and its EndpointSlice goes with it.
+  // Each namespace's slices are listed once, however many of its Services go.
+  const slicesIn = new Map<string, Array<{ kv: KV; service: string | undefined }>>();
+  // A deleted Service frees its ClusterIP and node ports, and its EndpointSlices go with it.
   const releaseService = async (service: Service) => {
     for (const op of (allocations ??= await ServiceAllocations.load(store)).release(service)) deletes.set(op.key, op);
-    for (const kv of (await store.list(kindPrefix('EndpointSlice', namespaceOf(service)))).items) {
-      if (sliceService(JSON.parse(kv.value) as EndpointSlice) === service.metadata.name) deletes.set(kv.key, { op: 'delete', key: kv.key, expectModRevision: kv.modRevision });
+    const ns = namespaceOf(service)!;
+    if (!slicesIn.has(ns)) {
+      slicesIn.set(ns, (await store.list(kindPrefix('EndpointSlice', ns))).items.map((kv) => ({ kv, service: sliceService(JSON.parse(kv.value) as EndpointSlice) })));
+    }
+    for (const { kv, service: owner } of slicesIn.get(ns)!) {
+      if (owner === service.metadata.name) deletes.set(kv.key, { op: 'delete', key: kv.key, expectModRevision: kv.modRevision });
     }
   };
   const deleteAll = async (prefix: string, which: (o: KubeObject) => boolean = () => true) => {
