@@ -120,6 +120,24 @@ test('apply: headless gets no ClusterIP; type changes release node ports; delete
   assert.equal((await service(store, 'again')).spec.clusterIP, '10.96.0.20');
 });
 
+test('delete: a namespace takes its Services, their addresses and their EndpointSlices with it', async () => {
+  const store = await cluster();
+  const inDemo = (name: string, spec: string) => SVC(name, spec).replace('namespace: default', 'namespace: demo');
+  await applyObjects(store, parse('apiVersion: v1\nkind: Namespace\nmetadata: { name: demo }\n',
+    inDemo('a', '  type: NodePort\n  selector: { app: a }\n  ports: [{ port: 80, nodePort: 30001 }]'), inDemo('b', '  selector: { app: b }\n  ports: [{ port: 80 }]')));
+  for (const svc of ['a', 'b']) {
+    const slice = desiredSlices(JSON.parse((await store.get(objectKey('Service', svc, 'demo')))!.value) as Service, [])[0];
+    await store.put(objectKey('EndpointSlice', slice.metadata.name, 'demo'), JSON.stringify(slice));
+  }
+  assert.equal((await keys(store, CLUSTER_IP_PREFIX)).length, 2);
+  const d = await deleteObjects(store, parse('apiVersion: v1\nkind: Namespace\nmetadata: { name: demo }\n'));
+  assert.deepEqual(d.map((x) => x.line), ['namespace "demo" deleted']);
+  assert.deepEqual(await keys(store, CLUSTER_IP_PREFIX), []);
+  assert.deepEqual(await keys(store, NODE_PORT_PREFIX), []);
+  assert.deepEqual(await keys(store, ENDPOINTSLICE_PREFIX), []);
+  assert.deepEqual(await keys(store, '/registry/services/'), []);
+});
+
 const pod = (name: string, ip: string | undefined, opts: { labels?: Record<string, string>; ready?: boolean; node?: string; ports?: Pod['spec']['containers'][0]['ports']; ns?: string } = {}): Pod => ({
   apiVersion: 'v1', kind: 'Pod',
   metadata: { name, namespace: opts.ns ?? 'default', uid: `uid-${name}`, labels: opts.labels ?? { app: 'web' } },
