@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestScope } from '../helpers/scope.js';
 import { CLI, cluster, labFor, type TestLab } from '../helpers/lab.js';
-import { waitPodsRunning } from '../../src/lab/demo.js';
+import { waitPodsRunning, waitServiceProgrammed } from '../../src/lab/demo.js';
 import { podNetnsName } from '../../src/lab/pods.js';
 import { ENDPOINTSLICE_PREFIX, objectKey } from '../../src/api/keys.js';
 import type { EndpointSlice, Pod, Service } from '../../src/api/types.js';
@@ -38,21 +38,6 @@ const ipOf = (name: string) => pods.get(name)!.status!.podIP!;
 async function service(name: string): Promise<Service> {
   const store = t.lab.store();
   try { return JSON.parse((await store.get(objectKey('Service', name, 'default')))!.value) as Service; } finally { await store.close(); }
-}
-
-/** Waits until every node's proxy table holds `count` endpoints for the ClusterIP (each agent syncs on its own). */
-async function untilEndpoints(clusterIP: string, count: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const counts = t.lab.plan().nodes.map((n) => {
-      // A table not written yet (an agent just started) counts as none.
-      const text = spawnSync('nsenter', [`--net=/run/netns/${n.netns}`, 'nft', 'list', 'map', 'ip', 'flatnet-proxy', 'endpoints'], { encoding: 'utf8' }).stdout ?? '';
-      return (text.match(new RegExp(`${clusterIP.replace(/\./g, '\\.')} \\. tcp \\. \\d+ \\. \\d+ :`, 'g')) ?? []).length;
-    });
-    if (counts.every((c) => c === count)) return;
-    if (Date.now() > deadline) assert.fail(`nodes hold ${counts.join(', ')} endpoints of ${clusterIP}, expected ${count} each`);
-    await sleep(100);
-  }
 }
 
 const MANIFEST = `apiVersion: v1
@@ -144,7 +129,7 @@ before(async () => {
   assert.equal(r.status, 0, r.stderr);
   const store = t.lab.store();
   try { for (const p of await waitPodsRunning(store, 5, 30_000)) pods.set(p.metadata.name, p); } finally { await store.close(); }
-  await untilEndpoints('10.96.0.50', 3);
+  await waitServiceProgrammed(t.lab, '10.96.0.50', 80, 3, 10_000);
 });
 
 test('ClusterIP: from pods on every node and from every node, probes reach every endpoint; a pod client is seen by its own IP', async () => {
@@ -183,7 +168,7 @@ test('flatnet check proves rules 7-10 on this lab, and fails rule 7 naming the c
     await t.lab.stopAgent('node-3', 'SIGKILL');
     await t.lab.startAgent('node-3');
     await t.lab.waitNodesReady(['node-3'], 15_000);
-    await untilEndpoints('10.96.0.50', 3);
+    await waitServiceProgrammed(t.lab, '10.96.0.50', 80, 3, 10_000);
   }
 });
 
@@ -288,7 +273,7 @@ test('a deleted pod leaves the endpoints and traffic moves; its UDP flows are fl
   writeFileSync(victimFile, `apiVersion: v1\nkind: Pod\nmetadata: { name: ${victim}, namespace: default }\nspec: { containers: [{ name: s }] }\n`);
   const r = t.cli('delete', '-f', victimFile);
   assert.equal(r.status, 0, r.stderr);
-  await untilEndpoints('10.96.0.50', 2);
+  await waitServiceProgrammed(t.lab, '10.96.0.50', 80, 2, 10_000);
   const store = t.lab.store();
   try {
     const slices = (await store.list(ENDPOINTSLICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as EndpointSlice);
