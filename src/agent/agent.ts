@@ -17,7 +17,8 @@ import { nodeViews } from './views.js';
 import { podMTU, renderRoutes, applyRoutes } from '../dataplane/routes/index.js';
 import { renderMasq, applyMasq } from '../dataplane/masq/index.js';
 import { startCniServer } from '../cni/server.js';
-import { renderProxy } from '../dataplane/proxy/render.js';
+import { serviceId } from '../dataplane/proxy/render.js';
+import { ProxyState } from '../dataplane/proxy/state.js';
 import { ProxyApplier } from '../dataplane/proxy/apply.js';
 
 export interface AgentOptions {
@@ -118,17 +119,30 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     if (r.changed) log('masquerade: table flatnet-masq written');
   }, { periodMs: opts.resyncMs ?? 30_000, onError: onError('masquerade') });
   // The service proxy: Services and EndpointSlices in, element diffs of one nft table out.
-  const services = new Mirror<Service>(store, SERVICE_PREFIX, jsonDecode);
-  const slices = new Mirror<EndpointSlice>(store, ENDPOINTSLICE_PREFIX, jsonDecode);
+  // Each change re-renders only its Service (ProxyState); the applier compares only what that touched.
+  const proxyState = new ProxyState({ nodeName, nodeIPs: [underlay.nodeIP] });
+  const services = new Mirror<Service>(store, SERVICE_PREFIX, jsonDecode).onChange((changes) => {
+    for (const c of changes) {
+      const svc = (c.after ?? c.before)!;
+      proxyState.setService(serviceId(svc.metadata.namespace, svc.metadata.name), c.after);
+    }
+  });
+  const slices = new Mirror<EndpointSlice>(store, ENDPOINTSLICE_PREFIX, jsonDecode).onChange((changes) => {
+    for (const c of changes) {
+      const slice = (c.after ?? c.before)!;
+      proxyState.setSlice(serviceId(slice.metadata.namespace, slice.metadata.name), c.after);
+    }
+  });
   await Promise.all([services.start(), slices.start()]);
   const clusterCIDR = config.clusterCIDRs.find((c) => !c.includes(':')) ?? config.clusterCIDRs[0];
-  const proxyApplier = new ProxyApplier(ns, { clusterCIDR, serviceCIDR: config.serviceCIDR });
+  const proxyApplier = new ProxyApplier(ns, { clusterCIDR: clusterCIDR, serviceCIDR: config.serviceCIDR });
   const resyncMs = opts.resyncMs ?? 30_000;
   let lastFullSync = Date.now();
   const proxy = new SyncRunner(async () => {
-    // The periodic full sync reads the table back, undoing any change made behind our back.
-    if (Date.now() - lastFullSync >= resyncMs) { proxyApplier.forget(); lastFullSync = Date.now(); }
-    const r = await proxyApplier.sync(renderProxy({ nodeName, nodeIPs: [underlay.nodeIP], services: services.values(), slices: slices.values() }));
+    // The periodic full sync renders every Service again and reads the table back, undoing any
+    // change made behind our back.
+    if (Date.now() - lastFullSync >= resyncMs) { proxyApplier.forget(); proxyState.invalidate(); lastFullSync = Date.now(); }
+    const r = await proxyApplier.sync(proxyState.plan, proxyState.take());
     if (r.rebuilt || r.operations > 0) log(`proxy: ${r.rebuilt ? `table flatnet-proxy written, ${r.operations} elements` : `${r.operations} element changes`}${r.flushed ? `, ${r.flushed} UDP flows flushed` : ''}`);
   }, { periodMs: resyncMs, onError: onError('proxy') });
 

@@ -7,8 +7,9 @@
 import { runCommand } from '../../kernel/exec.js';
 import { nftApply } from '../../kernel/nft.js';
 import type { Netns } from '../../kernel/netns.js';
-import { PROXY_MAPS, type ProxyMap, type ProxyPlan } from './render.js';
+import { PROXY_MAPS, emptyElements, type ProxyMap, type ProxyPlan } from './render.js';
 import { PROXY_TABLE, renderSkeleton } from './skeleton.js';
+import type { ProxyChanges } from './state.js';
 
 type Elements = Record<ProxyMap, Map<string, string>>;
 
@@ -23,7 +24,8 @@ export interface ProxySyncReport {
   flushed: number;
 }
 
-const emptyElements = (): Elements => Object.fromEntries(PROXY_MAPS.map((m) => [m, new Map<string, string>()])) as Elements;
+/** The applier's own copy: a plan may be kept by its renderer and changed in place (state.ts). */
+const copyElements = (e: Elements): Elements => Object.fromEntries(PROXY_MAPS.map((m) => [m, new Map(e[m])])) as Elements;
 
 /** The elements of every map and set in a `nft list table` listing, and the listing without them. */
 export function parseListing(text: string): { skeleton: string; elements: Elements; affinity: Map<string, string> } {
@@ -95,21 +97,27 @@ export class ProxyApplier {
   /** Drops the mirror: the next sync reads the kernel again (a full resync). */
   forget(): void { this.applied = undefined; }
 
-  async sync(plan: ProxyPlan): Promise<ProxySyncReport> {
+  /**
+   * Makes the kernel hold `plan`. With `changes` (from ProxyState.take), only the touched elements are
+   * compared; without, or after forget(), every one.
+   */
+  async sync(plan: ProxyPlan, changes?: ProxyChanges): Promise<ProxySyncReport> {
     try {
-      return await this.syncOnce(plan);
+      return await this.syncOnce(plan, changes);
     } catch (err) {
       this.applied = undefined;
       throw err;
     }
   }
 
-  private async syncOnce(plan: ProxyPlan): Promise<ProxySyncReport> {
+  private async syncOnce(plan: ProxyPlan, changes: ProxyChanges | undefined): Promise<ProxySyncReport> {
     const needMax = Math.max(1, ...plan.counts);
     let affinity = new Map<string, string>();
     // A Service with more endpoints than there are pick chains: the table is rebuilt with more.
     if (this.applied && needMax > this.applied.maxCount) this.applied = undefined;
+    let compareAll = !changes || changes.full;
     if (!this.applied) {
+      compareAll = true;
       const kernel = await this.readKernel();
       const maxCount = kernel && kernel.maxCount >= needMax ? kernel.maxCount : pickChainsFor(needMax);
       const timeouts = new Set([...plan.affinityTimeouts, ...(kernel?.timeouts ?? [])]);
@@ -124,7 +132,7 @@ export class ProxyApplier {
           renderSkeleton({ ...this.cidrs, maxCount: built, affinityTimeouts: [...plan.affinityTimeouts] })];
         for (const m of PROXY_MAPS) script.push(...elementLines('add', m, [...plan.elements[m]].map(element)));
         await nftApply(this.ns, script.join('\n') + '\n');
-        this.applied = { elements: plan.elements, maxCount: built, timeouts: new Set(plan.affinityTimeouts) };
+        this.applied = { elements: copyElements(plan.elements), maxCount: built, timeouts: new Set(plan.affinityTimeouts) };
         const operations = PROXY_MAPS.reduce((n, m) => n + plan.elements[m].size, 0);
         return { rebuilt: true, operations, flushed: 0 };
       }
@@ -140,28 +148,38 @@ export class ProxyApplier {
       operations++;
     }
     const removedEndpoints: Array<{ key: string; value: string; map: ProxyMap }> = [];
+    const edits: Array<{ map: ProxyMap; key: string; want: string | undefined }> = [];
     for (const m of PROXY_MAPS) {
-      // Plain loops over the maps: at 10,000 Services a sync compares 60,000 elements, and copies cost.
+      // Plain loops over the maps: at 10,000 Services a full compare covers 60,000 elements, and copies cost.
       const have = applied.elements[m];
       const want = plan.elements[m];
       const dels: string[] = [];
       const adds: string[] = [];
-      for (const [k, v] of have) {
-        if (want.get(k) === v) continue;
-        dels.push(k);
-        if (m === 'endpoints' || m === 'nodeport-endpoints') removedEndpoints.push({ key: k, value: v, map: m });
+      const compare = (k: string, h: string | undefined, w: string | undefined) => {
+        if (h === w) return;
+        edits.push({ map: m, key: k, want: w });
+        if (h !== undefined) {
+          dels.push(k);
+          if (m === 'endpoints' || m === 'nodeport-endpoints') removedEndpoints.push({ key: k, value: h, map: m });
+        }
+        if (w !== undefined) adds.push(element([k, w]));
+      };
+      if (compareAll) {
+        for (const [k, h] of have) compare(k, h, want.get(k));
+        for (const [k, w] of want) if (!have.has(k)) compare(k, undefined, w);
+      } else {
+        for (const k of changes!.touched[m]) compare(k, have.get(k), want.get(k));
       }
-      for (const [k, v] of want) if (have.get(k) !== v) adds.push(element([k, v]));
       script.push(...elementLines('delete', m, dels), ...elementLines('add', m, adds));
       operations += dels.length + adds.length;
     }
     if (script.length > 0) await nftApply(this.ns, script.join('\n') + '\n');
-    this.applied = {
-      // The plan is made afresh for every sync and never changed after: kept as is, not copied.
-      elements: plan.elements,
-      maxCount: applied.maxCount,
-      timeouts: new Set([...applied.timeouts, ...plan.affinityTimeouts]),
-    };
+    // The mirror takes the same edits the kernel took, so it stays the applier's own.
+    for (const e of edits) {
+      if (e.want === undefined) applied.elements[e.map].delete(e.key);
+      else applied.elements[e.map].set(e.key, e.want);
+    }
+    for (const t of plan.affinityTimeouts) applied.timeouts.add(t);
     const flushed = await this.forgetGoneEndpoints(removedEndpoints, plan, affinity);
     return { rebuilt: false, operations, flushed };
   }

@@ -37,7 +37,7 @@ const ipKey = (ip: string) => ip.split('.').reduce((a, x) => a * 256 + Number(x)
 const proto = (p: 'TCP' | 'UDP') => (p === 'TCP' ? 'tcp' : 'udp');
 
 /** Ready endpoints of a Service port, deduplicated and sorted, so equal inputs give equal elements. */
-function backends(service: Service, portName: string, protocol: 'TCP' | 'UDP', slices: EndpointSlice[], nodeName: string): Backend[] {
+function backends(portName: string, protocol: 'TCP' | 'UDP', slices: EndpointSlice[], nodeName: string): Backend[] {
   const seen = new Map<string, Backend>();
   for (const slice of slices) {
     const port = slice.ports.find((p) => p.name === portName && p.protocol === protocol);
@@ -50,64 +50,98 @@ function backends(service: Service, portName: string, protocol: 'TCP' | 'UDP', s
   return [...seen.values()].sort((a, b) => ipKey(a.ip) - ipKey(b.ip) || a.port - b.port);
 }
 
+/** What one Service puts into the table: its elements, and the shared things it needs. */
+export interface ServiceFragment {
+  elements: Array<[ProxyMap, string, string]>;
+  /** Endpoint counts it jumps to (pick-N, np-pick-N). */
+  counts: number[];
+  /** Affinity timeouts it jumps to (aff-T). */
+  timeouts: number[];
+  /** Its endpoints on this node: each may reach itself through the Service (hairpin). */
+  localIPs: string[];
+}
+
+export interface NodeView { nodeName: string; nodeIPs: string[] }
+
+/** The key a Service and its EndpointSlices share: "namespace/name". */
+export const serviceId = (namespace: string | undefined, name: string) => `${namespace ?? 'default'}/${name}`;
+
+/** One Service seen from one node, with its EndpointSlices (in the order they are listed). */
+export function renderService(svc: Service, slices: EndpointSlice[], node: NodeView): ServiceFragment {
+  const out: ServiceFragment = { elements: [], counts: [], timeouts: [], localIPs: [] };
+  const clusterIP = svc.spec.clusterIP;
+  if (!clusterIP || clusterIP === 'None') return out;
+  const set = (m: ProxyMap, k: string, v: string) => out.elements.push([m, k, v]);
+  const local = new Set<string>();
+  for (const port of svc.spec.ports) {
+    const all = backends(port.name ?? '', port.protocol, slices, node.nodeName);
+    for (const b of all) if (b.local) local.add(b.ip);
+
+    // ClusterIP: internalTrafficPolicy Local keeps traffic on this node's endpoints, and drops it
+    // when there are none here (as kube-proxy does), rather than rejecting.
+    const key = `${clusterIP} . ${proto(port.protocol)} . ${port.port}`;
+    const internal = svc.spec.internalTrafficPolicy === 'Local' ? all.filter((b) => b.local) : all;
+    if (internal.length > 0) {
+      out.counts.push(internal.length);
+      set('services', key, `goto pick-${internal.length}`);
+      internal.forEach((b, i) => set('endpoints', `${key} . ${i}`, `${b.ip} . ${b.port}`));
+      if (svc.spec.sessionAffinity === 'ClientIP') {
+        const timeout = svc.spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? 10800;
+        out.timeouts.push(timeout);
+        set('affinity-services', key, '');
+        set('affinity-timeouts', key, `jump aff-${timeout}`);
+      }
+    } else {
+      set('no-endpoints', key, svc.spec.internalTrafficPolicy === 'Local' && all.length > 0 ? 'drop' : 'goto refuse');
+    }
+
+    // NodePort: externalTrafficPolicy Local serves only from this node's endpoints and keeps the
+    // client's address (no masquerade); a node with none drops, so a load balancer's health check fails over.
+    if (svc.spec.type !== 'NodePort' || port.nodePort === undefined) continue;
+    const npKey = `${proto(port.protocol)} . ${port.nodePort}`;
+    const localPolicy = svc.spec.externalTrafficPolicy === 'Local';
+    const external = localPolicy ? all.filter((b) => b.local) : all;
+    if (external.length > 0) {
+      out.counts.push(external.length);
+      set('nodeports', npKey, `goto np-pick-${external.length}`);
+      external.forEach((b, i) => set('nodeport-endpoints', `${npKey} . ${i}`, `${b.ip} . ${b.port}`));
+    } else {
+      set('nodeport-no-endpoints', npKey, localPolicy && all.length > 0 ? 'drop' : 'goto refuse');
+    }
+    if (!localPolicy) set('nodeport-masq', npKey, '');
+    if (external.length > 0 && svc.spec.sessionAffinity === 'ClientIP') {
+      const timeout = svc.spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? 10800;
+      out.timeouts.push(timeout);
+      for (const ip of node.nodeIPs) {
+        set('affinity-services', `${ip} . ${npKey}`, '');
+        set('affinity-timeouts', `${ip} . ${npKey}`, `jump aff-${timeout}`);
+      }
+    }
+  }
+  out.localIPs = [...local];
+  return out;
+}
+
+/** A pod reaching its own Service may be sent to itself: masquerade, or its reply would skip the DNAT. */
+export const hairpinKey = (ip: string) => `${ip} . ${ip}`;
+
+export const emptyElements = (): Record<ProxyMap, Map<string, string>> =>
+  Object.fromEntries(PROXY_MAPS.map((m) => [m, new Map<string, string>()])) as Record<ProxyMap, Map<string, string>>;
+
+/** The whole table from scratch; the agent keeps it up to date per Service instead (state.ts). */
 export function renderProxy(inp: ProxyInputs): ProxyPlan {
-  const elements = Object.fromEntries(PROXY_MAPS.map((m) => [m, new Map<string, string>()])) as Record<ProxyMap, Map<string, string>>;
+  const elements = emptyElements();
   const counts = new Set<number>();
   const affinityTimeouts = new Set<number>();
   const bySvc = slicesByService(inp.slices);
   const localIPs = new Set<string>();
-
   for (const svc of inp.services) {
-    const clusterIP = svc.spec.clusterIP;
-    if (!clusterIP || clusterIP === 'None') continue;
-    const slices = bySvc.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`) ?? [];
-    for (const port of svc.spec.ports) {
-      const all = backends(svc, port.name ?? '', port.protocol, slices, inp.nodeName);
-      for (const b of all) if (b.local) localIPs.add(b.ip);
-
-      // ClusterIP: internalTrafficPolicy Local keeps traffic on this node's endpoints, and drops it
-      // when there are none here (as kube-proxy does), rather than rejecting.
-      const key = `${clusterIP} . ${proto(port.protocol)} . ${port.port}`;
-      const internal = svc.spec.internalTrafficPolicy === 'Local' ? all.filter((b) => b.local) : all;
-      if (internal.length > 0) {
-        counts.add(internal.length);
-        elements.services.set(key, `goto pick-${internal.length}`);
-        internal.forEach((b, i) => elements.endpoints.set(`${key} . ${i}`, `${b.ip} . ${b.port}`));
-        if (svc.spec.sessionAffinity === 'ClientIP') {
-          const timeout = svc.spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? 10800;
-          affinityTimeouts.add(timeout);
-          elements['affinity-services'].set(key, '');
-          elements['affinity-timeouts'].set(key, `jump aff-${timeout}`);
-        }
-      } else {
-        elements['no-endpoints'].set(key, svc.spec.internalTrafficPolicy === 'Local' && all.length > 0 ? 'drop' : 'goto refuse');
-      }
-
-      // NodePort: externalTrafficPolicy Local serves only from this node's endpoints and keeps the
-      // client's address (no masquerade); a node with none drops, so a load balancer's health check fails over.
-      if (svc.spec.type !== 'NodePort' || port.nodePort === undefined) continue;
-      const npKey = `${proto(port.protocol)} . ${port.nodePort}`;
-      const local = svc.spec.externalTrafficPolicy === 'Local';
-      const external = local ? all.filter((b) => b.local) : all;
-      if (external.length > 0) {
-        counts.add(external.length);
-        elements.nodeports.set(npKey, `goto np-pick-${external.length}`);
-        external.forEach((b, i) => elements['nodeport-endpoints'].set(`${npKey} . ${i}`, `${b.ip} . ${b.port}`));
-      } else {
-        elements['nodeport-no-endpoints'].set(npKey, local && all.length > 0 ? 'drop' : 'goto refuse');
-      }
-      if (!local) elements['nodeport-masq'].set(npKey, '');
-      if (external.length > 0 && svc.spec.sessionAffinity === 'ClientIP') {
-        const timeout = svc.spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? 10800;
-        affinityTimeouts.add(timeout);
-        for (const ip of inp.nodeIPs) {
-          elements['affinity-services'].set(`${ip} . ${npKey}`, '');
-          elements['affinity-timeouts'].set(`${ip} . ${npKey}`, `jump aff-${timeout}`);
-        }
-      }
-    }
+    const f = renderService(svc, bySvc.get(serviceId(svc.metadata.namespace, svc.metadata.name)) ?? [], inp);
+    for (const [m, k, v] of f.elements) elements[m].set(k, v);
+    for (const c of f.counts) counts.add(c);
+    for (const t of f.timeouts) affinityTimeouts.add(t);
+    for (const ip of f.localIPs) localIPs.add(ip);
   }
-  // A pod reaching its own Service may be sent to itself: masquerade, or its reply would skip the DNAT.
-  for (const ip of [...localIPs].sort((a, b) => ipKey(a) - ipKey(b))) elements.hairpin.set(`${ip} . ${ip}`, '');
+  for (const ip of [...localIPs].sort((a, b) => ipKey(a) - ipKey(b))) elements.hairpin.set(hairpinKey(ip), '');
   return { elements, counts, affinityTimeouts };
 }
