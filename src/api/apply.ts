@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isNamespaced, kindPrefix, objectKey } from './keys.js';
 import { ApplyError, ServiceAllocations } from './service-apply.js';
 import type { Deployment, EndpointSlice, Kind, KubeObject, ObjectMeta, Pod, Service } from './types.js';
+import { markTerminating } from './termination.js';
 import { sliceService } from '../controller/endpoints.js';
 import type { KV, Store, TxnOp } from '../store/store.js';
 
@@ -65,7 +66,7 @@ function identity(o: KubeObject): { kind: Kind; name: string; namespace?: string
 async function commitPlan<R>(store: Store, what: string, plan: () => Promise<Plan<R>>): Promise<R[]> {
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const p = await plan();
-    if (await store.commit(p.ops)) return p.results;
+    if (p.ops.length === 0 || (await store.commit(p.ops))) return p.results;
     await sleep(Math.random() * 10 * attempt); // spread retries, so two appliers racing do not collide again in step
   }
   throw new ApplyError(`${what}: the objects kept changing while it ran; gave up after ${ATTEMPTS} attempts`);
@@ -168,12 +169,29 @@ function updated(current: KubeObject, desired: KubeObject): KubeObject {
   return { ...current, metadata } as KubeObject;
 }
 
-export async function deleteObjects(store: Store, objects: KubeObject[]): Promise<DeleteResult[]> {
-  return commitPlan(store, 'delete', () => planDelete(store, objects));
+export interface DeleteOptions {
+  /** Seconds a pod gets to stop (kubectl --grace-period); its own terminationGracePeriodSeconds otherwise. */
+  graceSeconds?: number;
 }
 
-async function planDelete(store: Store, objects: KubeObject[]): Promise<Plan<DeleteResult>> {
+export async function deleteObjects(store: Store, objects: KubeObject[], opts: DeleteOptions = {}): Promise<DeleteResult[]> {
+  return commitPlan(store, 'delete', () => planDelete(store, objects, opts));
+}
+
+async function planDelete(store: Store, objects: KubeObject[], opts: DeleteOptions): Promise<Plan<DeleteResult>> {
   const deletes = new Map<string, TxnOp>();
+  const now = Date.now();
+  // A pod on a node is deleted gracefully: marked terminating, and its kubelet removes it (termination.ts).
+  const removal = (kv: KV, o: KubeObject): TxnOp | undefined => {
+    if (o.kind !== 'Pod') return { op: 'delete', key: kv.key, expectModRevision: kv.modRevision };
+    const marked = markTerminating(o, now, opts.graceSeconds);
+    if (!marked) return { op: 'delete', key: kv.key, expectModRevision: kv.modRevision };
+    return marked === o ? undefined : { op: 'update', key: kv.key, value: JSON.stringify(marked), expectModRevision: kv.modRevision };
+  };
+  const remove = (kv: KV, o: KubeObject) => {
+    const op = removal(kv, o);
+    if (op) deletes.set(kv.key, op);
+  };
   const named = new Set<string>();
   const results: DeleteResult[] = [];
   let allocations: ServiceAllocations | undefined;
@@ -194,7 +212,7 @@ async function planDelete(store: Store, objects: KubeObject[]): Promise<Plan<Del
     for (const kv of (await store.list(prefix)).items) {
       const o = JSON.parse(kv.value) as KubeObject;
       if (deletes.has(kv.key) || !which(o)) continue;
-      deletes.set(kv.key, { op: 'delete', key: kv.key, expectModRevision: kv.modRevision });
+      remove(kv, o);
       if (o.kind === 'Service') await releaseService(o);
     }
   };
@@ -213,7 +231,7 @@ async function planDelete(store: Store, objects: KubeObject[]): Promise<Plan<Del
     if (deletes.has(key)) { results.push(firstMention ? deleted : notFound); continue; }
     const kv = await store.get(key);
     if (!kv) { results.push(notFound); continue; }
-    deletes.set(key, { op: 'delete', key, expectModRevision: kv.modRevision });
+    remove(kv, JSON.parse(kv.value) as KubeObject);
     results.push(deleted);
 
     if (o.kind === 'Service') await releaseService(JSON.parse(kv.value) as Service);

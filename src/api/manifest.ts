@@ -28,7 +28,7 @@ const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Kubernetes metadata that the server owns or flatnet does not use: accepted and dropped. */
 const IGNORED_META = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
   'deletionGracePeriodSeconds', 'managedFields', 'finalizers', 'selfLink', 'ownerReferences'];
-const IGNORED_POD_SPEC = ['restartPolicy', 'terminationGracePeriodSeconds', 'dnsPolicy', 'schedulerName', 'securityContext',
+const IGNORED_POD_SPEC = ['restartPolicy', 'dnsPolicy', 'schedulerName', 'securityContext',
   'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken', 'tolerations', 'affinity', 'priority',
   'priorityClassName', 'enableServiceLinks', 'preemptionPolicy', 'imagePullSecrets', 'topologySpreadConstraints', 'runtimeClassName'];
 const IGNORED_CONTAINER = ['imagePullPolicy', 'resources', 'terminationMessagePath', 'terminationMessagePolicy',
@@ -181,7 +181,7 @@ function parsePod(v: Mapping, at: Where): Pod {
 
 function parsePodSpec(v: Json, path: string, at: Where): PodSpec {
   const m = mapping(v, path, at);
-  checkFields(m, path, ['containers', 'nodeName', 'hostNetwork', 'nodeSelector'], IGNORED_POD_SPEC, at);
+  checkFields(m, path, ['containers', 'nodeName', 'hostNetwork', 'nodeSelector', 'terminationGracePeriodSeconds'], IGNORED_POD_SPEC, at);
   if (!Array.isArray(m.containers) || m.containers.length === 0) {
     at.fail(`${path}.containers`, m.containers === undefined ? 'is required (a pod runs at least one container)' : `${show(m.containers)}: a pod needs a non-empty list of containers`);
   }
@@ -199,6 +199,11 @@ function parsePodSpec(v: Json, path: string, at: Where): PodSpec {
     if (m.hostNetwork) spec.hostNetwork = true; // false is the default: stored as absent, so both spellings compare equal
   }
   if (m.nodeSelector !== undefined) spec.nodeSelector = stringMap(m.nodeSelector, `${path}.nodeSelector`, at, 'label');
+  const grace = m.terminationGracePeriodSeconds;
+  if (grace !== undefined) {
+    if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0) at.fail(`${path}.terminationGracePeriodSeconds`, `${show(grace)} is not a whole number of seconds >= 0`);
+    spec.terminationGracePeriodSeconds = grace;
+  }
   return spec;
 }
 

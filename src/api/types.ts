@@ -11,6 +11,9 @@ export interface ObjectMeta {
   creationTimestamp?: string;
   /** The owning Deployment, for pods it made. */
   ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid?: string }>;
+  /** Set when a pod is deleted gracefully: it is terminating, and its node's kubelet removes it. */
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
 }
 
 export interface NodeAddress { type: 'InternalIP' | 'Hostname' | 'ExternalIP'; address: string }
@@ -46,6 +49,8 @@ export interface PodSpec {
   hostNetwork?: boolean;
   containers: Container[];
   nodeSelector?: Record<string, string>;
+  /** Seconds between SIGTERM and SIGKILL when the pod is deleted (default 30; 0 deletes at once). */
+  terminationGracePeriodSeconds?: number;
 }
 
 export interface PodStatus {

@@ -14,6 +14,8 @@ export const OPTIONS = {
   container: { type: 'string', short: 'c' },
   segment: { type: 'string' },
   keep: { type: 'boolean' },
+  'grace-period': { type: 'string' },
+  wait: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   backend: { type: 'string' },
   // daemons

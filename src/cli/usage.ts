@@ -9,14 +9,15 @@ cluster lab (namespaces on this machine):
   lab node add NAME --segment SEG     add a node (namespace + agent) on a segment
   lab node rm NAME                    stop its agent, delete the Node and remove its namespace
   apply -f FILE                       create or update Namespaces, Pods, Deployments, Services (multi-document YAML)
-  delete -f FILE                      delete what FILE names
+  delete -f FILE [--grace-period N] [--wait=false]   delete what FILE names; pods stop gracefully, waited for
   get nodes|pods|namespaces|deployments|services|endpointslices [NAME] [-n NS | -A] [-o wide|json|yaml]
   exec [NS/]POD [-c CONTAINER] -- CMD [ARGS...]   run a command inside a pod
   check [-o json] [-v]                prove the network model's rules with real packets
   demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab
 
 workloads:
-  serve --port N[/tcp|udp] ... [--name NAME]   answer with the pod name and the client address seen
+  serve --port N[/tcp|udp] ... [--name NAME] [--delay-shutdown S]   answer with the pod name and the client
+                                      address seen; after SIGTERM, go on answering S seconds
   probe HOST:PORT [--protocol tcp|udp] [--timeout 2s]   ask a server; exit 0 on an answer
 
 daemons:

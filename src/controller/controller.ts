@@ -8,6 +8,7 @@ import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, ENDPOINTSLICE_PREFIX, HEARTBEAT_
 import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Deployment, type EndpointSlice, type Node, type Pod, type Service } from '../api/types.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
+import { isTerminating, markTerminating } from '../api/termination.js';
 import type { Store } from '../store/store.js';
 import { AssumedView } from './assumed.js';
 import {
@@ -81,6 +82,13 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     return true;
   }
 
+  /** Deletes a pod gracefully (termination.ts); false when there was nothing to write or it changed meanwhile. */
+  async function terminate(key: string, pod: Pod, modRevision: number): Promise<boolean> {
+    const marked = markTerminating(pod, Date.now());
+    if (!marked) return remove(pods, key, modRevision);
+    return marked !== pod && update(pods, key, marked, modRevision);
+  }
+
   // Loop 2: node IPAM. Allocates from a fresh listing, not the mirror, so a lagging watch can never make
   // it hand a CIDR it just gave one node to another.
   async function allocateCIDRs(config: ClusterConfig): Promise<void> {
@@ -125,11 +133,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     for (const pod of orphanedPods(allPods, allDeployments)) {
       const key = podKey(pod);
       const rev = pods.modRevision(key);
-      if (rev !== undefined && (await remove(pods, key, rev))) log(`pod ${podId(pod)}: deleted (deployment ${ownerDeployment(pod)?.name} is gone)`);
+      if (rev !== undefined && (await terminate(key, pod, rev))) log(`pod ${podId(pod)}: deleted (deployment ${ownerDeployment(pod)?.name} is gone)`);
     }
     for (const d of allDeployments) {
       const ns = d.metadata.namespace ?? 'default';
-      const owned = allPods.filter((p) => ownedBy(p, d));
+      // Terminating pods are on their way out: the Deployment counts and replaces only the others.
+      const owned = allPods.filter((p) => ownedBy(p, d) && !isTerminating(p));
       const taken = new Set(allPods.filter((p) => (p.metadata.namespace ?? 'default') === ns).map((p) => p.metadata.name));
       const plan = planDeployment(d, owned, taken, { suffix: randomSuffix, uid: randomUUID, now: new Date().toISOString() });
       for (const pod of plan.create) {
@@ -143,7 +152,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       for (const pod of plan.remove) {
         const key = podKey(pod);
         const rev = pods.modRevision(key);
-        if (rev !== undefined && (await remove(pods, key, rev))) log(`deployment ${ns}/${d.metadata.name}: deleted pod ${pod.metadata.name} (scaled to ${d.spec.replicas ?? 1})`);
+        if (rev !== undefined && (await terminate(key, pod, rev))) log(`deployment ${ns}/${d.metadata.name}: deleted pod ${pod.metadata.name} (scaled to ${d.spec.replicas ?? 1})`);
       }
       const key = deploymentKey(d);
       const rev = deployments.modRevision(key);

@@ -3,6 +3,7 @@
 // targetPort resolves per pod through its containers' ports, so pods that name it differently (or
 // not at all) land in another slice (or none).
 import { createHash } from 'node:crypto';
+import { isTerminating } from '../api/termination.js';
 import { SERVICE_NAME_LABEL, type Endpoint, type EndpointPort, type EndpointSlice, type Pod, type Service } from '../api/types.js';
 
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
@@ -30,11 +31,16 @@ function resolvePorts(service: Service, pod: Pod): EndpointPort[] | undefined {
   return out;
 }
 
+/**
+ * As the EndpointSlice controller reports a pod: `serving` is its readiness; a terminating pod is never
+ * `ready` (no new connections) but stays listed, so a proxy can fall back to it while it drains.
+ */
 function endpointOf(pod: Pod): Endpoint {
-  const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const serving = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const terminating = isTerminating(pod);
   const e: Endpoint = {
     addresses: [pod.status!.podIP!],
-    conditions: { ready, serving: ready, terminating: false },
+    conditions: { ready: serving && !terminating, serving, terminating },
     targetRef: { kind: 'Pod', namespace: ns(pod), name: pod.metadata.name, ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}) },
   };
   if (pod.spec.nodeName) e.nodeName = pod.spec.nodeName;

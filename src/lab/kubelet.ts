@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { POD_PREFIX } from '../api/keys.js';
 import type { Container, Pod, PodStatus } from '../api/types.js';
+import { graceLeftMs, isTerminating } from '../api/termination.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
 import type { Store } from '../store/store.js';
@@ -21,7 +22,8 @@ const run = promisify(execFile);
 export interface Supervisor {
   start(spec: { name: string; argv: string[]; netns?: string; env: Record<string, string>; logFile: string; pidFile: string }): Promise<number>;
   alive(pidFile: string): boolean;
-  stop(pidFile: string): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs` (the supervisor's default when absent; 0: SIGKILL at once). */
+  stop(pidFile: string, graceMs?: number): Promise<void>;
 }
 
 export interface KubeletOptions {
@@ -75,6 +77,8 @@ export class Kubelet {
   private readonly runner: SyncRunner;
   private readonly cni: CniRuntime;
   private readonly recordsDir: string;
+  /** Pods being stopped (uid → the work): a grace period runs beside the sync loop, not inside it. */
+  private readonly terminating = new Map<string, Promise<void>>();
 
   constructor(private readonly o: KubeletOptions) {
     this.pods = new Mirror<Pod>(o.store, POD_PREFIX, jsonDecode);
@@ -95,6 +99,7 @@ export class Kubelet {
   idle(): Promise<void> { return this.runner.idle(); }
 
   async stop(): Promise<void> {
+    // Terminations under way are not awaited: a restarted kubelet finds the pods still marked and resumes.
     this.runner.stop();
     await this.pods.stop();
   }
@@ -112,10 +117,11 @@ export class Kubelet {
     for (const p of this.pods.values()) if (p.spec.nodeName === this.o.nodeName && p.metadata.uid) mine.set(p.metadata.uid, p);
     const records = new Map(this.records().map((r) => [r.uid, r]));
     const work: Array<Promise<void>> = [];
-    for (const [uid, rec] of records) if (!mine.has(uid)) work.push(this.teardown(rec));
+    for (const [uid, rec] of records) if (!mine.has(uid) && !this.terminating.has(uid)) work.push(this.teardown(rec));
     for (const [uid, pod] of mine) {
       const rec = records.get(uid);
-      work.push(rec ? this.keep(pod, rec) : this.create(pod));
+      if (isTerminating(pod)) this.terminate(pod, rec);
+      else work.push(rec ? this.keep(pod, rec) : this.create(pod));
     }
     const failures = (await Promise.allSettled(work)).filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failures.length) throw new Error(failures.map((f) => (f.reason as Error).message).join('; '));
@@ -188,8 +194,45 @@ export class Kubelet {
     if (!sameStatus(pod.status, want)) await this.writeStatus(pod, want);
   }
 
-  private async teardown(rec: PodRecord): Promise<void> {
-    for (const c of rec.containers) await this.o.supervisor.stop(c.pidFile).catch(() => undefined);
+  /**
+   * A pod deleted gracefully: its containers get SIGTERM and what is left of the grace period to exit,
+   * then its network goes and the kubelet removes the object, which ends the deletion.
+   */
+  private terminate(pod: Pod, rec: PodRecord | undefined): void {
+    const uid = pod.metadata.uid!;
+    if (this.terminating.has(uid)) return;
+    const id = `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`;
+    const work = (async () => {
+      if (rec) {
+        this.o.log(`pod ${id}: terminating, ${Math.ceil(graceLeftMs(pod, Date.now()) / 1000)} s grace`);
+        await this.teardown(rec, graceLeftMs(pod, Date.now()));
+      }
+      await this.removeObject(pod);
+    })().then(() => {
+      this.terminating.delete(uid);
+      this.runner.poke();
+    }, (err: unknown) => {
+      this.o.log(`pod ${id}: termination failed: ${(err as Error).message}; trying again`);
+      this.terminating.delete(uid);
+      setTimeout(() => this.runner.poke(), 1000).unref();
+    });
+    this.terminating.set(uid, work);
+  }
+
+  /** Deletes the pod object if it is still this pod (same uid), whatever else changed in it meanwhile. */
+  private async removeObject(pod: Pod): Promise<void> {
+    const key = podKey({ namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name });
+    for (let i = 0; i < 10; i++) {
+      const kv = await this.o.store.get(key);
+      if (!kv || (JSON.parse(kv.value) as Pod).metadata.uid !== pod.metadata.uid) return;
+      if (await this.o.store.deleteIf(key, kv.modRevision)) return;
+    }
+    throw new Error('the pod kept changing; it is removed on a later sync');
+  }
+
+  private async teardown(rec: PodRecord, graceMs?: number): Promise<void> {
+    // All containers at once, as a kubelet signals them: the grace period is the pod's, not each one's.
+    await Promise.all(rec.containers.map((c) => this.o.supervisor.stop(c.pidFile, graceMs).catch(() => undefined)));
     if (rec.netns) {
       // DEL even when the namespace is already gone: the plugin still frees the address.
       await this.cni.delNetworkList(loadConfList(this.o.confFile), this.cniConf(rec)).catch((e) => this.o.log(`pod ${rec.namespace}/${rec.name}: CNI DEL: ${(e as Error).message}`));

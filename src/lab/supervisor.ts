@@ -8,6 +8,6 @@ export function labSupervisor(): Supervisor {
       return startDaemon({ name: spec.name, argv: spec.argv, netns: spec.netns, env: spec.env, logFile: spec.logFile, pidFile: spec.pidFile });
     },
     alive: (pidFile) => isAlive(pidFile),
-    stop: (pidFile) => stopDaemon(pidFile, { graceMs: 1000 }),
+    stop: (pidFile, graceMs) => stopDaemon(pidFile, { graceMs: graceMs ?? 1000 }),
   };
 }

@@ -57,9 +57,11 @@ function bindUdp(type: 'udp4' | 'udp6', name: string, port: number): Promise<Udp
 }
 
 export async function runServeCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { port: { type: 'string', multiple: true }, name: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { port: { type: 'string', multiple: true }, name: { type: 'string' }, 'delay-shutdown': { type: 'string' } } });
   const ports = (values.port ?? []).map(parsePortSpec);
   if (ports.length === 0) throw new Error('serve needs at least one --port PORT[/tcp|udp]');
+  const delay = values['delay-shutdown'] ?? '0';
+  if (!/^\d+$/.test(delay)) throw new Error(`--delay-shutdown "${delay}": expected whole seconds`);
   const env = process.env;
   const name = values.name ?? (env.POD_NAME ? `${env.POD_NAMESPACE ?? 'default'}/${env.POD_NAME}` : hostname());
   for (const p of ports) {
@@ -70,8 +72,13 @@ export async function runServeCommand(args: string[]): Promise<number> {
     }
   }
   console.log(`${name}: serving on ${ports.map((p) => `${p.port}/${p.protocol}`).join(', ')}`);
-  // Open sockets would keep the process alive past the signal: exit outright.
   await new Promise<void>((resolve) => { for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve()); });
+  // Like agnhost netexec --delay-shutdown: keep answering while a terminating pod drains.
+  if (Number(delay) > 0) {
+    console.log(`${name}: terminating; serving ${delay} s more`);
+    await new Promise((r) => setTimeout(r, Number(delay) * 1000));
+  }
+  // Open sockets would keep the process alive past the signal: exit outright.
   process.exit(0);
 }
 

@@ -11,7 +11,7 @@ import { TestScope } from '../helpers/scope.js';
 import { CLI, cluster, labFor, type TestLab } from '../helpers/lab.js';
 import { waitPodsRunning, waitServiceProgrammed } from '../../src/lab/demo.js';
 import { podNetnsName } from '../../src/lab/pods.js';
-import { ENDPOINTSLICE_PREFIX, objectKey } from '../../src/api/keys.js';
+import { ENDPOINTSLICE_PREFIX, POD_PREFIX, objectKey } from '../../src/api/keys.js';
 import type { EndpointSlice, Pod, Service } from '../../src/api/types.js';
 
 const scope = new TestScope('svc');
@@ -287,6 +287,61 @@ test('a deleted pod leaves the endpoints and traffic moves; its UDP flows are fl
   const rs = probes(podNs('c3'), '10.96.0.50', 80, 16);
   assert.ok(rs.every((x) => x.ok) && !servers(rs).includes(`default/${victim}`), JSON.stringify(servers(rs)));
   pods.delete(victim);
+});
+
+test('graceful delete: a terminating pod gets no new connections while others are ready, serves when none is, then is refused', async () => {
+  const file = join(scope.dir, 'drain.yaml');
+  const drainPod = (name: string, node: string) => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: default, labels: { app: drain } }
+spec: { nodeName: ${node}, terminationGracePeriodSeconds: 20, containers: [{ name: s, command: [flatnet, serve, --port, "8080", --delay-shutdown, "10"] }] }
+`;
+  writeFileSync(file, [drainPod('drain-1', 'node-1'), drainPod('drain-2', 'node-2'),
+    'apiVersion: v1\nkind: Service\nmetadata: { name: drain, namespace: default }\nspec: { clusterIP: 10.96.0.60, selector: { app: drain }, ports: [{ port: 80, targetPort: 8080 }] }\n'].join('---\n'));
+  assert.equal(t.cli('apply', '-f', file).status, 0);
+  const store = t.lab.store();
+  try {
+    await waitPodsRunning(store, 2, 20_000);
+    await waitServiceProgrammed(t.lab, '10.96.0.60', 80, 2, 10_000);
+    const one = (name: string) => { const f = join(scope.dir, `${name}.yaml`); writeFileSync(f, drainPod(name, 'node-1')); return f; };
+    const conditions = async () => {
+      const slices = (await store.list(ENDPOINTSLICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as EndpointSlice);
+      return Object.fromEntries(slices.filter((s) => s.metadata.labels?.['kubernetes.io/service-name'] === 'drain')
+        .flatMap((s) => s.endpoints.map((e) => [e.targetRef!.name, e.conditions])));
+    };
+
+    // drain-1 goes: listed as terminating (serving, not ready); new connections all go to drain-2.
+    const t0 = Date.now();
+    const d1 = t.cli('delete', '-f', one('drain-1'), '--wait=false');
+    assert.equal(d1.status, 0, d1.stderr);
+    assert.match(d1.stdout, /pod "drain-1" deleted/);
+    await waitServiceProgrammed(t.lab, '10.96.0.60', 80, 1, 5000);
+    assert.deepEqual((await conditions())['drain-1'], { ready: false, serving: true, terminating: true });
+    assert.match(t.cli('get', 'pods').stdout, /^drain-1 +1\/1 +Terminating /m);
+    const during = probes(podNs('c3'), '10.96.0.60', 80, 16);
+    assert.ok(during.every((r) => r.ok), JSON.stringify(during.filter((r) => !r.ok)));
+    assert.deepEqual(servers(during), ['default/drain-2'], 'no new connection to the terminating pod');
+
+    // drain-2 goes too: no endpoint is ready, so the draining ones keep answering (kube-proxy's fallback).
+    assert.equal(t.cli('delete', '-f', one('drain-2'), '--wait=false').status, 0);
+    await waitServiceProgrammed(t.lab, '10.96.0.60', 80, 2, 5000);
+    const fallback = probes(podNs('c3'), '10.96.0.60', 80, 16);
+    assert.ok(Date.now() - t0 < 10_000, 'still inside drain-1\'s shutdown delay');
+    assert.ok(fallback.every((r) => r.ok), `all draining, still served: ${JSON.stringify(fallback.filter((r) => !r.ok))}`);
+    assert.deepEqual(servers(fallback), ['default/drain-1', 'default/drain-2']);
+
+    // Their processes exit after the delay; the kubelets remove the pods; the Service then refuses.
+    const deadline = Date.now() + 20_000;
+    const draining = async () => (await store.list(`${POD_PREFIX}default/`)).items.filter((kv) => kv.key.includes('/drain-'));
+    while ((await draining()).length > 0) {
+      assert.ok(Date.now() < deadline, 'the drained pods are removed');
+      await sleep(100);
+    }
+    assert.ok(Date.now() - t0 >= 10_000, 'not before their shutdown delay ended');
+    await sleep(500);
+    const gone = probes(podNs('c3'), '10.96.0.60', 80, 4);
+    assert.ok(gone.every((r) => !r.ok && /refused/i.test(r.error ?? '')), JSON.stringify(gone));
+  } finally { await store.close(); }
 });
 
 test('apply: a headless Service gets no ClusterIP; a taken ClusterIP or NodePort refuses the whole file and stores nothing', async () => {

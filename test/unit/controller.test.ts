@@ -135,7 +135,7 @@ test('controller: node Ready follows the heartbeat key, keeping addresses', () =
   await until('Ready True again', async () => (await ready())?.status === 'True');
 }));
 
-test('controller: a deployment of 5 spreads over the Ready nodes; scaling to 2 deletes 3', () => withController(async (h) => {
+test('controller: a deployment of 5 spreads over the Ready nodes; scaling to 2 deletes 3 gracefully', () => withController(async (h) => {
   await h.addNode('node-1');
   await h.addNode('node-2');
   await h.addNode('dead', { alive: false });
@@ -157,10 +157,19 @@ test('controller: a deployment of 5 spreads over the Ready nodes; scaling to 2 d
   await until('status.replicas 5', async () => (await h.store.get(objectKey('Deployment', 'web', 'demo')))?.value.includes('"replicas":5,"readyReplicas":0') ?? false);
 
   await h.deployment('web', 2);
-  await until('2 pods', async () => (await h.pods()).length === 2);
+  // Bound pods are marked terminating, for their kubelet to stop and remove (no kubelet runs here).
+  const active = async () => (await h.pods()).filter((p) => !p.metadata.deletionTimestamp);
+  await until('2 active pods', async () => (await active()).length === 2);
   await h.controller.idle();
-  const left = (await h.pods()).map((p) => p.metadata.name);
+  const left = (await active()).map((p) => p.metadata.name);
   assert.ok(left.every((n) => pods.some((p) => p.metadata.name === n)), 'survivors are old pods');
+  const going = (await h.pods()).filter((p) => p.metadata.deletionTimestamp);
+  assert.equal(going.length, 3);
+  for (const p of going) {
+    assert.equal(p.metadata.deletionGracePeriodSeconds, 30);
+    const left = Date.parse(p.metadata.deletionTimestamp!) - Date.now();
+    assert.ok(left > 20_000 && left <= 30_000, `deletionTimestamp is 30 s ahead: ${p.metadata.deletionTimestamp}`);
+  }
   const d = JSON.parse((await h.store.get(objectKey('Deployment', 'web', 'demo')))!.value) as Deployment;
   await until('status.replicas 2', async () => (JSON.parse((await h.store.get(objectKey('Deployment', 'web', 'demo')))!.value) as Deployment).status?.replicas === 2);
   assert.equal(d.spec.replicas, 2);
@@ -172,9 +181,10 @@ test('controller: a deleted deployment takes its pods with it', () => withContro
   await h.deployment('db', 1);
   await until('4 pods', async () => (await h.pods()).length === 4);
   await h.store.delete(objectKey('Deployment', 'web', 'demo'));
-  await until('web pods gone', async () => (await h.pods()).every((p) => !p.metadata.name.startsWith('web-')));
+  // Bound, so terminating (their kubelet removes them); nothing replaces them.
+  await until('web pods terminating', async () => (await h.pods()).every((p) => !p.metadata.name.startsWith('web-') || !!p.metadata.deletionTimestamp));
   await h.controller.idle();
-  assert.equal((await h.pods()).length, 1, 'db keeps its pod');
+  assert.deepEqual((await h.pods()).filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name.split('-')[0]), ['db'], 'db keeps its pod');
   assert.equal((await h.store.list(DEPLOYMENT_PREFIX)).items.length, 1);
 }));
 

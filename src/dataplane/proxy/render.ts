@@ -31,23 +31,36 @@ export interface ProxyPlan {
   affinityTimeouts: Set<number>;
 }
 
-interface Backend { ip: string; port: number; local: boolean }
+interface Backend { ip: string; port: number; local: boolean; ready: boolean }
 
 const ipKey = (ip: string) => ip.split('.').reduce((a, x) => a * 256 + Number(x), 0);
 const proto = (p: 'TCP' | 'UDP') => (p === 'TCP' ? 'tcp' : 'udp');
 
-/** Ready endpoints of a Service port, deduplicated and sorted, so equal inputs give equal elements. */
+/**
+ * Endpoints of a Service port that can take traffic, deduplicated and sorted, so equal inputs give
+ * equal elements: the ready ones, and the terminating ones that still serve (kept apart by `ready`).
+ */
 function backends(portName: string, protocol: 'TCP' | 'UDP', slices: EndpointSlice[], nodeName: string): Backend[] {
   const seen = new Map<string, Backend>();
   for (const slice of slices) {
     const port = slice.ports.find((p) => p.name === portName && p.protocol === protocol);
     if (!port || slice.addressType !== 'IPv4') continue;
     for (const e of slice.endpoints) {
-      if (!e.conditions.ready) continue;
-      for (const ip of e.addresses) seen.set(`${ip}:${port.port}`, { ip, port: port.port, local: e.nodeName === nodeName });
+      const { ready, serving, terminating } = e.conditions;
+      if (!ready && !(serving && terminating)) continue;
+      for (const ip of e.addresses) seen.set(`${ip}:${port.port}`, { ip, port: port.port, local: e.nodeName === nodeName, ready });
     }
   }
   return [...seen.values()].sort((a, b) => ipKey(a.ip) - ipKey(b.ip) || a.port - b.port);
+}
+
+/**
+ * Where new connections go, as kube-proxy picks: the ready endpoints; when none is ready, the
+ * terminating ones still serving, so a Service whose pods are all draining keeps answering.
+ */
+function usable(list: Backend[]): Backend[] {
+  const ready = list.filter((b) => b.ready);
+  return ready.length > 0 ? ready : list;
 }
 
 /** What one Service puts into the table: its elements, and the shared things it needs. */
@@ -74,13 +87,14 @@ export function renderService(svc: Service, slices: EndpointSlice[], node: NodeV
   const set = (m: ProxyMap, k: string, v: string) => out.elements.push([m, k, v]);
   const local = new Set<string>();
   for (const port of svc.spec.ports) {
-    const all = backends(port.name ?? '', port.protocol, slices, node.nodeName);
-    for (const b of all) if (b.local) local.add(b.ip);
+    const listed = backends(port.name ?? '', port.protocol, slices, node.nodeName);
+    for (const b of listed) if (b.local) local.add(b.ip);
+    const all = usable(listed);
 
     // ClusterIP: internalTrafficPolicy Local keeps traffic on this node's endpoints, and drops it
     // when there are none here (as kube-proxy does), rather than rejecting.
     const key = `${clusterIP} . ${proto(port.protocol)} . ${port.port}`;
-    const internal = svc.spec.internalTrafficPolicy === 'Local' ? all.filter((b) => b.local) : all;
+    const internal = svc.spec.internalTrafficPolicy === 'Local' ? usable(listed.filter((b) => b.local)) : all;
     if (internal.length > 0) {
       out.counts.push(internal.length);
       set('services', key, `goto pick-${internal.length}`);
@@ -100,7 +114,7 @@ export function renderService(svc: Service, slices: EndpointSlice[], node: NodeV
     if (svc.spec.type !== 'NodePort' || port.nodePort === undefined) continue;
     const npKey = `${proto(port.protocol)} . ${port.nodePort}`;
     const localPolicy = svc.spec.externalTrafficPolicy === 'Local';
-    const external = localPolicy ? all.filter((b) => b.local) : all;
+    const external = localPolicy ? usable(listed.filter((b) => b.local)) : all;
     if (external.length > 0) {
       out.counts.push(external.length);
       set('nodeports', npKey, `goto np-pick-${external.length}`);
