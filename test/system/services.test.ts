@@ -274,6 +274,13 @@ test('a deleted pod leaves the endpoints and traffic moves; its UDP flows are fl
   const r = t.cli('delete', '-f', victimFile);
   assert.equal(r.status, 0, r.stderr);
   await waitServiceProgrammed(t.lab, '10.96.0.50', 80, 2, 10_000);
+  // The map changes first, then the agent flushes: wait until c1's node holds no flow toward the victim.
+  const victimIP = ipOf(victim);
+  const flows = () => spawnSync('nsenter', [`--net=/run/netns/${nodeNs('node-1')}`, 'conntrack', '-L', '-p', 'udp', '--orig-dst', '10.96.0.50'], { encoding: 'utf8' }).stdout;
+  for (const deadline = Date.now() + 5000; flows().includes(`src=${victimIP} `);) {
+    assert.ok(Date.now() < deadline, `node-1 still has a UDP flow to ${victim} (${victimIP}):\n${flows()}`);
+    await sleep(50);
+  }
   const store = t.lab.store();
   try {
     const slices = (await store.list(ENDPOINTSLICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as EndpointSlice);

@@ -194,20 +194,20 @@ export class ProxyApplier {
       for (let i = 0, v; (v = plan.elements[map].get(`${serviceKey} . ${i}`)) !== undefined; i++) if (v === endpoint) return true;
       return false;
     };
-    let flushed = 0;
+    const gone = removed.filter((r) => !stillServing(r.key.slice(0, r.key.lastIndexOf(' . ')), r.value, r.map)); // else only its index moved
+    // UDP flows first and all at once: until they are gone a client's next datagram still goes to the old endpoint.
+    const flushes = gone.filter((r) => r.key.split(' . ').includes('udp')).map(async (r) => {
+      const parts = r.key.split(' . ');
+      const match = r.map === 'endpoints' ? ['--orig-dst', parts[0], '--orig-port-dst', parts[2]] : ['--orig-port-dst', parts[1]];
+      const { cmd, args } = this.ns.wrap('conntrack', ['-D', '-p', 'udp', ...match, '--reply-src', r.value.split(' . ')[0]]);
+      const out = await runCommand(cmd, args);
+      return Number(/(\d+) flow entries have been deleted/.exec(out.stderr + out.stdout)?.[1] ?? 0);
+    });
+    const flushed = (await Promise.all(flushes)).reduce((a, b) => a + b, 0);
     const affinityDeletes: string[] = [];
     let affinity: Map<string, string> | undefined = known.size ? known : undefined;
-    for (const r of removed) {
+    for (const r of gone) {
       const serviceKey = r.key.slice(0, r.key.lastIndexOf(' . '));
-      if (stillServing(serviceKey, r.value, r.map)) continue; // only its index moved
-      const [epIP] = r.value.split(' . ');
-      const parts = serviceKey.split(' . ');
-      if (parts.includes('udp')) {
-        const match = r.map === 'endpoints' ? ['--orig-dst', parts[0], '--orig-port-dst', parts[2]] : ['--orig-port-dst', parts[1]];
-        const { cmd, args } = this.ns.wrap('conntrack', ['-D', '-p', 'udp', ...match, '--reply-src', epIP]);
-        const out = await runCommand(cmd, args);
-        flushed += Number(/(\d+) flow entries have been deleted/.exec(out.stderr + out.stdout)?.[1] ?? 0);
-      }
       // A ClusterIP's affinity key is the ClusterIP's; a NodePort's is "<node address> . <protocol> . <port>".
       const sticky = r.map === 'endpoints' ? plan.elements['affinity-services'].has(serviceKey)
         : [...plan.elements['affinity-services'].keys()].some((k) => k.endsWith(` . ${serviceKey}`));
