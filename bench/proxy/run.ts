@@ -12,6 +12,7 @@ import { Netns } from '../../src/kernel/netns.js';
 import { spawnCommand } from '../../src/kernel/exec.js';
 import { ProxyApplier, type ProxySyncReport } from '../../src/dataplane/proxy/apply.js';
 import { ProxyState } from '../../src/dataplane/proxy/state.js';
+import { serviceId } from '../../src/api/types.js';
 import { percentile } from '../cni/stats.js';
 import { CIDRS, ENDPOINTS_PER_SERVICE, PROXY_NODE, clusterIP, makeCluster, withChangedEndpoint, type Cluster } from './cluster.js';
 import { renderKubeProxyNat, restoreInput, ruleCount, type NatRuleset } from './kube-iptables.js';
@@ -89,7 +90,7 @@ async function benchFlatnet(node: string, s: States, n: number): Promise<Flatnet
   // The agent's own path: a change goes into ProxyState (one Service re-rendered), the applier writes
   // what that touched. Full sync and restart render every Service first, as a starting agent does.
   const view = { nodeName: PROXY_NODE, nodeIPs: [] };
-  const id = (o: { metadata: { namespace?: string; name: string } }) => `${o.metadata.namespace}/${o.metadata.name}`;
+  const id = (o: { metadata: { namespace?: string; name: string } }) => serviceId(o.metadata.namespace, o.metadata.name);
   const load = (st: ProxyState, c: Cluster) => {
     for (const x of c.services) st.setService(id(x), x);
     for (const x of c.slices) st.setSlice(id(x), x);

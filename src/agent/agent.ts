@@ -4,7 +4,7 @@
 // one sync loop each.
 import { join } from 'node:path';
 import { CLUSTER_CONFIG_KEY, ENDPOINTSLICE_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, SERVICE_PREFIX, heartbeatNode, objectKey } from '../api/keys.js';
-import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type EndpointSlice, type Node, type Service } from '../api/types.js';
+import { parseClusterConfig, podCIDRsOf, serviceId, type ClusterConfig, type EndpointSlice, type Node, type Service } from '../api/types.js';
 import { Netns } from '../kernel/netns.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
@@ -17,7 +17,6 @@ import { nodeViews } from './views.js';
 import { podMTU, renderRoutes, applyRoutes } from '../dataplane/routes/index.js';
 import { renderMasq, applyMasq } from '../dataplane/masq/index.js';
 import { startCniServer } from '../cni/server.js';
-import { serviceId } from '../dataplane/proxy/render.js';
 import { ProxyState } from '../dataplane/proxy/state.js';
 import { ProxyApplier } from '../dataplane/proxy/apply.js';
 
@@ -135,7 +134,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   });
   await Promise.all([services.start(), slices.start()]);
   const clusterCIDR = config.clusterCIDRs.find((c) => !c.includes(':')) ?? config.clusterCIDRs[0];
-  const proxyApplier = new ProxyApplier(ns, { clusterCIDR: clusterCIDR, serviceCIDR: config.serviceCIDR });
+  const proxyApplier = new ProxyApplier(ns, { clusterCIDR, serviceCIDR: config.serviceCIDR });
   const resyncMs = opts.resyncMs ?? 30_000;
   let lastFullSync = Date.now();
   const proxy = new SyncRunner(async () => {

@@ -4,7 +4,7 @@
 // win, and a refused Service stores nothing.
 import { randomInt } from 'node:crypto';
 import { CLUSTER_CONFIG_KEY, CLUSTER_IP_PREFIX, NODE_PORT_PREFIX, clusterIPKey, nodePortKey } from './keys.js';
-import { parseClusterConfig, type ClusterConfig, type Service, type ServicePort } from './types.js';
+import { parseClusterConfig, serviceId, type ClusterConfig, type Service, type ServicePort } from './types.js';
 import { allocateClusterIP, allocateNodePort, clusterIPProblem, nodePortProblem } from '../controller/service-ips.js';
 import type { Store, TxnOp } from '../store/store.js';
 
@@ -14,8 +14,6 @@ export class ApplyError extends Error {
     this.name = 'ApplyError';
   }
 }
-
-export const serviceId = (s: Service): string => `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`;
 
 /** The addresses in use when an apply is planned, and what this plan has taken or freed since. */
 export class ServiceAllocations {
@@ -38,7 +36,7 @@ export class ServiceAllocations {
 
   /** A new Service as stored, with its addresses, and the ops that hold them. */
   create(desired: Service): { service: Service; ops: TxnOp[] } {
-    const owner = serviceId(desired);
+    const owner = serviceId(desired.metadata.namespace, desired.metadata.name);
     const ops: TxnOp[] = [];
     const spec = { ...desired.spec };
     if (spec.clusterIP === 'None') {
@@ -55,7 +53,7 @@ export class ServiceAllocations {
 
   /** An existing Service with the manifest's spec: its ClusterIP is kept (immutable), node ports kept where they can be. */
   update(current: Service, desired: Service): { spec: Service['spec']; ops: TxnOp[] } {
-    const owner = serviceId(desired);
+    const owner = serviceId(desired.metadata.namespace, desired.metadata.name);
     const wanted = desired.spec.clusterIP;
     if (wanted !== undefined && wanted !== current.spec.clusterIP) {
       throw new ApplyError(`Service "${owner}": spec.clusterIP is immutable (it is ${current.spec.clusterIP ?? 'unset'}, the manifest asks for ${wanted}); delete the Service and apply it again`);
@@ -69,7 +67,7 @@ export class ServiceAllocations {
 
   /** The ops that free a deleted Service's addresses (only keys it still owns). */
   release(current: Service): TxnOp[] {
-    const owner = serviceId(current);
+    const owner = serviceId(current.metadata.namespace, current.metadata.name);
     const ops: TxnOp[] = [];
     const ip = current.spec.clusterIP;
     const held = ip !== undefined ? this.ips.get(ip) : undefined;
@@ -99,7 +97,7 @@ export class ServiceAllocations {
 
   /** The desired ports with node ports: requested, kept from `before` (same port and protocol), or new. */
   private nodePorts(desired: Service, before: ServicePort[], ops: TxnOp[]): ServicePort[] {
-    const owner = serviceId(desired);
+    const owner = serviceId(desired.metadata.namespace, desired.metadata.name);
     if (desired.spec.type !== 'NodePort') return desired.spec.ports.map(({ nodePort: _drop, ...p }) => p);
     const mine = new Set(before.map((p) => p.nodePort).filter((n): n is number => n !== undefined));
     const used = new Set<number>();

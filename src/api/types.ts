@@ -139,12 +139,15 @@ export type KubeObject = Node | Namespace | Pod | Deployment | Service | Endpoin
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 /** EndpointSlices grouped by the Service they belong to, keyed "namespace/name"; unlabelled ones left out. */
+/** The key a Service and its EndpointSlices share: "namespace/name". */
+export const serviceId = (namespace: string | undefined, name: string): string => `${namespace ?? 'default'}/${name}`;
+
 export function slicesByService(slices: EndpointSlice[]): Map<string, EndpointSlice[]> {
   const out = new Map<string, EndpointSlice[]>();
   for (const s of slices) {
     const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
     if (!svc) continue;
-    const id = `${s.metadata.namespace ?? 'default'}/${svc}`;
+    const id = serviceId(s.metadata.namespace, svc);
     if (!out.has(id)) out.set(id, []);
     out.get(id)!.push(s);
   }

@@ -66,11 +66,9 @@ function readManifests(v: Values) {
 /** `apply -f` and `delete -f`: all objects of the files in one transaction, a line each as kubectl prints it. */
 export async function manifestCommand(op: 'apply' | 'delete', v: Values): Promise<number> {
   const objects = readManifests(v);
-  let graceSeconds: number | undefined;
-  if (v['grace-period'] !== undefined) {
-    graceSeconds = Number(v['grace-period']);
-    if (!/^\d+$/.test(v['grace-period'])) throw new UsageError(`--grace-period "${v['grace-period']}": expected whole seconds >= 0`);
-  }
+  const grace = v['grace-period'];
+  if (grace !== undefined && !/^\d+$/.test(grace)) throw new UsageError(`--grace-period "${grace}": expected whole seconds >= 0`);
+  const graceSeconds = grace === undefined ? undefined : Number(grace);
   if (v.wait !== undefined && !['true', 'false'].includes(v.wait)) throw new UsageError(`--wait "${v.wait}": expected true or false`);
   const store = storeOf(labOf(v));
   try {

@@ -6,7 +6,7 @@
 // Service: a Service with N endpoints jumps to the shared chain `pick-N`, which DNATs through one map
 // keyed by (ClusterIP, protocol, port, `numgen random mod N`). One chain per distinct count, not per
 // Service (about 0.4 s for 10,000 Services, where a chain per Service and endpoint took 87 s).
-import { slicesByService, type EndpointSlice, type Service } from '../../api/types.js';
+import { serviceId, slicesByService, type EndpointSlice, type Service } from '../../api/types.js';
 
 /** Maps and sets of the proxy table; each element is `key` → `value` ('' for a set). */
 export const PROXY_MAPS = [
@@ -75,9 +75,6 @@ export interface ServiceFragment {
 }
 
 export interface NodeView { nodeName: string; nodeIPs: string[] }
-
-/** The key a Service and its EndpointSlices share: "namespace/name". */
-export const serviceId = (namespace: string | undefined, name: string) => `${namespace ?? 'default'}/${name}`;
 
 /** One Service seen from one node, with its EndpointSlices (in the order they are listed). */
 export function renderService(svc: Service, slices: EndpointSlice[], node: NodeView): ServiceFragment {

@@ -2,8 +2,8 @@
 // trackers do: a change to a Service or to one of its EndpointSlices re-renders that Service alone and
 // records which elements it touched, so the applier compares those, not the whole table. At 10,000
 // Services a whole render costs 0.1-0.2 s; one Service's costs microseconds.
-import { SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '../../api/types.js';
-import { PROXY_MAPS, emptyElements, hairpinKey, renderService, serviceId, type NodeView, type ProxyMap, type ProxyPlan, type ServiceFragment } from './render.js';
+import { SERVICE_NAME_LABEL, serviceId, type EndpointSlice, type Service } from '../../api/types.js';
+import { PROXY_MAPS, emptyElements, hairpinKey, renderService, type NodeView, type ProxyMap, type ProxyPlan, type ServiceFragment } from './render.js';
 
 export interface ProxyChanges {
   /** Compare every element: the plan was rebuilt whole since the last take. */
