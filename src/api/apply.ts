@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isNamespaced, kindPrefix, objectKey } from './keys.js';
 import { ApplyError, ServiceAllocations } from './service-apply.js';
-import type { Deployment, EndpointSlice, Kind, KubeObject, ObjectMeta, Pod, Service } from './types.js';
+import type { Deployment, EndpointSlice, Kind, KubeObject, Namespace, ObjectMeta, Pod, Service } from './types.js';
 import { markTerminating } from './termination.js';
 import { sliceService } from '../controller/endpoints.js';
 import type { KV, Store, TxnOp } from '../store/store.js';
@@ -81,7 +81,14 @@ async function planApply(store: Store, objects: KubeObject[]): Promise<Plan<Appl
   const results: ApplyResult[] = [];
   const seen = new Set<string>();
   const namespacesApplied = new Set(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
-  const namespaceExists = new Map<string, boolean>();
+  const namespaceState = new Map<string, 'absent' | 'active' | 'terminating'>();
+  const stateOf = async (ns: string) => {
+    if (!namespaceState.has(ns)) {
+      const kv = await store.get(objectKey('Namespace', ns));
+      namespaceState.set(ns, !kv ? 'absent' : (JSON.parse(kv.value) as Namespace).status?.phase === 'Terminating' ? 'terminating' : 'active');
+    }
+    return namespaceState.get(ns)!;
+  };
   const now = timestamp();
   // Read only when the apply holds a Service: the addresses in use, for allocation.
   let allocations: ServiceAllocations | undefined;
@@ -94,12 +101,15 @@ async function planApply(store: Store, objects: KubeObject[]): Promise<Plan<Appl
     seen.add(key);
 
     const ns = namespaceOf(desired);
-    if (ns !== undefined && !namespacesApplied.has(ns)) {
-      if (!namespaceExists.has(ns)) namespaceExists.set(ns, (await store.get(objectKey('Namespace', ns))) !== undefined);
-      if (!namespaceExists.get(ns)) throw new ApplyError(`${describe(desired)}: namespace "${ns}" not found (create it first, or in the same apply)`);
+    const nsState = ns === undefined ? undefined : await stateOf(ns);
+    if (nsState === 'absent' && !namespacesApplied.has(ns!)) {
+      throw new ApplyError(`${describe(desired)}: namespace "${ns}" not found (create it first, or in the same apply)`);
     }
 
     const kv = await store.get(key);
+    if (!kv && nsState === 'terminating') {
+      throw new ApplyError(`${describe(desired)}: unable to create new content in namespace "${ns}" because it is being terminated`);
+    }
     const line = (action: ApplyResult['action']) => `${RESOURCE[desired.kind].singular}/${desired.metadata.name} ${action}`;
     if (!kv) {
       let object = created(desired, now);
@@ -208,13 +218,17 @@ async function planDelete(store: Store, objects: KubeObject[], opts: DeleteOptio
       if (owner === service.metadata.name) deletes.set(kv.key, { op: 'delete', key: kv.key, expectModRevision: kv.modRevision });
     }
   };
-  const deleteAll = async (prefix: string, which: (o: KubeObject) => boolean = () => true) => {
+  /** Deletes what is under `prefix` (and `which` picks); returns the keys it took. */
+  const deleteAll = async (prefix: string, which: (o: KubeObject) => boolean = () => true): Promise<string[]> => {
+    const taken: string[] = [];
     for (const kv of (await store.list(prefix)).items) {
       const o = JSON.parse(kv.value) as KubeObject;
       if (deletes.has(kv.key) || !which(o)) continue;
       remove(kv, o);
+      taken.push(kv.key);
       if (o.kind === 'Service') await releaseService(o);
     }
+    return taken;
   };
 
   for (const o of objects) {
@@ -238,9 +252,19 @@ async function planDelete(store: Store, objects: KubeObject[], opts: DeleteOptio
     if (o.kind === 'Namespace') {
       // What lives in a namespace goes with it, in the same transaction: nothing is left orphaned.
       await deleteAll(kindPrefix('Deployment', o.metadata.name));
-      await deleteAll(kindPrefix('Pod', o.metadata.name));
+      const pods = await deleteAll(kindPrefix('Pod', o.metadata.name));
       await deleteAll(kindPrefix('Service', o.metadata.name));
       await deleteAll(kindPrefix('EndpointSlice', o.metadata.name));
+      // Pods left terminating keep their namespace, Terminating, as Kubernetes does: nothing new may
+      // be made in it, and the controller removes it once they are gone.
+      if (pods.some((k) => deletes.get(k)?.op !== 'delete')) {
+        const ns = JSON.parse(kv.value) as Namespace;
+        if (ns.status?.phase === 'Terminating') deletes.delete(key);
+        else {
+          const marked: Namespace = { ...ns, metadata: { ...ns.metadata, deletionTimestamp: timestamp() }, status: { ...ns.status, phase: 'Terminating' } };
+          deletes.set(key, { op: 'update', key, value: JSON.stringify(marked), expectModRevision: kv.modRevision });
+        }
+      }
     } else if (o.kind === 'Deployment') {
       const owner = JSON.parse(kv.value) as Deployment;
       await deleteAll(kindPrefix('Pod', namespaceOf(o)), (p) => ownedBy(p, owner));

@@ -9,7 +9,7 @@ import { labStatus } from '../lab/status.js';
 import { parseManifests } from '../api/manifest.js';
 import { applyObjects, deleteObjects, listObjects } from '../api/apply.js';
 import { formatJson, formatTable, formatYaml } from '../api/format.js';
-import type { Kind, KubeObject, Pod } from '../api/types.js';
+import type { Kind, KubeObject, Namespace, Pod } from '../api/types.js';
 import { isTerminating } from '../api/termination.js';
 import { objectKey } from '../api/keys.js';
 import { podNetns } from '../lab/pods.js';
@@ -79,25 +79,30 @@ export async function manifestCommand(op: 'apply' | 'delete', v: Values): Promis
       if ('notFound' in r && r.notFound) { console.error(r.line); missing++; } else console.log(r.line);
     }
     // As kubectl does by default: return once the deleted pods are gone, not just marked terminating.
-    if (op === 'delete' && v.wait !== 'false' && !(await podsGone(store, objects))) {
-      console.error('error: timed out waiting for the pods to terminate');
+    if (op === 'delete' && v.wait !== 'false' && !(await terminationsDone(store, objects))) {
+      console.error('error: timed out waiting for the pods (and their namespaces) to terminate');
       return 1;
     }
     return missing ? 1 : 0;
   } finally { await store.close(); }
 }
 
-/** Waits for the pods a delete marked terminating (named, or in a deleted Namespace or Deployment) to be removed. */
-async function podsGone(store: ReturnType<typeof storeOf>, deleted: KubeObject[]): Promise<boolean> {
+/**
+ * Waits for the pods a delete marked terminating (named, or in a deleted Namespace or Deployment) to
+ * be removed, and for deleted Namespaces that waited for them.
+ */
+async function terminationsDone(store: ReturnType<typeof storeOf>, deleted: KubeObject[]): Promise<boolean> {
   const concerned = (p: Pod) => deleted.some((o) => (o.kind === 'Pod' && o.metadata.name === p.metadata.name && (o.metadata.namespace ?? 'default') === p.metadata.namespace)
     || (o.kind === 'Namespace' && o.metadata.name === p.metadata.namespace)
     || (o.kind === 'Deployment' && (o.metadata.namespace ?? 'default') === p.metadata.namespace && (p.metadata.ownerReferences ?? []).some((r) => r.kind === 'Deployment' && r.name === o.metadata.name)));
   let deadline: number | undefined;
   for (;;) {
     const left = (await listObjects(store, 'Pod')).map((o) => o as Pod).filter((p) => isTerminating(p) && concerned(p));
-    if (left.length === 0) return true;
+    const namespaces = (await listObjects(store, 'Namespace')).filter((n) => (n as Namespace).status?.phase === 'Terminating'
+      && deleted.some((o) => o.kind === 'Namespace' && o.metadata.name === n.metadata.name));
+    if (left.length === 0 && namespaces.length === 0) return true;
     // The longest grace period left, and a margin for the kubelet to tear down and remove.
-    deadline ??= Math.max(...left.map((p) => Date.parse(p.metadata.deletionTimestamp!))) + 15_000;
+    deadline ??= Math.max(Date.now(), ...left.map((p) => Date.parse(p.metadata.deletionTimestamp!))) + 15_000;
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -4,8 +4,8 @@
 // every loop's decisions (decisions.ts, podcidr.ts) and applies them with compare-and-set, so a write
 // based on a stale copy fails instead of overwriting someone else's.
 import { randomInt, randomUUID } from 'node:crypto';
-import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, ENDPOINTSLICE_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX, SERVICE_PREFIX, heartbeatNode, objectKey } from '../api/keys.js';
-import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Deployment, type EndpointSlice, type Node, type Pod, type Service } from '../api/types.js';
+import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, ENDPOINTSLICE_PREFIX, HEARTBEAT_PREFIX, NAMESPACE_PREFIX, NODE_PREFIX, POD_PREFIX, SERVICE_PREFIX, heartbeatNode, objectKey } from '../api/keys.js';
+import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Deployment, type EndpointSlice, type Namespace, type Node, type Pod, type Service } from '../api/types.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
 import { isTerminating, markTerminating } from '../api/termination.js';
@@ -53,7 +53,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const configMirror = new Mirror<string>(store, configPrefix, (kv) => kv.value);
   const serviceMirror = new Mirror<Service>(store, SERVICE_PREFIX, jsonDecode);
   const sliceMirror = new Mirror<EndpointSlice>(store, ENDPOINTSLICE_PREFIX, jsonDecode);
-  const mirrors = [nodeMirror, heartbeatMirror, podMirror, deploymentMirror, configMirror, serviceMirror, sliceMirror];
+  const namespaceMirror = new Mirror<Namespace>(store, NAMESPACE_PREFIX, jsonDecode);
+  const mirrors = [nodeMirror, heartbeatMirror, podMirror, deploymentMirror, configMirror, serviceMirror, sliceMirror, namespaceMirror];
   const slices = new AssumedView(sliceMirror);
   const nodes = new AssumedView(nodeMirror);
   const pods = new AssumedView(podMirror);
@@ -123,6 +124,18 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       const key = podKey(pod);
       const rev = pods.modRevision(key);
       if (rev !== undefined && (await remove(pods, key, rev))) log(`pod ${podId(pod)}: deleted (node ${pod.spec.nodeName} is gone)`);
+    }
+  }
+
+  // A deleted namespace whose pods were still terminating stayed, Terminating: removed once they are gone.
+  async function finishNamespaces(): Promise<void> {
+    const inUse = new Set(pods.values().map((p) => p.metadata.namespace ?? 'default'));
+    for (const key of namespaceMirror.keys()) {
+      const ns = namespaceMirror.get(key)!;
+      if (ns.status?.phase !== 'Terminating' || inUse.has(ns.metadata.name)) continue;
+      const rev = namespaceMirror.modRevision(key);
+      requireLeader();
+      if (rev !== undefined && (await store.deleteIf(key, rev))) log(`namespace ${ns.metadata.name}: deleted (its pods are gone)`);
     }
   }
 
@@ -231,6 +244,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       if (config) await step('node IPAM', () => allocateCIDRs(config!));
       await step('node readiness', () => markReadiness(alive));
       await step('pod GC', collectPods);
+      await step('namespaces', finishNamespaces);
       await step('deployments', syncDeployments);
       await step('scheduler', () => schedule(alive));
       await step('endpointslices', syncEndpointSlices);

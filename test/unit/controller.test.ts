@@ -333,3 +333,20 @@ test('leader: a leader whose lease expires stops at once and the standby takes o
     await store.close();
   }
 });
+
+test('controller: a namespace left Terminating for its draining pods is removed once they are gone', () => withController(async (h) => {
+  const ns = (name: string, phase: 'Active' | 'Terminating') => JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase } });
+  await h.addNode('n1'); // a pod on a missing node would be collected at once
+  await h.store.put(objectKey('Namespace', 'demo'), ns('demo', 'Terminating'));
+  await h.store.put(objectKey('Namespace', 'live'), ns('live', 'Active'));
+  await h.store.put(objectKey('Namespace', 'empty'), ns('empty', 'Terminating'));
+  const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'demo', uid: 'u1', deletionTimestamp: '2026-12-02T10:00:30Z' }, spec: { nodeName: 'n1', containers: [{ name: 'c' }] } };
+  await h.store.put(objectKey('Pod', 'p', 'demo'), JSON.stringify(pod));
+  await until('the empty Terminating namespace removed', async () => !(await h.store.get(objectKey('Namespace', 'empty'))));
+  await h.controller.idle();
+  assert.ok(await h.store.get(objectKey('Namespace', 'demo')), 'kept while its pod drains');
+  assert.ok(await h.store.get(objectKey('Namespace', 'live')), 'an Active namespace is never touched');
+  await h.store.delete(objectKey('Pod', 'p', 'demo')); // its kubelet removes it
+  await until('demo removed after its last pod', async () => !(await h.store.get(objectKey('Namespace', 'demo'))));
+  assert.ok(h.logs.includes('namespace demo: deleted (its pods are gone)'));
+}));

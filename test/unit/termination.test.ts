@@ -11,7 +11,7 @@ import { formatTable } from '../../src/api/format.js';
 import { graceLeftMs, isTerminating, markTerminating } from '../../src/api/termination.js';
 import { desiredSlices } from '../../src/controller/endpoints.js';
 import { renderProxy } from '../../src/dataplane/proxy/render.js';
-import type { Pod, Service } from '../../src/api/types.js';
+import type { Namespace, Pod, Service } from '../../src/api/types.js';
 
 const T0 = Date.parse('2026-12-02T10:00:00Z');
 
@@ -59,6 +59,16 @@ test('delete: a bound pod is marked terminating, an unbound one removed, --grace
   await deleteObjects(store, docs([]));
   const after = (await listObjects(store, 'Pod')) as Pod[];
   assert.deepEqual(after.map((p) => [p.metadata.name, isTerminating(p)]), [['bound', true], ['other', true]], 'the namespace\'s pods terminate, their kubelet removes them');
+  // The namespace waits for them, Terminating (the controller removes it after), and takes nothing new.
+  const ns = JSON.parse((await store.get(objectKey('Namespace', 'demo')))!.value) as Namespace;
+  assert.equal(ns.status?.phase, 'Terminating');
+  assert.ok(ns.metadata.deletionTimestamp);
+  assert.match(formatTable('Namespace', [ns], { wide: false, allNamespaces: false }), /^demo +Terminating /m);
+  await assert.rejects(applyObjects(store, docs(['late']).slice(1)), /Pod "demo\/late": unable to create new content in namespace "demo" because it is being terminated/);
+  await assert.rejects(applyObjects(store, docs(['late'])), /unable to create new content in namespace "demo"/, 'also with the Namespace in the same file');
+  const rev = store.revision;
+  await deleteObjects(store, docs([]));
+  assert.equal(store.revision, rev, 'deleting it again writes nothing');
 });
 
 test('EndpointSlice: a terminating pod is listed serving and terminating, never ready', () => {
