@@ -59,6 +59,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const nodes = new AssumedView(nodeMirror);
   const pods = new AssumedView(podMirror);
   const deployments = new AssumedView(deploymentMirror);
+  const namespaces = new AssumedView(namespaceMirror);
 
   // Failures that repeat every sync (an exhausted CIDR, a bad config) are logged when they first appear.
   let lastProblems = new Set<string>();
@@ -130,12 +131,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   // A deleted namespace whose pods were still terminating stayed, Terminating: removed once they are gone.
   async function finishNamespaces(): Promise<void> {
     const inUse = new Set(pods.values().map((p) => p.metadata.namespace ?? 'default'));
-    for (const key of namespaceMirror.keys()) {
-      const ns = namespaceMirror.get(key)!;
+    for (const [key, ns] of namespaces.entries()) {
       if (ns.status?.phase !== 'Terminating' || inUse.has(ns.metadata.name)) continue;
-      const rev = namespaceMirror.modRevision(key);
-      requireLeader();
-      if (rev !== undefined && (await store.deleteIf(key, rev))) log(`namespace ${ns.metadata.name}: deleted (its pods are gone)`);
+      const rev = namespaces.modRevision(key);
+      if (rev !== undefined && (await remove(namespaces, key, rev))) log(`namespace ${ns.metadata.name}: deleted (its pods are gone)`);
     }
   }
 
@@ -270,7 +269,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     onStartedLeading: () => {
       log('leading');
       lastProblems = new Set();
-      for (const v of [nodes, pods, deployments, slices] as AssumedView<unknown>[]) v.clear();
+      for (const v of [nodes, pods, deployments, slices, namespaces] as AssumedView<unknown>[]) v.clear();
       runner.poke();
     },
     onStoppedLeading: () => log('stopped leading'),
