@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestScope } from '../helpers/scope.js';
 import { cluster, labFor, type TestLab } from '../helpers/lab.js';
+import { until } from '../helpers/until.js';
 import { waitPodsRunning } from '../../src/lab/demo.js';
 import { podNetnsName } from '../../src/lab/pods.js';
 import type { Node, Pod } from '../../src/api/types.js';
@@ -21,16 +22,6 @@ const routesOf = (netns: string) => execFileSync('ip', ['-n', netns, 'route', 's
 async function nodes(): Promise<Node[]> {
   const store = t.lab.store();
   try { return (await store.list('/registry/nodes/')).items.map((kv) => JSON.parse(kv.value) as Node); } finally { await store.close(); }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 before(async () => {
