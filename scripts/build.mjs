@@ -25,14 +25,17 @@ await build({ ...common, format: 'cjs', entryPoints: ['src/cni/main.ts'], outfil
 writeFileSync(`${out}/bin/package.json`, JSON.stringify({ type: 'commonjs' }) + '\n');
 // flatnet-cni itself is a C shim: a runtime starts it per call, and a Node start alone costs more than a whole ADD.
 const cc = process.env.CC || 'cc';
-try {
-  execFileSync(cc, ['-O2', '-Wall', '-o', `${out}/bin/flatnet-cni`, 'src/cni/shim.c'], { stdio: 'inherit' });
-} catch (err) {
-  const missing = err.code === 'ENOENT';
-  console.error(missing
-    ? `build: no C compiler "${cc}" to build flatnet-cni from src/cni/shim.c: install gcc and libc6-dev (scripts/setup.sh does), or set CC`
-    : `build: compiling src/cni/shim.c with ${cc} failed`);
-  process.exit(1);
+// flatnet-nft-dump reads nft set elements over netlink: the proxy's restart reads 60,000 of them back.
+for (const [bin, src] of [['flatnet-cni', 'src/cni/shim.c'], ['flatnet-nft-dump', 'src/kernel/nft-dump.c']]) {
+  try {
+    execFileSync(cc, ['-O2', '-Wall', '-o', `${out}/bin/${bin}`, src], { stdio: 'inherit' });
+  } catch (err) {
+    const missing = err.code === 'ENOENT';
+    console.error(missing
+      ? `build: no C compiler "${cc}" to build ${bin} from ${src}: install gcc and libc6-dev (scripts/setup.sh does), or set CC`
+      : `build: compiling ${src} with ${cc} failed`);
+    process.exit(1);
+  }
 }
 // etcd3 loads its .proto files from beside its own modules at run time, so it stays in node_modules.
 // Split into chunks: `serve` and `probe` start in every pod and must not load the etcd client (~200 ms).

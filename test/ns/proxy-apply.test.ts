@@ -9,6 +9,8 @@ import { Netns } from '../../src/kernel/netns.js';
 import { ProxyApplier, parseListing } from '../../src/dataplane/proxy/apply.js';
 import { renderProxy, PROXY_MAPS } from '../../src/dataplane/proxy/render.js';
 import { ProxyState } from '../../src/dataplane/proxy/state.js';
+import { PROXY_LAYOUTS } from '../../src/dataplane/proxy/skeleton.js';
+import { readSetElements } from '../../src/kernel/nft-elements.js';
 import type { EndpointSlice, Service } from '../../src/api/types.js';
 
 const scope = new TestScope('pxa');
@@ -116,4 +118,39 @@ test('proxy applier fed one Service at a time: only the touched elements are wri
   const kernel = parseListing(listing(netns)).elements;
   for (const m of PROXY_MAPS) assert.deepEqual(new Map([...kernel[m]].sort()), new Map([...want.elements[m]].sort()), `map ${m} holds the whole render`);
   assert.deepEqual(await new ProxyApplier(ns, CIDRS).sync(want), { rebuilt: false, operations: 0, flushed: 0 }, 'a restarted applier finds nothing to change');
+});
+
+test('the netlink dump reads every map and set exactly as `nft list table` prints it, and a restart adopts through it', async () => {
+  const netns = scope.netns('d');
+  const ns = new Netns(`/run/netns/${netns}`);
+  const c = cluster(3, { affinity: 30 });
+  // Every kind of element: refuse (s5 has no endpoints), drop (s6 Local with none on this node), UDP, NodePorts.
+  c.slices[5] = { ...c.slices[5], endpoints: [] };
+  c.services[6] = { ...c.services[6], spec: { ...c.services[6].spec, internalTrafficPolicy: 'Local' } };
+  c.slices[6] = { ...c.slices[6], endpoints: c.slices[6].endpoints.map((e) => ({ ...e, nodeName: 'node-9' })) };
+  const plan = renderProxy({ nodeName: 'node-1', nodeIPs: ['10.100.0.11'], ...c });
+  for (const [m, want] of [['no-endpoints', 'goto refuse'], ['no-endpoints', 'drop'], ['nodeport-no-endpoints', 'goto refuse'], ['affinity-timeouts', 'jump aff-30']] as const) {
+    assert.ok([...plan.elements[m].values()].includes(want), `the fixture has ${m} → ${want}`);
+  }
+  await new ProxyApplier(ns, CIDRS).sync(plan);
+  // The packet path fills the affinity map; two entries by hand, with their timeouts.
+  execFileSync('ip', ['netns', 'exec', netns, 'nft', 'add', 'element', 'ip', 'flatnet-proxy', 'affinity',
+    '{ 10.244.0.5 . 10.96.1.1 . tcp . 80 timeout 30s : 10.244.1.10 . 8080, 10.244.0.6 . 10.100.0.11 . udp . 30001 timeout 1m : 10.244.2.11 . 5353 }']);
+
+  const listed = parseListing(listing(netns));
+  const dumped = await readSetElements(ns, 'ip', 'flatnet-proxy', PROXY_LAYOUTS);
+  assert.ok(dumped, 'flatnet-nft-dump ran');
+  for (const m of PROXY_MAPS) {
+    assert.ok(listed.elements[m].size > 0, `${m} has elements to compare`);
+    assert.deepEqual(new Map([...dumped.get(m)!].sort()), new Map([...listed.elements[m]].sort()), `map ${m}`);
+  }
+  assert.equal(listed.affinity.size, 2);
+  assert.deepEqual(new Map([...dumped.get('affinity')!].sort()), new Map([...listed.affinity].sort()), 'map affinity');
+  assert.equal(await readSetElements(ns, 'ip', 'no-such-table', { services: PROXY_LAYOUTS.services }), undefined, 'a missing table reads as undefined');
+
+  // A restarted applier reads the table this way and writes nothing; one element changed behind its back is put right.
+  assert.deepEqual(await new ProxyApplier(ns, CIDRS).sync(plan), { rebuilt: false, operations: 0, flushed: 0 });
+  execFileSync('ip', ['netns', 'exec', netns, 'nft', 'delete', 'element', 'ip', 'flatnet-proxy', 'endpoints', '{ 10.96.1.3 . tcp . 80 . 1 }']);
+  assert.deepEqual(await new ProxyApplier(ns, CIDRS).sync(plan), { rebuilt: false, operations: 1, flushed: 0 });
+  assert.deepEqual(new Map([...parseListing(listing(netns)).elements.endpoints].sort()), new Map([...plan.elements.endpoints].sort()));
 });

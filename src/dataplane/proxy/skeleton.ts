@@ -8,6 +8,8 @@
 //   filter input/forward/output       a new connection to a Service without endpoints is refused at once
 // The table promises other tables one mark bit, MASQ_MARK: "masquerade this connection".
 
+import type { NftSetLayout } from '../../kernel/nft-elements.js';
+
 export const PROXY_TABLE = 'flatnet-proxy';
 export const MASQ_MARK = '0x00004000';
 
@@ -23,6 +25,25 @@ export interface SkeletonOptions {
   clusterCIDR: string;
   serviceCIDR: string;
 }
+
+const SERVICE_FIELDS = ['ipv4_addr', 'inet_proto', 'inet_service'] as const;
+const NODEPORT_FIELDS = ['inet_proto', 'inet_service'] as const;
+const ENDPOINT = ['ipv4_addr', 'inet_service'] as const;
+
+/** The byte layout of each map and set declared below, to decode their elements as nft would print them. */
+export const PROXY_LAYOUTS: Record<string, NftSetLayout> = {
+  services: { key: [...SERVICE_FIELDS], data: 'verdict' },
+  endpoints: { key: [...SERVICE_FIELDS, 'integer32'], data: [...ENDPOINT] },
+  'no-endpoints': { key: [...SERVICE_FIELDS], data: 'verdict' },
+  'affinity-services': { key: [...SERVICE_FIELDS] },
+  'affinity-timeouts': { key: [...SERVICE_FIELDS], data: 'verdict' },
+  affinity: { key: ['ipv4_addr', ...SERVICE_FIELDS], data: [...ENDPOINT] },
+  nodeports: { key: [...NODEPORT_FIELDS], data: 'verdict' },
+  'nodeport-endpoints': { key: [...NODEPORT_FIELDS, 'integer32'], data: [...ENDPOINT] },
+  'nodeport-no-endpoints': { key: [...NODEPORT_FIELDS], data: 'verdict' },
+  'nodeport-masq': { key: [...NODEPORT_FIELDS] },
+  hairpin: { key: ['ipv4_addr', 'ipv4_addr'] },
+};
 
 /** nft's own spelling of a timeout: 3h, 10800s → "3h"; 90 → "1m30s". */
 export function nftDuration(seconds: number): string {
