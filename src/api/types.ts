@@ -169,7 +169,12 @@ export interface ClusterConfig {
   serviceCIDR: string;
   /** NodePorts, inclusive (Kubernetes' default 30000-32767). */
   nodePortRange: { min: number; max: number };
+  /** Pods per node, as every kubelet's maxPods (DEFAULT_MAX_PODS when absent). */
+  maxPods?: number;
 }
+
+/** The kubelet's default maxPods. */
+export const DEFAULT_MAX_PODS = 110;
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   clusterCIDRs: ['10.244.0.0/16'],

@@ -110,6 +110,7 @@ export class ClusterLab {
       vxlan: { vni: 1, port: 8472 },
       serviceCIDR: cluster.serviceCIDR ?? LAB_SERVICE_CIDR,
       nodePortRange: DEFAULT_CLUSTER_CONFIG.nodePortRange,
+      ...(cluster.maxPods !== undefined ? { maxPods: cluster.maxPods } : {}),
     };
     const store = this.store();
     try {
