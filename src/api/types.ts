@@ -59,7 +59,7 @@ export interface PodStatus {
   podIPs?: Array<{ ip: string }>;
   hostIP?: string;
   hostIPs?: Array<{ ip: string }>;
-  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False' }>;
+  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False' } | { type: 'PodScheduled'; status: 'True' | 'False'; reason?: string; message?: string }>;
   message?: string;
 }
 
