@@ -61,6 +61,8 @@ export interface PodStatus {
   hostIPs?: Array<{ ip: string }>;
   conditions?: Array<{ type: 'Ready'; status: 'True' | 'False' } | { type: 'PodScheduled'; status: 'True' | 'False'; reason?: string; message?: string }>;
   message?: string;
+  /** A one-word cause when the kubelet rejected the pod (OutOfpods). */
+  reason?: string;
 }
 
 export interface Pod {
