@@ -203,7 +203,11 @@ export class ClusterLab {
    * directory stays then), and with keepLogs the log directory. A missing directory is already down.
    */
   async down(opts: { keepLogs?: boolean } = {}): Promise<{ left: string[] }> {
-    if (!existsSync(this.dir)) { removeRootIfEmpty(this.root); return { left: [] }; }
+    if (!existsSync(this.dir)) {
+      await this.stopEverything(); // pod namespaces named for this lab may outlive its directory
+      removeRootIfEmpty(this.root);
+      return { left: [] };
+    }
     if (!this.isLabDir()) throw new Error(notALab(this.dir));
     await this.stopEverything();
     const keep = new Set(opts.keepLogs ? ['log', LAB_MARKER] : []);
