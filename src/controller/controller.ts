@@ -17,7 +17,7 @@ import {
 } from './decisions.js';
 import { desiredSlices, sameSlice, sliceService } from './endpoints.js';
 import { LeaderElector } from './leader.js';
-import { slowStartBatch } from './slow-start.js';
+import { BURST_REPLICAS, slowStartBatch } from './slow-start.js';
 import { allocateNodeCIDRs } from './podcidr.js';
 
 export interface ControllerOptions {
@@ -192,11 +192,14 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       if (status.conditions) status.conditions = status.conditions.filter((c) => c.type !== 'PodScheduled');
       if (await update(pods, key, { ...pod, spec: { ...pod.spec, nodeName }, status }, rev)) log(`pod ${podId(pod)}: scheduled to ${nodeName}`);
     }
+    let written = 0;
     for (const { pod, message } of result.unschedulable) {
       const key = podKey(pod);
       const rev = pods.modRevision(key);
       // Written once: a pod already carrying this message is left alone, so no write loop.
       if (rev === undefined || pod.status?.message === message) continue;
+      // Thousands of pending pods are marked over several syncs (each write starts another), so no sync waits on them all.
+      if (written++ >= BURST_REPLICAS) break;
       if (await update(pods, key, { ...pod, status: unschedulableStatus(pod, message) }, rev)) log(`pod ${podId(pod)}: unschedulable: ${message}`);
     }
   }

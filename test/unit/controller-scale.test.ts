@@ -98,3 +98,16 @@ test('controller: a billion-replica Deployment is created in bounded batches whi
     await store.close();
   }
 });
+
+test('controller: 1200 pending pods are all marked Unschedulable, a bounded number per sync', async () => {
+  const store = new MemoryStore({ clock: new ManualClock(), historyLimit: 100_000 });
+  for (let i = 0; i < 1200; i++) await store.put(objectKey('Pod', `p${i}`, 'demo'), JSON.stringify(pod(`p${i}`)));
+  const controller = await startController({ store, identity: 'test', log: () => undefined, resyncMs: 0 });
+  try {
+    await until('every pod to carry PodScheduled False', async () => (await store.list(`${POD_PREFIX}demo/`)).items
+      .every((kv) => (JSON.parse(kv.value) as Pod).status?.conditions?.some((c) => c.type === 'PodScheduled' && c.message === '0/0 nodes are available: no nodes are registered.')), 20_000);
+  } finally {
+    await controller.stop();
+    await store.close();
+  }
+});
