@@ -3,6 +3,7 @@
 // conditions the single transaction would have had, and when a later chunk's conditions fail (someone
 // wrote meanwhile) the earlier chunks are undone, each undo guarded so it never overwrites a newer write.
 // Readers may see the chunks land one after another; a failure leaves the keys as they were.
+import { StoreError } from './errors.js';
 import { MAX_TXN_OPS, type Store, type TxnOp } from './store.js';
 
 interface Done {
@@ -14,6 +15,9 @@ interface Done {
 /** Like Store.commit for any number of ops; false (and nothing left written) when a condition fails. */
 export async function commitChunked(store: Store, ops: TxnOp[], chunkSize = MAX_TXN_OPS): Promise<boolean> {
   if (ops.length <= chunkSize) return store.commit(ops);
+  // A key in two chunks could not be undone to its value before both.
+  const keys = new Set(ops.map((o) => o.key));
+  if (keys.size !== ops.length) throw new StoreError(`transaction writes a key twice (${ops.length} ops, ${keys.size} keys)`);
   const done: Done[] = [];
   try {
     for (let i = 0; i < ops.length; i += chunkSize) {

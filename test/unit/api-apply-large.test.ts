@@ -97,6 +97,10 @@ test('commitChunked: a later chunk whose condition fails undoes the earlier chun
   assert.equal(await commitChunked(other, [...big, { op: 'create', key: '/k/b/200', value: 'x' }]), false);
   assert.equal((await other.get('/k/a'))!.value, 'theirs');
   assert.equal((await other.list('/k/b/')).items.length, 1);
+  // A key twice across chunks is refused before anything is written, as one transaction refuses it.
+  const twice: TxnOp[] = [...range(MAX_TXN_OPS + 1).map((i) => ({ op: 'create' as const, key: `/k/t/${i}`, value: 'x' })), { op: 'put', key: '/k/t/0', value: 'y' }];
+  await assert.rejects(commitChunked(store, twice), /writes a key twice/);
+  assert.deepEqual((await store.list('/k/t/')).items, []);
   await store.close();
   await other.close();
 });
