@@ -37,7 +37,7 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
       store, nodeName: o.node, nodeIP: agent.underlay.nodeIP, netnsPrefix: o.netnsPrefix ?? o.node,
       nodeDir: o.nodeDir, confFile: join(o.nodeDir, 'net.d', '10-flatnet.conflist'),
       cniBinDirs: [join(o.nodeDir, 'bin'), ...(o.cniBinDirs ?? ['/usr/lib/cni'])], binDir: join(o.nodeDir, 'bin'),
-      supervisor: o.supervisor, log,
+      supervisor: o.supervisor, log, maxPods: agent.config.maxPods,
     });
     await kubelet.start();
   }

@@ -1,16 +1,18 @@
 // `flatnet apply`, `delete` and `get` on the store, with kubectl's semantics and output lines.
 //
 // Apply and delete are all-or-nothing: they read the current state, check every object, then write
-// every change in one store transaction whose conditions are the revisions they read. A concurrent
-// writer makes the transaction fail, and the whole read-check-write runs again on the new state.
+// every change in one store transaction whose conditions are the revisions they read (in guarded
+// chunks, undone on failure, when it exceeds etcd's 128 ops: store/chunked.ts). A concurrent writer
+// makes the transaction fail, and the whole read-check-write runs again on the new state.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isNamespaced, kindPrefix, objectKey } from './keys.js';
+import { NAMESPACE_PREFIX, isNamespaced, kindPrefix, objectKey } from './keys.js';
 import { ApplyError, ServiceAllocations } from './service-apply.js';
 import type { Deployment, EndpointSlice, Kind, KubeObject, Namespace, ObjectMeta, Pod, Service } from './types.js';
 import { markTerminating } from './termination.js';
 import { sliceService } from '../controller/endpoints.js';
 import type { KV, Store, TxnOp } from '../store/store.js';
+import { commitChunked } from '../store/chunked.js';
 
 export { ApplyError };
 
@@ -66,10 +68,20 @@ function identity(o: KubeObject): { kind: Kind; name: string; namespace?: string
 async function commitPlan<R>(store: Store, what: string, plan: () => Promise<Plan<R>>): Promise<R[]> {
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const p = await plan();
-    if (p.ops.length === 0 || (await store.commit(p.ops))) return p.results;
+    if (p.ops.length === 0 || (await commitChunked(store, inLandingOrder(p.ops)))) return p.results;
     await sleep(Math.random() * 10 * attempt); // spread retries, so two appliers racing do not collide again in step
   }
   throw new ApplyError(`${what}: the objects kept changing while it ran; gave up after ${ATTEMPTS} attempts`);
+}
+
+/**
+ * A large write set lands in chunks (commitChunked): namespaces created or marked Terminating go first,
+ * so nothing exists in a namespace that does not yet, and new content is refused at once; a namespace
+ * removed outright goes last, after what lived in it.
+ */
+function inLandingOrder(ops: TxnOp[]): TxnOp[] {
+  const rank = (o: TxnOp) => (!o.key.startsWith(NAMESPACE_PREFIX) ? 1 : o.op === 'delete' ? 2 : 0);
+  return [...ops].sort((a, b) => rank(a) - rank(b));
 }
 
 export async function applyObjects(store: Store, objects: KubeObject[]): Promise<ApplyResult[]> {

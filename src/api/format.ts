@@ -58,7 +58,7 @@ function columns(kind: Kind, wide: boolean, now: number): Columns {
         const p = o as Pod;
         const total = p.spec.containers.length;
         const ready = p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? total : 0;
-        return [p.metadata.name, `${ready}/${total}`, p.metadata.deletionTimestamp ? 'Terminating' : p.status?.phase ?? 'Pending', '0', age(p, now),
+        return [p.metadata.name, `${ready}/${total}`, p.metadata.deletionTimestamp ? 'Terminating' : p.status?.reason ?? p.status?.phase ?? 'Pending', '0', age(p, now),
           ...(wide ? [p.status?.podIP ?? NONE, p.spec.nodeName ?? NONE, NONE, NONE] : [])];
       },
     };

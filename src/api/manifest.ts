@@ -24,6 +24,23 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 /** A label value, or the name part of a label/annotation key. */
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A Service name: a DNS-1035 label (it becomes a DNS name and environment variable names). */
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Kubernetes' limit on an object's annotations: keys and values together, in bytes. */
+export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
+/** A Deployment's pods are "<name>-<5 characters>", and a pod's name becomes its hostname: a DNS label (63). */
+export const MAX_DEPLOYMENT_NAME = 63 - 6;
+/** Kubernetes' replicas is an int32. */
+const MAX_INT32 = 2 ** 31 - 1;
+/**
+ * What the lab can run. Kubernetes has no per-pod container limit, but the lab runs each container as
+ * processes on one machine: a pod of 10,000 containers would take its node down. 64 is far above any
+ * real pod (an app and a few sidecars) and keeps a full node (110 pods) within one machine's means.
+ */
+export const MAX_CONTAINERS = 64;
+/** Pods a Deployment may ask for here: each is a stored object and, once scheduled, processes on this machine. */
+export const MAX_REPLICAS = 10_000;
 
 /** Kubernetes metadata that the server owns or flatnet does not use: accepted and dropped. */
 const IGNORED_META = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
@@ -119,15 +136,26 @@ function stringList(v: Json, path: string, at: Where): string[] {
   return v.map((s, i) => str(s, `${path}[${i}]`, at));
 }
 
-function dnsName(v: Json, path: string, at: Where, rule: 'label' | 'subdomain'): string {
+function dnsName(v: Json, path: string, at: Where, rule: 'label' | 'subdomain' | 'dns1035'): string {
   const s = str(v, path, at);
-  const ok = rule === 'label' ? s.length <= 63 && DNS_LABEL.test(s) : s.length <= 253 && DNS_SUBDOMAIN.test(s);
+  const ok = rule === 'label' ? s.length <= 63 && DNS_LABEL.test(s)
+    : rule === 'dns1035' ? s.length <= 63 && DNS_1035_LABEL.test(s)
+      : s.length <= 253 && DNS_SUBDOMAIN.test(s);
   if (!ok) {
+    const long = s.length > (rule === 'subdomain' ? 253 : 63) ? ` (it is ${s.length} characters)` : '';
     at.fail(path, rule === 'label'
-      ? `${show(s)} is not a DNS-1123 label (at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit)`
-      : `${show(s)} is not a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit)`);
+      ? `${show(s)} is not a DNS-1123 label (at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit)${long}`
+      : rule === 'dns1035'
+        ? `${show(s)} is not a DNS-1035 label (at most 63 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit)${long}`
+        : `${show(s)} is not a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit)${long}`);
   }
   return s;
+}
+
+/** Kubernetes' total-size limit on annotations, counted as it does: every key's and value's length. */
+function checkAnnotationsSize(annotations: Record<string, string>, path: string, at: Where): void {
+  const bytes = Object.entries(annotations).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+  if (bytes > MAX_ANNOTATIONS_BYTES) at.fail(path, `are ${bytes} bytes in total; the limit is ${MAX_ANNOTATIONS_BYTES} (256 KiB)`);
 }
 
 /** A label or annotation key: an optional DNS-subdomain prefix and "/", then a name of at most 63. */
@@ -158,14 +186,20 @@ function stringMap(v: Json, path: string, at: Where, values: 'label' | 'any'): R
 function parseMeta(v: Json, at: Where, kind: 'Namespace' | 'Pod' | 'Deployment' | 'Service'): ObjectMeta {
   const m = mapping(v, 'metadata', at);
   checkFields(m, 'metadata', ['name', 'namespace', 'labels', 'annotations'], IGNORED_META, at);
-  const meta: ObjectMeta = { name: dnsName(m.name, 'metadata.name', at, kind === 'Namespace' ? 'label' : 'subdomain') };
+  const meta: ObjectMeta = { name: dnsName(m.name, 'metadata.name', at, kind === 'Namespace' ? 'label' : kind === 'Service' ? 'dns1035' : 'subdomain') };
+  if (kind === 'Deployment' && meta.name.length > MAX_DEPLOYMENT_NAME) {
+    at.fail('metadata.name', `${show(meta.name)} is ${meta.name.length} characters; a Deployment's name may have at most ${MAX_DEPLOYMENT_NAME}, so that its pods' names ("<name>-xxxxx") fit a 63-character DNS label`);
+  }
   if (kind === 'Namespace') {
     if (m.namespace !== undefined) at.fail('metadata.namespace', `${show(m.namespace)}: a Namespace is cluster-scoped and has no namespace`);
   } else {
     meta.namespace = m.namespace === undefined ? 'default' : dnsName(m.namespace, 'metadata.namespace', at, 'label');
   }
   if (m.labels !== undefined) meta.labels = stringMap(m.labels, 'metadata.labels', at, 'label');
-  if (m.annotations !== undefined) meta.annotations = stringMap(m.annotations, 'metadata.annotations', at, 'any');
+  if (m.annotations !== undefined) {
+    meta.annotations = stringMap(m.annotations, 'metadata.annotations', at, 'any');
+    checkAnnotationsSize(meta.annotations, 'metadata.annotations', at);
+  }
   return meta;
 }
 
@@ -184,6 +218,9 @@ function parsePodSpec(v: Json, path: string, at: Where): PodSpec {
   checkFields(m, path, ['containers', 'nodeName', 'hostNetwork', 'nodeSelector', 'terminationGracePeriodSeconds'], IGNORED_POD_SPEC, at);
   if (!Array.isArray(m.containers) || m.containers.length === 0) {
     at.fail(`${path}.containers`, m.containers === undefined ? 'is required (a pod runs at least one container)' : `${show(m.containers)}: a pod needs a non-empty list of containers`);
+  }
+  if (m.containers.length > MAX_CONTAINERS) {
+    at.fail(`${path}.containers`, `${m.containers.length} containers: the lab runs at most ${MAX_CONTAINERS} per pod (each is processes on this one machine)`);
   }
   const names = new Set<string>();
   const containers = m.containers.map((c, i) => {
@@ -347,7 +384,8 @@ function parseDeployment(v: Mapping, at: Where): Deployment {
   const spec = mapping(v.spec, 'spec', at);
   checkFields(spec, 'spec', ['replicas', 'selector', 'template'], IGNORED_DEPLOYMENT_SPEC, at);
   const replicas = spec.replicas ?? 1;
-  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) at.fail('spec.replicas', `${show(replicas)} is not a whole number >= 0`);
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > MAX_INT32) at.fail('spec.replicas', `${show(replicas)} is not a whole number from 0 to ${MAX_INT32}`);
+  if (replicas > MAX_REPLICAS) at.fail('spec.replicas', `${replicas}: the lab runs at most ${MAX_REPLICAS} replicas per Deployment (every pod is a stored object and processes on this one machine)`);
 
   const selector = mapping(spec.selector, 'spec.selector', at);
   checkFields(selector, 'spec.selector', ['matchLabels'], [], at);
@@ -366,7 +404,10 @@ function parseDeployment(v: Mapping, at: Where): Deployment {
     }
   }
   const templateMeta: { labels?: Record<string, string>; annotations?: Record<string, string> } = { labels };
-  if (tmeta.annotations !== undefined) templateMeta.annotations = stringMap(tmeta.annotations, 'spec.template.metadata.annotations', at, 'any');
+  if (tmeta.annotations !== undefined) {
+    templateMeta.annotations = stringMap(tmeta.annotations, 'spec.template.metadata.annotations', at, 'any');
+    checkAnnotationsSize(templateMeta.annotations, 'spec.template.metadata.annotations', at);
+  }
 
   return {
     apiVersion: 'apps/v1',

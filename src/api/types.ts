@@ -59,8 +59,10 @@ export interface PodStatus {
   podIPs?: Array<{ ip: string }>;
   hostIP?: string;
   hostIPs?: Array<{ ip: string }>;
-  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False' }>;
+  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False' } | { type: 'PodScheduled'; status: 'True' | 'False'; reason?: string; message?: string }>;
   message?: string;
+  /** A one-word cause when the kubelet rejected the pod (OutOfpods). */
+  reason?: string;
 }
 
 export interface Pod {
@@ -169,7 +171,12 @@ export interface ClusterConfig {
   serviceCIDR: string;
   /** NodePorts, inclusive (Kubernetes' default 30000-32767). */
   nodePortRange: { min: number; max: number };
+  /** Pods per node, as every kubelet's maxPods (DEFAULT_MAX_PODS when absent). */
+  maxPods?: number;
 }
+
+/** The kubelet's default maxPods. */
+export const DEFAULT_MAX_PODS = 110;
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   clusterCIDRs: ['10.244.0.0/16'],

@@ -45,7 +45,11 @@ export async function labCommand(rest: string[], v: Values): Promise<number> {
     console.log(`lab ${lab.name} is up: ${cluster.nodes.length} nodes, backend ${cluster.backend}, etcd ${lab.etcdEndpoint}`);
     return 0;
   }
-  if (sub === 'down') { await lab.down(); console.log(`lab ${lab.name} removed`); return 0; }
+  if (sub === 'down') {
+    const { left } = await lab.down();
+    console.log(left.length === 0 ? `lab ${lab.name} removed` : `lab ${lab.name} removed; kept ${lab.dir}: it holds files the lab did not make (${left.join(', ')})`);
+    return 0;
+  }
   if (sub === 'status') { console.log(await labStatus(lab)); return 0; }
   if (rest[0] === 'node' && rest[1] === 'add' && rest[2]) {
     if (!v.segment) throw new UsageError('lab node add needs --segment SEG');

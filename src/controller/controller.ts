@@ -13,10 +13,11 @@ import type { Store } from '../store/store.js';
 import { AssumedView } from './assumed.js';
 import {
   SUFFIX_ALPHABET, deploymentKey, orphanedPods, ownedBy, ownerDeployment, planDeployment, podId, podKey, podsOnMissingNodes,
-  readyCondition, schedulePods, withCondition,
+  readyCondition, schedulePods, unschedulableStatus, withCondition,
 } from './decisions.js';
 import { desiredSlices, sameSlice, sliceService } from './endpoints.js';
 import { LeaderElector } from './leader.js';
+import { BURST_REPLICAS, slowStartBatch } from './slow-start.js';
 import { allocateNodeCIDRs } from './podcidr.js';
 
 export interface ControllerOptions {
@@ -153,14 +154,18 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       const owned = allPods.filter((p) => ownedBy(p, d) && !isTerminating(p));
       const taken = new Set(allPods.filter((p) => (p.metadata.namespace ?? 'default') === ns).map((p) => p.metadata.name));
       const plan = planDeployment(d, owned, taken, { suffix: randomSuffix, uid: randomUUID, now: new Date().toISOString() });
-      for (const pod of plan.create) {
+      // Slow start: a burst of creates that fail stops early; the next sync (other loops ran meanwhile) goes on.
+      const created = await slowStartBatch(plan.create.length, async (i) => {
+        const pod = plan.create[i];
         requireLeader();
         const key = podKey(pod);
-        if (await store.create(key, JSON.stringify(pod))) {
-          pods.wrote(key, pod, undefined);
-          log(`deployment ${ns}/${d.metadata.name}: created pod ${pod.metadata.name}`);
-        }
-      }
+        if (!(await store.create(key, JSON.stringify(pod)))) return false;
+        pods.wrote(key, pod, undefined);
+        if (plan.create.length <= 10) log(`deployment ${ns}/${d.metadata.name}: created pod ${pod.metadata.name}`);
+        return true;
+      });
+      if (plan.create.length > 10) log(`deployment ${ns}/${d.metadata.name}: created ${created} pods (${owned.length + created} of ${d.spec.replicas ?? 1})`);
+      plan.status.replicas += created - plan.create.length;
       for (const pod of plan.remove) {
         const key = podKey(pod);
         const rev = pods.modRevision(key);
@@ -176,22 +181,26 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   }
 
   // Loop 5: the scheduler.
-  async function schedule(alive: Set<string>): Promise<void> {
-    const result = schedulePods(pods.values(), nodes.values(), alive);
+  async function schedule(alive: Set<string>, config: ClusterConfig | undefined): Promise<void> {
+    const result = schedulePods(pods.values(), nodes.values(), alive, { maxPods: config?.maxPods });
     for (const { pod, nodeName } of result.bindings) {
       const key = podKey(pod);
       const rev = pods.modRevision(key);
       if (rev === undefined) continue; // our own create is not in the mirror yet: bound next sync
       const status = { ...pod.status };
       delete status.message;
+      if (status.conditions) status.conditions = status.conditions.filter((c) => c.type !== 'PodScheduled');
       if (await update(pods, key, { ...pod, spec: { ...pod.spec, nodeName }, status }, rev)) log(`pod ${podId(pod)}: scheduled to ${nodeName}`);
     }
+    let written = 0;
     for (const { pod, message } of result.unschedulable) {
       const key = podKey(pod);
       const rev = pods.modRevision(key);
       // Written once: a pod already carrying this message is left alone, so no write loop.
       if (rev === undefined || pod.status?.message === message) continue;
-      if (await update(pods, key, { ...pod, status: { ...pod.status, phase: 'Pending', message } }, rev)) log(`pod ${podId(pod)}: unschedulable: ${message}`);
+      // Thousands of pending pods are marked over several syncs (each write starts another), so no sync waits on them all.
+      if (written++ >= BURST_REPLICAS) break;
+      if (await update(pods, key, { ...pod, status: unschedulableStatus(pod, message) }, rev)) log(`pod ${podId(pod)}: unschedulable: ${message}`);
     }
   }
 
@@ -245,7 +254,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       await step('pod GC', collectPods);
       await step('namespaces', finishNamespaces);
       await step('deployments', syncDeployments);
-      await step('scheduler', () => schedule(alive));
+      await step('scheduler', () => schedule(alive, config));
       await step('endpointslices', syncEndpointSlices);
     } catch (err) {
       if (err instanceof NotLeaderError) return;

@@ -3,6 +3,8 @@
 // only feeds them the mirrors and applies what they return with compare-and-set.
 import { objectKey } from '../api/keys.js';
 import { podCIDRsOf, type Deployment, type Node, type NodeCondition, type Pod } from '../api/types.js';
+import { fullReason, nodeCapacity, takesPodIP, type NodeCapacity } from './capacity.js';
+import { BURST_REPLICAS } from './slow-start.js';
 
 export const podKey = (p: Pod): string => objectKey('Pod', p.metadata.name, p.metadata.namespace ?? 'default');
 export const deploymentKey = (d: Deployment): string => objectKey('Deployment', d.metadata.name, d.metadata.namespace ?? 'default');
@@ -60,17 +62,19 @@ export interface NewPodIdentity {
 const isReady = (p: Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
 /**
- * Brings a deployment's pods to spec.replicas: new pods from the template, or the newest extras removed.
+ * Moves a deployment's pods toward spec.replicas: new pods from the template, or the newest extras
+ * removed, at most `burst` of either per sync (the ReplicaSet controller's burstReplicas), so a huge
+ * replicas count is reached over many syncs and never built in memory at once.
  * `taken` holds every pod name in use in the namespace, so a new name never collides with one.
  */
-export function planDeployment(d: Deployment, owned: Pod[], taken: Set<string>, id: NewPodIdentity): DeploymentPlan {
+export function planDeployment(d: Deployment, owned: Pod[], taken: Set<string>, id: NewPodIdentity, burst = BURST_REPLICAS): DeploymentPlan {
   const want = Math.max(0, d.spec.replicas ?? 1);
   const newestFirst = [...owned].sort((a, b) =>
     (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '') || b.metadata.name.localeCompare(a.metadata.name));
-  const remove = newestFirst.slice(0, Math.max(0, owned.length - want));
+  const remove = newestFirst.slice(0, Math.min(burst, Math.max(0, owned.length - want)));
   const create: Pod[] = [];
   const names = new Set(taken);
-  for (let i = owned.length; i < want; i++) {
+  for (let i = owned.length; i < Math.min(want, owned.length + burst); i++) {
     let name: string;
     do name = `${d.metadata.name}-${id.suffix()}`; while (names.has(name));
     names.add(name);
@@ -119,13 +123,16 @@ const terminated = (p: Pod) => p.status?.phase === 'Succeeded' || p.status?.phas
 
 /**
  * Binds every pod without spec.nodeName, oldest first, to the fitting node with the fewest pods (ties
- * by name). A node fits when its agent is alive (heartbeat key present), it has a pod CIDR and its
- * labels match the pod's nodeSelector. Each binding counts toward the next pod's choice.
+ * by name). A node fits when its agent is alive (heartbeat key present), it has a pod CIDR, its
+ * labels match the pod's nodeSelector and it has room (capacity.ts: maxPods, its pod CIDR's
+ * addresses). Each binding counts toward the next pod's choice.
  */
-export function schedulePods(pods: Pod[], nodes: Node[], alive: Set<string>): ScheduleResult {
-  const load = new Map<string, number>(nodes.map((n) => [n.metadata.name, 0]));
+export function schedulePods(pods: Pod[], nodes: Node[], alive: Set<string>, opts: { maxPods?: number } = {}): ScheduleResult {
+  const capacity = new Map<string, NodeCapacity>(nodes.map((n) => [n.metadata.name, nodeCapacity(n, opts.maxPods)]));
+  const used = new Map<string, NodeCapacity>(nodes.map((n) => [n.metadata.name, { pods: 0, podIPs: 0 }]));
+  const take = (p: Pod, node: string) => { const u = used.get(node)!; u.pods++; if (takesPodIP(p)) u.podIPs++; };
   for (const p of pods) {
-    if (p.spec.nodeName && !terminated(p) && load.has(p.spec.nodeName)) load.set(p.spec.nodeName, load.get(p.spec.nodeName)! + 1);
+    if (p.spec.nodeName && !terminated(p) && used.has(p.spec.nodeName)) take(p, p.spec.nodeName);
   }
   const pending = pods.filter((p) => !p.spec.nodeName && !terminated(p)).sort((a, b) =>
     (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || podId(a).localeCompare(podId(b)));
@@ -135,18 +142,24 @@ export function schedulePods(pods: Pod[], nodes: Node[], alive: Set<string>): Sc
     const reasons = new Map<string, number>();
     let best: string | undefined;
     for (const n of byName) {
-      const why = unfitReason(pod, n, alive);
+      const why = unfitReason(pod, n, alive) ?? fullReason(pod, capacity.get(n.metadata.name)!, used.get(n.metadata.name)!);
       if (why) { reasons.set(why, (reasons.get(why) ?? 0) + 1); continue; }
-      if (best === undefined || load.get(n.metadata.name)! < load.get(best)!) best = n.metadata.name;
+      if (best === undefined || used.get(n.metadata.name)!.pods < used.get(best)!.pods) best = n.metadata.name;
     }
     if (best === undefined) {
       result.unschedulable.push({ pod, message: unschedulableMessage(nodes.length, reasons) });
       continue;
     }
-    load.set(best, load.get(best)! + 1);
+    take(pod, best);
     result.bindings.push({ pod, nodeName: best });
   }
   return result;
+}
+
+/** A pending pod's status as kube-scheduler leaves it when no node fits: PodScheduled False, Unschedulable. */
+export function unschedulableStatus(pod: Pod, message: string): NonNullable<Pod['status']> {
+  const others = (pod.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
+  return { ...pod.status, phase: 'Pending', message, conditions: [...others, { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] };
 }
 
 /** Why a node cannot take a pod, in kube-scheduler's words; undefined when it can. */

@@ -21,7 +21,12 @@ export interface LabCluster {
   mtu: number;
   /** ClusterIPs; LAB_SERVICE_CIDR when absent. */
   serviceCIDR?: string;
+  /** Pods per node, as the kubelet's maxPods (110 when absent); never more than a node's pod CIDR holds. */
+  maxPods?: number;
 }
+
+/** The most pods per node a cluster file may ask for: the lab runs every pod as processes on one machine. */
+export const MAX_PODS_LIMIT = 1000;
 
 /** kind's service CIDR: Kubernetes' 10.96.0.0/12 would hold the lab's node network, 10.100.0.0/16. */
 export const LAB_SERVICE_CIDR = '10.96.0.0/16';
@@ -100,6 +105,14 @@ export function validateCluster(c: LabCluster, file: string): LabCluster {
     nodeNames.add(n.name);
     if (!segNames.has(n.segment)) fail(`nodes[${i}].segment: "${n.segment}" is not a segment (${[...segNames].join(', ')})`);
   });
+  // The node IPAM hands each node one /nodeCIDRMaskSize slice of the cluster CIDR: a node past the last would never get one.
+  const slices = 2 ** (c.nodeCIDRMaskSize - cluster[1]);
+  if (c.nodes.length > slices) {
+    fail(`nodes: ${c.nodes.length} nodes, but clusterCIDR "${c.clusterCIDR}" cut into /${c.nodeCIDRMaskSize}s (nodeCIDRMaskSize) holds only ${slices} node pod CIDRs`);
+  }
+  if (c.maxPods !== undefined && (!Number.isInteger(c.maxPods) || c.maxPods < 1 || c.maxPods > MAX_PODS_LIMIT)) {
+    fail(`maxPods: ${JSON.stringify(c.maxPods)} must be an integer between 1 and ${MAX_PODS_LIMIT}`);
+  }
   for (const s of c.segments) {
     const hosts = 2 ** (32 - Number(s.subnet.split('/')[1])) - 13;
     const count = c.nodes.filter((n) => n.segment === s.name).length;
@@ -115,7 +128,7 @@ export function parseClusterFile(text: string, file: string): LabCluster {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ClusterFileError(`${file}: expected a LabCluster object`);
   const d = doc as Record<string, unknown>;
   if (d.kind !== undefined && d.kind !== 'LabCluster') throw new ClusterFileError(`${file}: kind: "${String(d.kind)}" is not LabCluster`);
-  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'serviceCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu']);
+  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'serviceCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu', 'maxPods']);
   for (const k of Object.keys(d)) if (!known.has(k)) throw new ClusterFileError(`${file}: ${k}: unknown field`);
   const base = defaultCluster();
   const merged = { ...base, ...d, apiVersion: base.apiVersion, kind: base.kind } as LabCluster;

@@ -53,6 +53,10 @@ export class ClusterLab {
   async up(input: LabCluster = defaultCluster(), opts: { timeoutMs?: number } = {}): Promise<void> {
     const cluster = withNodeIPs(validateCluster(input, 'cluster'));
     if (this.exists()) throw new Error(`lab "${this.name}" is already up; "flatnet lab down" first`);
+    if (existsSync(this.dir) && readdirSync(this.dir).length > 0 && !this.isLabDir()) throw new Error(notALab(this.dir));
+    mkdirSync(this.dir, { recursive: true });
+    // The marker first: whatever else up leaves behind, down can tell this directory is a lab's.
+    writeFileSync(join(this.dir, LAB_MARKER), `flatnet lab ${this.name}\n`);
     for (const d of ['run', 'log', 'nodes', 'etcd']) mkdirSync(join(this.dir, d), { recursive: true });
     writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify(cluster, null, 2) + '\n');
     try {
@@ -64,7 +68,10 @@ export class ClusterLab {
       for (const n of cluster.nodes) await this.startAgent(n.name);
       await this.waitNodesReady(cluster.nodes.map((n) => n.name), opts.timeoutMs ?? 30_000);
     } catch (err) {
-      await this.down().catch(() => undefined);
+      // Undo everything but the logs the error points at: they say why, and `lab down` removes them.
+      await this.down({ keepLogs: true }).catch(() => undefined);
+      const logs = join(this.dir, 'log');
+      if (err instanceof Error && existsSync(logs)) err.message += ` (lab "${this.name}" was taken down; its logs are kept in ${logs}; "flatnet lab down" removes them)`;
       throw err;
     }
   }
@@ -103,6 +110,7 @@ export class ClusterLab {
       vxlan: { vni: 1, port: 8472 },
       serviceCIDR: cluster.serviceCIDR ?? LAB_SERVICE_CIDR,
       nodePortRange: DEFAULT_CLUSTER_CONFIG.nodePortRange,
+      ...(cluster.maxPods !== undefined ? { maxPods: cluster.maxPods } : {}),
     };
     const store = this.store();
     try {
@@ -186,8 +194,30 @@ export class ClusterLab {
     rmSync(this.nodeDir(name), { recursive: true, force: true });
   }
 
-  /** Stops every process (pods' too), removes every namespace and the lab directory. */
-  async down(): Promise<void> {
+  /** Whether the directory holds a lab: its marker, or the cluster.json of a lab made before the marker existed. */
+  isLabDir(): boolean { return existsSync(join(this.dir, LAB_MARKER)) || existsSync(join(this.dir, 'cluster.json')); }
+
+  /**
+   * Stops every process (pods' too), removes every namespace and what the lab made in its directory;
+   * refuses a directory that is not a lab's. Returns what it left: files it did not make (the
+   * directory stays then), and with keepLogs the log directory. A missing directory is already down.
+   */
+  async down(opts: { keepLogs?: boolean } = {}): Promise<{ left: string[] }> {
+    if (!existsSync(this.dir)) {
+      await this.stopEverything(); // pod namespaces named for this lab may outlive its directory
+      removeRootIfEmpty(this.root);
+      return { left: [] };
+    }
+    if (!this.isLabDir()) throw new Error(notALab(this.dir));
+    await this.stopEverything();
+    const keep = new Set(opts.keepLogs ? ['log', LAB_MARKER] : []);
+    for (const entry of LAB_ENTRIES) if (!keep.has(entry)) rmSync(join(this.dir, entry), { recursive: true, force: true });
+    const left = readdirSync(this.dir);
+    if (left.length === 0) { rmdirSync(this.dir); removeRootIfEmpty(this.root); }
+    return { left: left.map((e) => join(this.dir, e)) };
+  }
+
+  private async stopEverything(): Promise<void> {
     const runDir = join(this.dir, 'run');
     const pidFiles = existsSync(runDir) ? readdirSync(runDir).filter((f) => f.endsWith('.pid')) : [];
     // Agents first (they would recreate pods), then their pods' processes, then the controller and etcd.
@@ -202,14 +232,24 @@ export class ClusterLab {
       for (const ns of plan.namespaces) killNetnsProcesses(ns);
       await destroyTopology(plan);
     }
-    rmSync(this.dir, { recursive: true, force: true });
-    try { rmdirSync(this.root); } catch { /* other labs live there */ }
   }
 
   podNetnses(): string[] {
     const all = existsSync('/run/netns') ? readdirSync('/run/netns') : [];
     return all.filter((n) => n.startsWith(`${this.name}-p-`));
   }
+}
+
+/** Marks a directory as a lab's: written first by `up`, so even a half-made lab is recognised by `down`. */
+const LAB_MARKER = '.flatnet-lab';
+/** Everything a lab makes in its directory; `down` removes these and nothing else. */
+const LAB_ENTRIES = ['run', 'nodes', 'etcd', 'log', 'cluster.json', LAB_MARKER];
+
+const notALab = (dir: string): string =>
+  `${dir} is not a flatnet lab's directory (it has no ${LAB_MARKER} or cluster.json); refusing to touch it: check --state-dir and --lab`;
+
+function removeRootIfEmpty(root: string): void {
+  try { rmdirSync(root); } catch { /* other labs, or other files, live there */ }
 }
 
 /** Ends what runs in a namespace of this lab, then deletes the namespace; one already gone is fine. */

@@ -15,6 +15,7 @@ import type { Store } from '../store/store.js';
 import { CniRuntime } from '../runtime/runtime.js';
 import { loadConfList } from '../runtime/conflist.js';
 import { podNetnsName } from './pods.js';
+import { admissionProblem, type Rejection } from './admission.js';
 
 const run = promisify(execFile);
 
@@ -41,6 +42,8 @@ export interface KubeletOptions {
   supervisor: Supervisor;
   log: (msg: string) => void;
   resyncMs?: number;
+  /** Pods this node runs at most (the kubelet's maxPods); more are rejected (admission.ts). */
+  maxPods?: number;
 }
 
 /** What the kubelet made for one pod: enough to tear it down after a restart with the store gone. */
@@ -118,10 +121,18 @@ export class Kubelet {
     const records = new Map(this.records().map((r) => [r.uid, r]));
     const work: Array<Promise<void>> = [];
     for (const [uid, rec] of records) if (!mine.has(uid) && !this.terminating.has(uid)) work.push(this.teardown(rec));
-    for (const [uid, pod] of mine) {
-      const rec = records.get(uid);
-      if (isTerminating(pod)) this.terminate(pod, rec);
-      else work.push(rec ? this.keep(pod, rec) : this.create(pod));
+    // New pods are admitted oldest first, while the node has room, as the kubelet's admission does.
+    let running = [...records.keys()].filter((uid) => mine.has(uid)).length;
+    const byAge = [...mine.values()].sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''));
+    for (const pod of byAge) {
+      const rec = records.get(pod.metadata.uid!);
+      if (isTerminating(pod)) { this.terminate(pod, rec); continue; }
+      if (rec) { work.push(this.keep(pod, rec)); continue; }
+      if (pod.status?.phase === 'Failed') continue; // rejected before: it stays rejected
+      const rejected = admissionProblem(pod, running, this.o.maxPods);
+      if (rejected) { work.push(this.reject(pod, rejected)); continue; }
+      running++;
+      work.push(this.create(pod));
     }
     const failures = (await Promise.allSettled(work)).filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failures.length) throw new Error(failures.map((f) => (f.reason as Error).message).join('; '));
@@ -154,6 +165,11 @@ export class Kubelet {
       await this.writeStatus(pod, { phase: 'Pending', message: (err as Error).message, conditions: [{ type: 'Ready', status: 'False' }] }).catch(() => undefined);
       throw err;
     }
+  }
+
+  private async reject(pod: Pod, why: Rejection): Promise<void> {
+    this.o.log(`pod ${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}: rejected: ${why.message}`);
+    await this.writeStatus(pod, { phase: 'Failed', reason: why.reason, message: why.message });
   }
 
   private cniConf(rec: PodRecord) {

@@ -99,7 +99,8 @@ export interface Store {
    * A transaction: when every op's condition holds, all its writes happen in one new revision (watchers
    * get them in one onEvents call, in op order); otherwise nothing happens and it returns false. Empty
    * `ops` is true and writes nothing. A key may appear once (StoreError otherwise). On etcd, a
-   * transaction holds at most --max-txn-ops operations (128 by default).
+   * transaction holds at most --max-txn-ops operations (128 by default): both stores refuse more
+   * (MAX_TXN_OPS) with a StoreError, so a caller that would fail on a real etcd fails in unit tests too.
    */
   commit(ops: TxnOp[]): Promise<boolean>;
 
@@ -135,8 +136,14 @@ export function assertKey(key: string): void {
   }
 }
 
-/** Checks a transaction's keys: each valid, none twice (etcd refuses a key twice in one txn). */
+/** etcd's default --max-txn-ops: a real cluster refuses a bigger transaction ("too many operations in txn request"). */
+export const MAX_TXN_OPS = 128;
+
+/** Checks a transaction: at most MAX_TXN_OPS ops, keys each valid and none twice (etcd refuses a key twice in one txn). */
 export function assertTxn(ops: TxnOp[]): void {
+  if (ops.length > MAX_TXN_OPS) {
+    throw new StoreError(`transaction of ${ops.length} ops exceeds etcd's limit of ${MAX_TXN_OPS} (--max-txn-ops); split it`, { key: ops[0].key });
+  }
   const seen = new Set<string>();
   for (const o of ops) {
     assertKey(o.key);

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LeaseLostError, StoreError } from '../../src/store/errors.js';
-import type { ResyncNeeded, Store, WatchEvent, WatchHandlers } from '../../src/store/store.js';
+import { MAX_TXN_OPS, type ResyncNeeded, type Store, type WatchEvent, type WatchHandlers } from '../../src/store/store.js';
 
 export interface StoreFixture {
   store: Store;
@@ -143,6 +143,15 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.equal((await store.list(root)).revision, snapshot.revision, 'and makes no revision');
       await assert.rejects(store.commit([{ op: 'put', key: `${root}tf/x`, value: '1' }, { op: 'delete', key: `${root}tf/x`, expectModRevision: 1 }]),
         (e: Error) => e instanceof StoreError && e.message.includes(`"${root}tf/x" twice`));
+    }));
+
+    test('a transaction holds at most MAX_TXN_OPS (128, etcd\'s default) ops: one more is refused and writes nothing', withStore(async ({ store, root }) => {
+      const ops = (n: number, dir: string) => Array.from({ length: n }, (_, i) => ({ op: 'create', key: `${root}${dir}/${i}`, value: String(i) }) as const);
+      assert.equal(await store.commit(ops(MAX_TXN_OPS, 'max')), true);
+      assert.equal((await store.list(`${root}max/`)).items.length, MAX_TXN_OPS);
+      await assert.rejects(store.commit(ops(MAX_TXN_OPS + 1, 'over')),
+        (e: Error) => e instanceof StoreError && e.message.includes(`${MAX_TXN_OPS + 1} ops exceeds etcd's limit of ${MAX_TXN_OPS}`));
+      assert.deepEqual((await store.list(`${root}over/`)).items, []);
     }));
 
     test('a watch sees all events of a transaction in one onEvents call, in op order', withStore(async ({ store, root }) => {

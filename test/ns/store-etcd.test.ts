@@ -5,6 +5,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { EtcdStore } from '../../src/store/etcd.js';
+import { applyObjects, deleteObjects, listObjects } from '../../src/api/apply.js';
+import { parseManifests } from '../../src/api/manifest.js';
+import { objectKey } from '../../src/api/keys.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { TestScope } from '../helpers/scope.js';
 import { Collector, storeContract } from '../helpers/store-contract.js';
@@ -53,6 +56,27 @@ test('etcd: a watch resumes after etcd restarts, from the first revision it had 
     await writer.close();
     await own.stop();
   }
+});
+
+test('etcd: apply -f and delete -f of 300 objects work past etcd\'s 128-op limit; a bad 300th object stores nothing', async () => {
+  const store = new EtcdStore({ endpoints: server.endpoint });
+  try {
+    const ns = `big${n++}`;
+    await store.put(objectKey('Namespace', 'default'), JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' }, status: { phase: 'Active' } }));
+    const pod = (i: number, where = ns) => `apiVersion: v1\nkind: Pod\nmetadata: { name: p${i}, namespace: ${where} }\nspec: { containers: [{ name: c }] }\n`;
+    const docs = [`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns} }\n`, ...Array.from({ length: 299 }, (_, i) => pod(i))];
+    const parse = (d: string[]) => parseManifests(d.join('---\n'), 'big.yaml');
+
+    const rev = (await store.list('/registry/')).revision;
+    await assert.rejects(applyObjects(store, parse([...docs.slice(0, 299), pod(999, 'nowhere')])), /namespace "nowhere" not found/);
+    assert.equal((await store.list('/registry/')).revision, rev, 'the refused file wrote nothing');
+
+    assert.equal((await applyObjects(store, parse(docs))).filter((r) => r.action === 'created').length, 300);
+    assert.equal((await listObjects(store, 'Pod', ns)).length, 299);
+    assert.equal((await deleteObjects(store, parse(docs))).filter((r) => r.action === 'deleted').length, 300);
+    assert.deepEqual(await listObjects(store, 'Pod', ns), []);
+    assert.equal(await store.get(objectKey('Namespace', ns)), undefined);
+  } finally { await store.close(); }
 });
 
 test('etcd: no etcd process of this run is left behind', async () => {

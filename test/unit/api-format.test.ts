@@ -86,3 +86,12 @@ test('yaml: the same documents, items at the key indentation', () => {
   assert.match(text, /^apiVersion: v1\nitems:\n- apiVersion: v1\n/);
   assert.deepEqual(parseYaml(formatYaml([nodes[0]], { asList: false })), nodes[0]);
 });
+
+test('pods: a pod its kubelet rejected shows the reason as STATUS, as kubectl does (OutOfpods)', () => {
+  const rejected: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'extra', namespace: 'default', creationTimestamp: ago(5) },
+    spec: { nodeName: 'node-1', containers: [{ name: 'c' }] }, status: { phase: 'Failed', reason: 'OutOfpods', message: 'Pod was rejected' } };
+  assert.equal(formatTable('Pod', [rejected], { wide: false, allNamespaces: false, now: NOW }), [
+    'NAME    READY   STATUS      RESTARTS   AGE',
+    'extra   0/1     OutOfpods   0          5s',
+  ].join('\n'));
+});

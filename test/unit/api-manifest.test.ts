@@ -143,12 +143,41 @@ test('deployment: replicas, selector, template labels', () => {
   const dep = (spec: string) => `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\nspec: ${spec}\n`;
   const template = 'template: { metadata: { labels: { app: web } }, spec: { containers: [{ name: c }] } }';
   assert.equal((parseManifests(dep(`{ replicas: 0, selector: { matchLabels: { app: web } }, ${template} }`), 'd.yaml')[0] as { spec: { replicas: number } }).spec.replicas, 0);
-  refuses(dep(`{ replicas: -1, selector: { matchLabels: { app: web } }, ${template} }`), 'pods.yaml: document 1 (Deployment "web"): spec.replicas: -1 is not a whole number >= 0');
-  refuses(dep(`{ replicas: 1.5, selector: { matchLabels: { app: web } }, ${template} }`), 'pods.yaml: document 1 (Deployment "web"): spec.replicas: 1.5 is not a whole number >= 0');
+  refuses(dep(`{ replicas: -1, selector: { matchLabels: { app: web } }, ${template} }`), 'pods.yaml: document 1 (Deployment "web"): spec.replicas: -1 is not a whole number from 0 to 2147483647');
+  refuses(dep(`{ replicas: 1.5, selector: { matchLabels: { app: web } }, ${template} }`), 'pods.yaml: document 1 (Deployment "web"): spec.replicas: 1.5 is not a whole number from 0 to 2147483647');
   refuses(dep(`{ selector: { matchLabels: {} }, ${template} }`), /^pods\.yaml: document 1 \(Deployment "web"\): spec\.selector\.matchLabels: is empty/);
   refuses(dep(`{ ${template} }`), 'pods.yaml: document 1 (Deployment "web"): spec.selector: is required');
   refuses(dep(`{ selector: { matchLabels: { app: api } }, ${template} }`),
     'pods.yaml: document 1 (Deployment "web"): spec.template.metadata.labels: {"app":"web"} does not match spec.selector.matchLabels {"app":"api"} (app: "api" is "web")');
   refuses(dep('{ selector: { matchLabels: { app: web } }, template: { metadata: { labels: { app: web } }, spec: { containers: [{ name: c, ports: [{ containerPort: 0 }] }] } } }'),
     'pods.yaml: document 1 (Deployment "web"): spec.template.spec.containers[0].ports[0].containerPort: 0 is not a port (1-65535)');
+});
+
+test('Kubernetes\' limits: name lengths, Service names, annotations size, a Deployment name its pods\' names fit', () => {
+  const long = (n: number) => 'a'.repeat(n);
+  refuses(pod('{ containers: [{ name: c }] }', `{ name: ${long(254)} }`), /^pods\.yaml: document 2 \(Pod "a+"\): metadata\.name: "a+\.\.\. is not a DNS-1123 subdomain .* \(it is 254 characters\)$/);
+  assert.equal(parseManifests(pod('{ containers: [{ name: c }] }', `{ name: ${long(253)} }`), 'p.yaml')[1].metadata.name.length, 253);
+  refuses(`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${long(64)} }\n`, /metadata\.name: "a+\.\.\. is not a DNS-1123 label .* \(it is 64 characters\)$/);
+  const svc = (name: string) => `apiVersion: v1\nkind: Service\nmetadata: { name: ${name} }\nspec: { ports: [{ port: 80 }] }\n`;
+  refuses(svc('1web'), /^pods\.yaml: document 1 \(Service "1web"\): metadata\.name: "1web" is not a DNS-1035 label/);
+  refuses(svc('a.b'), /metadata\.name: "a\.b" is not a DNS-1035 label/);
+  refuses(svc(long(64)), /is not a DNS-1035 label .* \(it is 64 characters\)$/);
+
+  const big = 'x'.repeat(128 * 1024);
+  refuses(pod('{ containers: [{ name: c }] }', `{ name: web, annotations: { a: ${big}, b: ${big} } }`),
+    'pods.yaml: document 2 (Pod "web"): metadata.annotations: are 262146 bytes in total; the limit is 262144 (256 KiB)');
+  assert.ok(parseManifests(pod('{ containers: [{ name: c }] }', `{ name: web, annotations: { a: ${big}, b: ${big.slice(2)} } }`), 'p.yaml'));
+
+  const dep = (name: string, replicas = 1, containers = 1, annotations = '') => `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: ${name} }\nspec: { replicas: ${replicas}, selector: { matchLabels: { app: w } }, template: { metadata: { labels: { app: w }${annotations} }, spec: { containers: [${Array.from({ length: containers }, (_, i) => `{ name: c${i} }`).join(', ')}] } } }\n`;
+  assert.ok(parseManifests(dep(long(57)), 'd.yaml'));
+  refuses(dep(long(58)), /^pods\.yaml: document 1 \(Deployment "a+"\): metadata\.name: "a+" is 58 characters; a Deployment's name may have at most 57, so that its pods' names \("<name>-xxxxx"\) fit a 63-character DNS label$/);
+  refuses(dep('web', 1, 1, `, annotations: { a: ${big}, b: ${big} }`), /spec\.template\.metadata\.annotations: are 262146 bytes in total/);
+
+  // What the lab cannot run is refused with the reason.
+  refuses(dep('web', 1_000_000_000), 'pods.yaml: document 1 (Deployment "web"): spec.replicas: 1000000000: the lab runs at most 10000 replicas per Deployment (every pod is a stored object and processes on this one machine)');
+  refuses(dep('web', 2 ** 31), /spec\.replicas: 2147483648 is not a whole number from 0 to 2147483647/);
+  assert.ok(parseManifests(dep('web', 10_000, 64), 'd.yaml'));
+  refuses(dep('web', 1, 65), 'pods.yaml: document 1 (Deployment "web"): spec.template.spec.containers: 65 containers: the lab runs at most 64 per pod (each is processes on this one machine)');
+  refuses(pod(`{ containers: [${Array.from({ length: 10_000 }, (_, i) => `{ name: c${i} }`).join(', ')}] }`),
+    'pods.yaml: document 2 (Pod "web"): spec.containers: 10000 containers: the lab runs at most 64 per pod (each is processes on this one machine)');
 });

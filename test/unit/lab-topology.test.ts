@@ -43,3 +43,13 @@ test('cluster files: defaults fill what is absent; bad values are named with the
   ];
   for (const [text, re] of bad) assert.throws(() => parseClusterFile(text, 'c.yaml'), re, text);
 });
+
+test('cluster files: more nodes than the cluster CIDR has node slices are refused at parse time', () => {
+  const nodes = (n: number) => `nodes: [${Array.from({ length: n }, (_, i) => `{ name: n${i}, segment: ${i % 2 ? 'a' : 'b'} }`).join(', ')}]\n`;
+  assert.throws(() => parseClusterFile(nodes(300), 'c.yaml'),
+    /c\.yaml: nodes: 300 nodes, but clusterCIDR "10\.244\.0\.0\/16" cut into \/24s \(nodeCIDRMaskSize\) holds only 256 node pod CIDRs$/);
+  assert.equal(parseClusterFile(nodes(256), 'c.yaml').nodes.length, 256);
+  assert.equal(parseClusterFile(`clusterCIDR: 10.244.0.0/15\n${nodes(300)}`, 'c.yaml').nodes.length, 300);
+  assert.equal(parseClusterFile('maxPods: 20\n', 'c.yaml').maxPods, 20);
+  assert.throws(() => parseClusterFile('maxPods: 0\n', 'c.yaml'), /c\.yaml: maxPods: 0 must be an integer between 1 and 1000/);
+});
