@@ -196,7 +196,7 @@ export function judge(inp: CheckInputs, probes: Probe[], results: ProbeResult[])
       let okCount = 0;
       for (const p of mine) {
         const r = byId.get(p.id);
-        const what = `${p.clientLabel} -> ${p.serverLabel} (${p.host}:${p.port}/${p.protocol}${p.crossNode === undefined ? '' : p.crossNode ? ', cross-node' : ', same node'})`;
+        const what = `${p.clientLabel} -> ${p.serverLabel} (${p.host.includes(':') ? `[${p.host}]` : p.host}:${p.port}/${p.protocol}${p.crossNode === undefined ? '' : p.crossNode ? ', cross-node' : ', same node'})`;
         if (!r || !r.ok) { rr.failures.push(`${what}: ${r?.error ?? 'no result'}`); continue; }
         if (p.expectClient && r.client !== p.expectClient) {
           rr.failures.push(`${what}: server saw client ${r.client}, expected ${p.expectClient}${rule === 1 ? ' (NAT on the path)' : ''}`);

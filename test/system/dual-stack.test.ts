@@ -90,7 +90,7 @@ test('flatnet check passes every pod rule, with IPv6 probes listed beside the IP
     assert.ok(section, `rule ${rule} passed:\n${r.stdout}`);
     assert.match(section!, / over IPv6|external host fdf0::/, `rule ${rule} probed IPv6:\n${section}`);
   }
-  assert.match(r.stdout, new RegExp(`default/web-1 -> default/web-3 over IPv6 \\(${escape(v6Of('web-3'))}:19999/tcp, cross-node\\): answered .* server saw ${escape(v6Of('web-1'))}\n`));
+  assert.match(r.stdout, new RegExp(`default/web-1 -> default/web-3 over IPv6 \\(\\[${escape(v6Of('web-3'))}\\]:19999/tcp, cross-node\\): answered .* server saw ${escape(v6Of('web-1'))}\n`));
   assert.match(r.stdout, /external host fdf0::cb00:710a .* server saw fdf0::a64/, 'pods reach the outside over IPv6 masqueraded to their node\'s IPv6 address');
 });
 

@@ -107,6 +107,10 @@ test('planProbes in dual stack: every pod rule is probed in each family, IPv6 pr
   // The IPv4 probes come first and are the single-stack plan unchanged.
   assert.deepEqual(probes.filter((p) => p.family === 4).map((p) => `${p.rule} ${p.clientLabel} ${p.host}`),
     planProbes(inputs(), 19999).map((p) => `${p.rule} ${p.clientLabel} ${p.host}`));
+  // An IPv6 probe that fails names its family and bracketed address.
+  const results: ProbeResult[] = probes.map((p) => ({ id: p.id, ok: p !== ab6, client: p.expectClient ?? 'fdf0::a64:b', ms: 1, error: p === ab6 ? 'timeout after 2000 ms' : undefined }));
+  const rule1 = judge(dualInputs(), probes, results)[0];
+  assert.deepEqual(rule1.failures, ['default/a -> default/b over IPv6 ([fd00:10:244:2::2]:19999/tcp, cross-node): timeout after 2000 ms']);
   // An external host without IPv6 gets IPv4 masquerade probes only.
   const noExt6 = dualInputs();
   delete noExt6.external!.ip6;

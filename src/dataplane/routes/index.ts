@@ -85,12 +85,12 @@ export function renderRoutes(inp: RouteInputs): DesiredRoutes {
     const adjacent = onSegment(peer.nodeIP, self.underlay.cidr);
     const direct = backend === 'host-gw' || (backend === 'auto' && adjacent);
     for (const cidr of peer.podCIDRs) {
-      if (!isV6(cidr)) routePeerCIDR(inp, out, peer, cidr, direct ? { via: peer.nodeIP, adjacent, segment: self.underlay.cidr } : undefined);
+      if (!isV6(cidr)) routePeerCIDR(inp, out, peer, cidr, direct ? { via: peer.nodeIP, adjacent } : undefined);
       else {
         // IPv6 is adjacent only when both nodes have an IPv6 address on one segment; auto tunnels the rest.
         const adjacent6 = !!peer.nodeIPv6 && !!self.underlay.cidr6 && onSegment(peer.nodeIPv6, self.underlay.cidr6);
         const direct6 = backend === 'host-gw' || (backend === 'auto' && adjacent6);
-        routePeerCIDR(inp, out, peer, cidr, direct6 ? { via: peer.nodeIPv6, adjacent: adjacent6, segment: self.underlay.cidr6 } : undefined);
+        routePeerCIDR(inp, out, peer, cidr, direct6 ? { via: peer.nodeIPv6, adjacent: adjacent6 } : undefined);
       }
     }
   }
@@ -99,7 +99,7 @@ export function renderRoutes(inp: RouteInputs): DesiredRoutes {
 
 /** Adds what reaches one pod CIDR of a peer: a direct route via its node address, or the VXLAN entries. */
 function routePeerCIDR(inp: RouteInputs, out: DesiredRoutes, peer: PeerView, cidr: string,
-  direct: { via?: string; adjacent: boolean; segment?: string } | undefined): void {
+  direct: { via?: string; adjacent: boolean } | undefined): void {
   const { self } = inp;
   if (direct) {
     if (!direct.adjacent || !direct.via) {
