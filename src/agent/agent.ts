@@ -62,8 +62,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const { store, nodeName } = opts;
   const config = await readClusterConfig(store, log);
   const underlay = await findUnderlay(ns, { ifname: opts.iface, nodeIP: opts.nodeIP });
-  log(`node ${nodeName}: ${underlay.ifname} ${underlay.cidr} mtu ${underlay.mtu}, backend ${config.backend}`);
-  await registerNode(store, nodeName, underlay.nodeIP);
+  log(`node ${nodeName}: ${underlay.ifname} ${underlay.cidr}${underlay.cidr6 ? ` ${underlay.cidr6}` : ''} mtu ${underlay.mtu}, backend ${config.backend}`);
+  await registerNode(store, nodeName, underlay.nodeIP, underlay.nodeIPv6);
   const heartbeat: Heartbeat = startHeartbeat(store, nodeName, opts.heartbeatTtlSeconds ?? 10, log);
 
   const nodes = new Mirror<Node>(store, NODE_PREFIX, jsonDecode);
@@ -100,7 +100,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const views = nodeViews(nodes.values(), new Set(beats.keys().map(heartbeatNode)));
     const self = views.find((v) => v.name === nodeName);
     const desired = renderRoutes({
-      self: { name: nodeName, nodeIP: underlay.nodeIP, podCIDRs, ready: true, underlay: { ifname: underlay.ifname, cidr: underlay.cidr, mtu: underlay.mtu } },
+      self: { name: nodeName, nodeIP: underlay.nodeIP, nodeIPv6: underlay.nodeIPv6, podCIDRs, ready: true,
+        underlay: { ifname: underlay.ifname, cidr: underlay.cidr, cidr6: underlay.cidr6, mtu: underlay.mtu } },
       peers: views.filter((v) => v !== self),
       backend: config.backend,
       vxlan: config.vxlan,
@@ -108,10 +109,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     for (const u of desired.unreachable) log(`route to ${u.peer}: ${u.reason}`);
     const report = await applyRoutes(ns, desired);
     if (podMode === 'bridge') {
-      const local = await ensureLocalRouteSource(ns, BRIDGE, podCIDRs, underlay.nodeIP);
+      const local = await ensureLocalRouteSource(ns, BRIDGE, podCIDRs, underlay.nodeIP, underlay.nodeIPv6);
       if (local.length) log(`routes: ${local.join('; ')}`);
     }
     if (report.writes > 0) log(`routes: ${report.summary}`);
+    // Said once per start, so a restart that found every route in place shows it wrote nothing.
+    else if (routes.syncs === 0) log(`routes: ${desired.routes.length} in place, nothing written`);
   }, { periodMs: opts.resyncMs ?? 30_000, onError: onError('routes') });
   const masq = new SyncRunner(async () => {
     const r = await applyMasq(ns, renderMasq({ podCIDRs, clusterCIDRs: config.clusterCIDRs }));

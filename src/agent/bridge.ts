@@ -62,12 +62,16 @@ export function ensureForwarding(v6: boolean): string[] {
  * is then seen by pods on its node exactly as by pods on other nodes (rule 3). Only the source hint of
  * the kernel's connected route changes.
  */
-export async function ensureLocalRouteSource(ns: Netns, bridge: string, podCIDRs: string[], nodeIP: string): Promise<string[]> {
+export async function ensureLocalRouteSource(ns: Netns, bridge: string, podCIDRs: string[], nodeIP: string, nodeIPv6?: string): Promise<string[]> {
   const lines: string[] = [];
-  for (const cidr of podCIDRs.filter((c) => !c.includes(':'))) {
-    const r = await ipJson(ns, ['-4', 'route', 'show', 'exact', cidr, 'dev', bridge]);
+  for (const cidr of podCIDRs) {
+    const v6 = cidr.includes(':');
+    const src = v6 ? nodeIPv6 : nodeIP;
+    if (!src) continue;
+    const r = await ipJson(ns, [v6 ? '-6' : '-4', 'route', 'show', 'exact', cidr, 'dev', bridge]);
     const route = r.data[0] as { prefsrc?: string } | undefined;
-    if (route?.prefsrc !== nodeIP) lines.push(`route replace ${cidr} dev ${bridge} proto kernel scope link src ${nodeIP}`);
+    // IPv6 keeps the kernel's prefix-route metric (256), so the replace finds the route it means.
+    if (route?.prefsrc !== src) lines.push(`route replace ${cidr} dev ${bridge} proto kernel ${v6 ? 'metric 256' : 'scope link'} src ${src}`);
   }
   if (lines.length) await ipBatch(ns, lines);
   return lines;

@@ -7,12 +7,19 @@ import type { Node } from '../api/types.js';
 import type { Lease, Store } from '../store/store.js';
 import { LeaseLostError } from '../store/errors.js';
 
-/** Creates the Node or refreshes its addresses, keeping spec (the pod CIDR) and anything else it holds. */
-export async function registerNode(store: Store, name: string, nodeIP: string): Promise<Node> {
+/**
+ * Creates the Node or refreshes its addresses, keeping spec (the pod CIDR) and anything else it holds.
+ * A dual-stack node has an InternalIP of each family, IPv4 first (kubelet's --node-ip=v4,v6).
+ */
+export async function registerNode(store: Store, name: string, nodeIP: string, nodeIPv6?: string): Promise<Node> {
   const key = objectKey('Node', name);
   for (let attempt = 0; attempt < 20; attempt++) {
     const kv = await store.get(key);
-    const addresses = [{ type: 'InternalIP' as const, address: nodeIP }, { type: 'Hostname' as const, address: name }];
+    const addresses = [
+      { type: 'InternalIP' as const, address: nodeIP },
+      ...(nodeIPv6 ? [{ type: 'InternalIP' as const, address: nodeIPv6 }] : []),
+      { type: 'Hostname' as const, address: name },
+    ];
     if (!kv) {
       const node: Node = {
         apiVersion: 'v1', kind: 'Node',

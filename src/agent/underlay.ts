@@ -10,9 +10,12 @@ export interface Underlay {
   cidr: string;
   nodeIP: string;
   mtu: number;
+  /** The interface's global IPv6 address and its prefix, when it has one (a dual-stack node's second InternalIP). */
+  nodeIPv6?: string;
+  cidr6?: string;
 }
 
-interface AddrInfo { family: string; local: string; prefixlen: number; scope: string }
+interface AddrInfo { family: string; local: string; prefixlen: number; scope: string; tentative?: boolean; deprecated?: boolean }
 interface LinkAddrs { ifname: string; mtu: number; addr_info?: AddrInfo[] }
 
 /** Picks the interface: the one named, else the one holding the IPv4 default route. */
@@ -29,10 +32,20 @@ export async function findUnderlay(ns: Netns, want: { ifname?: string; nodeIP?: 
     for (const a of link.addr_info ?? []) {
       if (a.family !== 'inet' || a.scope !== 'global') continue;
       if (want.nodeIP && a.local !== want.nodeIP) continue;
-      return { ifname: link.ifname, cidr: `${a.local}/${a.prefixlen}`, nodeIP: a.local, mtu: link.mtu };
+      return { ifname: link.ifname, cidr: `${a.local}/${a.prefixlen}`, nodeIP: a.local, mtu: link.mtu, ...await ipv6Of(ns, link.ifname) };
     }
   }
   throw new Error(want.nodeIP
     ? `node IP ${want.nodeIP} is not an address of ${ifname ?? 'any interface'}`
     : `interface ${ifname} has no global IPv4 address`);
+}
+
+/** The first global, usable IPv6 address of the interface; {} when it has none. */
+async function ipv6Of(ns: Netns, ifname: string): Promise<{ nodeIPv6?: string; cidr6?: string }> {
+  const r = await ipJson(ns, ['-6', 'addr', 'show', 'dev', ifname, 'scope', 'global']);
+  for (const link of (r.ok ? r.data : []) as LinkAddrs[]) {
+    const a = (link.addr_info ?? []).find((x) => x.family === 'inet6' && !x.tentative && !x.deprecated);
+    if (a) return { nodeIPv6: a.local, cidr6: `${a.local}/${a.prefixlen}` };
+  }
+  return {};
 }

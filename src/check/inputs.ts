@@ -9,7 +9,7 @@ import type { CheckEndpoint, CheckService } from './services.js';
 export interface LabView {
   name: string;
   nodeNetns(node: string): string | undefined;
-  external?: { netns: string; ip: string };
+  external?: { netns: string; ip: string; ip6?: string };
 }
 
 export async function gatherInputs(store: Store, lab: LabView): Promise<CheckInputs> {
@@ -20,9 +20,11 @@ export async function gatherInputs(store: Store, lab: LabView): Promise<CheckInp
   const inputs: CheckInputs = { clusterCIDRs: config.clusterCIDRs, nodes: [], pods: [], external: lab.external };
   for (const n of nodes) {
     const netns = lab.nodeNetns(n.metadata.name);
-    const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const internal = (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
+    const ip = internal.find((a) => !a.includes(':'));
     if (!netns || !ip) continue;
-    inputs.nodes.push({ name: n.metadata.name, nodeIP: ip, podCIDRs: podCIDRsOf(n), netns });
+    const nodeIPv6 = internal.find((a) => a.includes(':'));
+    inputs.nodes.push({ name: n.metadata.name, nodeIP: ip, ...(nodeIPv6 ? { nodeIPv6 } : {}), podCIDRs: podCIDRsOf(n), netns });
   }
   for (const p of pods) {
     const netns = podNetns(lab.name, p, (node) => lab.nodeNetns(node));

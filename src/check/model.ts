@@ -3,7 +3,7 @@
 import ipaddr from 'ipaddr.js';
 import type { CheckService } from './services.js';
 
-export interface CheckNode { name: string; nodeIP: string; podCIDRs: string[]; netns: string }
+export interface CheckNode { name: string; nodeIP: string; nodeIPv6?: string; podCIDRs: string[]; netns: string }
 export interface CheckPod {
   namespace: string;
   name: string;
@@ -18,8 +18,8 @@ export interface CheckInputs {
   clusterCIDRs: string[];
   nodes: CheckNode[];
   pods: CheckPod[];
-  /** A host outside the cluster (the lab's "internet"). */
-  external?: { netns: string; ip: string };
+  /** A host outside the cluster (the lab's "internet"); ip6 when it has IPv6 too. */
+  external?: { netns: string; ip: string; ip6?: string };
   /** Services with their ready endpoints (rules 7-10; services.ts). */
   services?: CheckService[];
 }
@@ -49,6 +49,8 @@ export interface Probe {
   protocol: 'tcp' | 'udp';
   serverLabel: string;
   crossNode?: boolean;
+  /** The address family probed: a dual-stack cluster proves rules 1-4 and 6 in each. */
+  family?: 4 | 6;
 }
 
 export interface ProbeResult {
@@ -72,46 +74,59 @@ export interface RuleResult {
 }
 
 const podLabel = (p: CheckPod) => `${p.namespace}/${p.name}`;
-const v4 = (ips: string[]) => ips.find((ip) => !ip.includes(':'));
+
+interface FamilyView { family: 4 | 6; pick: (ips: string[]) => string | undefined; suffix: string; localhost: string }
+/** IPv4 first, as before dual stack; IPv6 probes say so in their server label. */
+const FAMILIES: FamilyView[] = [
+  { family: 4, pick: (ips) => ips.find((ip) => !ip.includes(':')), suffix: '', localhost: '127.0.0.1' },
+  { family: 6, pick: (ips) => ips.find((ip) => ip.includes(':')), suffix: ' over IPv6', localhost: '::1' },
+];
 
 /** Every probe the check will run; servers listen on `port` in every pod netns and on the external host. */
 export function planProbes(inp: CheckInputs, port: number): Probe[] {
   const probes: Probe[] = [];
   const add = (p: Omit<Probe, 'id'>) => probes.push({ id: probes.length, ...p });
-  const podsOnNet = inp.pods.filter((p) => !p.hostNetwork && v4(p.ips));
   const nodeOf = new Map(inp.nodes.map((n) => [n.name, n]));
-  for (const a of podsOnNet) {
-    for (const b of podsOnNet) {
-      if (a === b) continue;
-      add({ rule: 1, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: v4(a.ips), host: v4(b.ips)!, port, protocol: 'tcp',
-        serverLabel: podLabel(b), crossNode: a.node !== b.node });
-    }
-  }
-  for (const n of inp.nodes) {
-    for (const b of podsOnNet) {
-      add({ rule: 2, clientNetns: n.netns, clientLabel: `node ${n.name}`, host: v4(b.ips)!, port, protocol: 'tcp',
-        serverLabel: podLabel(b), crossNode: n.name !== b.node });
-    }
-  }
-  for (const h of inp.pods.filter((p) => p.hostNetwork)) {
-    const node = nodeOf.get(h.node);
-    for (const b of podsOnNet) {
-      add({ rule: 3, clientNetns: h.netns, clientLabel: `${podLabel(h)} (host network on ${h.node})`, expectClient: node?.nodeIP,
-        host: v4(b.ips)!, port, protocol: 'tcp', serverLabel: podLabel(b), crossNode: h.node !== b.node });
-    }
-  }
-  for (const p of inp.pods.filter((x) => x.containers.length > 1)) {
-    for (const c of p.containers) {
-      for (const cp of c.ports) {
-        add({ rule: 4, clientNetns: p.netns, clientLabel: `${podLabel(p)}`, host: '127.0.0.1', port: cp.port, protocol: cp.protocol,
-          serverLabel: `${podLabel(p)} container ${c.name}` });
+  const nodeIPOf = (node: string | undefined, f: FamilyView) => (node === undefined ? undefined : f.family === 4 ? nodeOf.get(node)?.nodeIP : nodeOf.get(node)?.nodeIPv6);
+  // A single-stack cluster plans exactly the IPv4 probes it always had; each further family repeats them.
+  for (const f of FAMILIES) {
+    const podsOnNet = inp.pods.filter((p) => !p.hostNetwork && f.pick(p.ips));
+    if (podsOnNet.length === 0) continue;
+    const at = (p: CheckPod) => f.pick(p.ips)!;
+    for (const a of podsOnNet) {
+      for (const b of podsOnNet) {
+        if (a === b) continue;
+        add({ rule: 1, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: at(a), host: at(b), port, protocol: 'tcp',
+          serverLabel: podLabel(b) + f.suffix, crossNode: a.node !== b.node, family: f.family });
       }
     }
-  }
-  if (inp.external) {
-    for (const a of podsOnNet) {
-      add({ rule: 6, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: nodeOf.get(a.node)?.nodeIP,
-        host: inp.external.ip, port, protocol: 'tcp', serverLabel: `external host ${inp.external.ip}` });
+    for (const n of inp.nodes) {
+      for (const b of podsOnNet) {
+        add({ rule: 2, clientNetns: n.netns, clientLabel: `node ${n.name}`, host: at(b), port, protocol: 'tcp',
+          serverLabel: podLabel(b) + f.suffix, crossNode: n.name !== b.node, family: f.family });
+      }
+    }
+    for (const h of inp.pods.filter((p) => p.hostNetwork)) {
+      for (const b of podsOnNet) {
+        add({ rule: 3, clientNetns: h.netns, clientLabel: `${podLabel(h)} (host network on ${h.node})`, expectClient: nodeIPOf(h.node, f),
+          host: at(b), port, protocol: 'tcp', serverLabel: podLabel(b) + f.suffix, crossNode: h.node !== b.node, family: f.family });
+      }
+    }
+    for (const p of podsOnNet.filter((x) => x.containers.length > 1)) {
+      for (const c of p.containers) {
+        for (const cp of c.ports) {
+          add({ rule: 4, clientNetns: p.netns, clientLabel: `${podLabel(p)}`, host: f.localhost, port: cp.port, protocol: cp.protocol,
+            serverLabel: `${podLabel(p)} container ${c.name}${f.suffix}`, family: f.family });
+        }
+      }
+    }
+    // Masquerade in a family needs the external host to have an address of it (the lab's has both in dual stack).
+    const external = f.family === 4 ? inp.external?.ip : inp.external?.ip6;
+    if (external) {
+      for (const a of podsOnNet) {
+        add({ rule: 6, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: nodeIPOf(a.node, f),
+          host: external, port, protocol: 'tcp', serverLabel: `external host ${external}`, family: f.family });
+      }
     }
   }
   return probes;
@@ -151,6 +166,10 @@ export function checkAddresses(inp: CheckInputs): { evidence: string[]; failures
       const fam = node?.podCIDRs.filter((c) => c.includes(':') === ip.includes(':')) ?? [];
       if (!fam.some((c) => within(ip, ipaddr.parseCIDR(c)))) failures.push(`pod ${podLabel(p)}: IP ${ip} is outside node ${p.node}'s pod CIDR ${fam.join(', ') || '(none)'}`);
     }
+    // Dual stack: a pod gets an address from each of its node's pod CIDRs, or it is half there.
+    for (const cidr of nodes.get(p.node)?.podCIDRs ?? []) {
+      if (!p.ips.some((ip) => ip.includes(':') === cidr.includes(':'))) failures.push(`pod ${podLabel(p)} has no IPv${cidr.includes(':') ? 6 : 4} address, though node ${p.node} has pod CIDR ${cidr}`);
+    }
   }
   evidence.push(`${seen.size} pod IPs, all distinct${failures.length ? '' : ' and inside their node\'s pod CIDR'}`);
   return { evidence, failures };
@@ -177,7 +196,7 @@ export function judge(inp: CheckInputs, probes: Probe[], results: ProbeResult[])
       let okCount = 0;
       for (const p of mine) {
         const r = byId.get(p.id);
-        const what = `${p.clientLabel} -> ${p.serverLabel} (${p.host}:${p.port}/${p.protocol}${p.crossNode === undefined ? '' : p.crossNode ? ', cross-node' : ', same node'})`;
+        const what = `${p.clientLabel} -> ${p.serverLabel} (${p.host.includes(':') ? `[${p.host}]` : p.host}:${p.port}/${p.protocol}${p.crossNode === undefined ? '' : p.crossNode ? ', cross-node' : ', same node'})`;
         if (!r || !r.ok) { rr.failures.push(`${what}: ${r?.error ?? 'no result'}`); continue; }
         if (p.expectClient && r.client !== p.expectClient) {
           rr.failures.push(`${what}: server saw client ${r.client}, expected ${p.expectClient}${rule === 1 ? ' (NAT on the path)' : ''}`);

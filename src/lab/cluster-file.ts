@@ -1,5 +1,8 @@
 // The lab's cluster file: which nodes sit on which L2 segment of the node network, the backend and the
 // cluster CIDR. `flatnet lab up -f cluster.yaml` reads it; without one the lab is defaultCluster().
+// A dual-stack cluster names an IPv4 and an IPv6 CIDR ("10.244.0.0/16,fd00:10:244::/56", as
+// kube-controller-manager's --cluster-cidr and kind's podSubnet take them); its hosts then get an IPv6
+// address beside each IPv4 one (nodeIPv6).
 import { parse } from 'yaml';
 import ipaddr from 'ipaddr.js';
 
@@ -9,6 +12,7 @@ export interface LabCluster {
   apiVersion: 'flatnet.io/v1alpha1';
   kind: 'LabCluster';
   backend: Backend;
+  /** One IPv4 CIDR, or an IPv4 and an IPv6 one joined by a comma (dual stack). */
   clusterCIDR: string;
   nodeCIDRMaskSize: number;
   /** L2 segments of the node network; a router joins them (and the external host). */
@@ -27,6 +31,25 @@ export interface LabCluster {
 
 /** The most pods per node a cluster file may ask for: the lab runs every pod as processes on one machine. */
 export const MAX_PODS_LIMIT = 1000;
+
+/** Each node's IPv6 slice: kube-controller-manager's default --node-cidr-mask-size-ipv6. */
+export const NODE_CIDR_MASK_IPV6 = 64;
+
+/** The node network's IPv6 twin: every lab host's IPv4 address a.b.c.d also has fdf0::a.b.c.d. */
+export const NODE_NET6_PREFIX = 'fdf0::/96';
+
+/** The cluster CIDRs, IPv4 first. */
+export const clusterCIDRsOf = (c: Pick<LabCluster, 'clusterCIDR'>): string[] => c.clusterCIDR.split(',').map((s) => s.trim()).filter(Boolean);
+
+export const isDualStack = (c: Pick<LabCluster, 'clusterCIDR'>): boolean => clusterCIDRsOf(c).some((x) => x.includes(':'));
+
+/** A host's IPv6 address (or subnet) on the node network: its IPv4 one inside fdf0::/96, prefix + 96. */
+export function nodeIPv6(v4: string): string {
+  const [addr, prefix] = v4.split('/');
+  const b = ipaddr.IPv4.parse(addr).toByteArray();
+  const v6 = ipaddr.IPv6.parse(`fdf0::${(b[0] * 256 + b[1]).toString(16)}:${(b[2] * 256 + b[3]).toString(16)}`).toString();
+  return prefix === undefined ? v6 : `${v6}/${Number(prefix) + 96}`;
+}
 
 /** kind's service CIDR: Kubernetes' 10.96.0.0/12 would hold the lab's node network, 10.100.0.0/16. */
 export const LAB_SERVICE_CIDR = '10.96.0.0/16';
@@ -62,13 +85,30 @@ function ipv4Net(value: unknown, field: string, fail: (m: string) => never): [ip
   return [parsed[0] as ipaddr.IPv4, parsed[1]];
 }
 
+/** The IPv6 half of a dual-stack cluster CIDR: a network of /64 slices, clear of the node network's twin. */
+function ipv6ClusterNet(value: string, fail: (m: string) => never): void {
+  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try { parsed = ipaddr.parseCIDR(value); } catch { return fail(`clusterCIDR: "${value}" is not a CIDR`); }
+  if (parsed[0].kind() !== 'ipv6') fail(`clusterCIDR: "${value}" is not IPv6 (a dual-stack clusterCIDR is "IPv4-CIDR,IPv6-CIDR")`);
+  const net = ipaddr.IPv6.networkAddressFromCIDR(value);
+  if (net.toString() !== parsed[0].toString()) fail(`clusterCIDR: "${value}" has host bits set (did you mean ${net}/${parsed[1]}?)`);
+  if (parsed[1] > NODE_CIDR_MASK_IPV6) fail(`clusterCIDR: "${value}" is smaller than one node's /${NODE_CIDR_MASK_IPV6}`);
+  const twin = ipaddr.parseCIDR(NODE_NET6_PREFIX);
+  if (parsed[0].match(twin) || twin[0].match(parsed as [ipaddr.IPv6, number])) fail(`clusterCIDR: "${value}" overlaps the node network's IPv6 addresses ${NODE_NET6_PREFIX}`);
+}
+
 const overlaps = (a: [ipaddr.IPv4, number], b: [ipaddr.IPv4, number]) => a[0].match(b) || b[0].match(a);
 
 /** Checks a cluster description; throws naming the file, the field and the value. */
 export function validateCluster(c: LabCluster, file: string): LabCluster {
   const fail = (m: string): never => { throw new ClusterFileError(`${file}: ${m}`); };
   if (!['host-gw', 'vxlan', 'auto'].includes(c.backend)) fail(`backend: "${c.backend}" is not one of host-gw, vxlan, auto`);
-  const cluster = ipv4Net(c.clusterCIDR, 'clusterCIDR', fail);
+  if (typeof c.clusterCIDR !== 'string') fail(`clusterCIDR: ${JSON.stringify(c.clusterCIDR)} is not a CIDR`);
+  const [first, v6, ...rest] = clusterCIDRsOf(c);
+  if (rest.length) fail(`clusterCIDR: "${c.clusterCIDR}" names ${rest.length + 2} CIDRs; at most one IPv4 and one IPv6`);
+  if (first?.includes(':')) fail(`clusterCIDR: "${c.clusterCIDR}" starts with IPv6; the lab's cluster needs IPv4 first (dual stack is "IPv4-CIDR,IPv6-CIDR"; IPv6-only is not supported)`);
+  const cluster = ipv4Net(first, 'clusterCIDR', fail);
+  if (v6 !== undefined) ipv6ClusterNet(v6, fail);
   if (!Number.isInteger(c.nodeCIDRMaskSize) || c.nodeCIDRMaskSize < cluster[1] || c.nodeCIDRMaskSize > 30) {
     fail(`nodeCIDRMaskSize: ${c.nodeCIDRMaskSize} must be an integer between ${cluster[1]} (the cluster CIDR's) and 30`);
   }
@@ -108,7 +148,11 @@ export function validateCluster(c: LabCluster, file: string): LabCluster {
   // The node IPAM hands each node one /nodeCIDRMaskSize slice of the cluster CIDR: a node past the last would never get one.
   const slices = 2 ** (c.nodeCIDRMaskSize - cluster[1]);
   if (c.nodes.length > slices) {
-    fail(`nodes: ${c.nodes.length} nodes, but clusterCIDR "${c.clusterCIDR}" cut into /${c.nodeCIDRMaskSize}s (nodeCIDRMaskSize) holds only ${slices} node pod CIDRs`);
+    fail(`nodes: ${c.nodes.length} nodes, but clusterCIDR "${first}" cut into /${c.nodeCIDRMaskSize}s (nodeCIDRMaskSize) holds only ${slices} node pod CIDRs`);
+  }
+  const slices6 = v6 === undefined ? Infinity : 2 ** Math.min(30, NODE_CIDR_MASK_IPV6 - Number(v6.split('/')[1]));
+  if (c.nodes.length > slices6) {
+    fail(`nodes: ${c.nodes.length} nodes, but clusterCIDR "${v6}" cut into /${NODE_CIDR_MASK_IPV6}s holds only ${slices6} node pod CIDRs`);
   }
   if (c.maxPods !== undefined && (!Number.isInteger(c.maxPods) || c.maxPods < 1 || c.maxPods > MAX_PODS_LIMIT)) {
     fail(`maxPods: ${JSON.stringify(c.maxPods)} must be an integer between 1 and ${MAX_PODS_LIMIT}`);
@@ -132,6 +176,8 @@ export function parseClusterFile(text: string, file: string): LabCluster {
   for (const k of Object.keys(d)) if (!known.has(k)) throw new ClusterFileError(`${file}: ${k}: unknown field`);
   const base = defaultCluster();
   const merged = { ...base, ...d, apiVersion: base.apiVersion, kind: base.kind } as LabCluster;
+  // A YAML list of CIDRs reads as kind's comma-separated form.
+  if (Array.isArray(d.clusterCIDR)) merged.clusterCIDR = d.clusterCIDR.join(',');
   // Nodes given without segments default to the first segment.
   if (Array.isArray(d.nodes)) merged.nodes = (d.nodes as Array<Record<string, unknown>>).map((n) => ({ ...n, segment: n?.segment ?? merged.segments[0]?.name }) as LabCluster['nodes'][0]);
   return validateCluster(merged, file);

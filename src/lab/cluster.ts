@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, heartbeatNode, objectKey } from '../api/keys.js';
 import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
 import { EtcdStore } from '../store/etcd.js';
-import { LAB_SERVICE_CIDR, defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
+import { LAB_SERVICE_CIDR, NODE_CIDR_MASK_IPV6, clusterCIDRsOf, defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
 import { podRecords } from './kubelet.js';
 import { applyTopology, destroyTopology, planTopology, type TopologyPlan } from './topology.js';
 import { isAlive, startDaemon, stopDaemon } from './processes.js';
@@ -104,8 +104,8 @@ export class ClusterLab {
 
   private async writeClusterConfig(cluster: LabCluster): Promise<void> {
     const config: ClusterConfig = {
-      clusterCIDRs: [cluster.clusterCIDR],
-      nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize },
+      clusterCIDRs: clusterCIDRsOf(cluster),
+      nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize, ipv6: NODE_CIDR_MASK_IPV6 },
       backend: cluster.backend,
       vxlan: { vni: 1, port: 8472 },
       serviceCIDR: cluster.serviceCIDR ?? LAB_SERVICE_CIDR,

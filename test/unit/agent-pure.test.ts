@@ -43,6 +43,10 @@ test('nodeViews: nodes without an InternalIP are left out; ready follows the hea
     { name: 'a', nodeIP: '10.0.0.1', podCIDRs: [], ready: false },
     { name: 'b', nodeIP: '10.0.0.2', podCIDRs: ['10.244.2.0/24'], ready: true },
   ]);
+  // A dual-stack node: the IPv4 InternalIP is the node IP whatever the order, the IPv6 one rides along.
+  const dual = node('d', 'fdf0::a00:4', '10.244.4.0/24');
+  dual.status!.addresses!.push({ type: 'InternalIP', address: '10.0.0.4' });
+  assert.deepEqual(nodeViews([dual], new Set()), [{ name: 'd', nodeIP: '10.0.0.4', nodeIPv6: 'fdf0::a00:4', podCIDRs: ['10.244.4.0/24'], ready: false }]);
 });
 
 test('containerArgv: command and args; without them the built-in server on the declared ports', () => {

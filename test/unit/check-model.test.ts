@@ -79,3 +79,47 @@ test('checkAddresses: overlapping node CIDRs, a pod outside its node CIDR, a sha
   assert.ok(failures.some((f) => /n3: pod CIDR 10\.245\.0\.0\/24 is outside the cluster CIDR/.test(f)));
   assert.deepEqual(checkAddresses(inputs()).failures, []);
 });
+
+/** The same cluster in dual stack: nodes and pods have an address of each family, the external host too. */
+const dualInputs = (): CheckInputs => {
+  const inp = inputs();
+  inp.clusterCIDRs.push('fd00:10:244::/56');
+  inp.nodes[0] = { ...inp.nodes[0], nodeIPv6: 'fdf0::a64:b', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] };
+  inp.nodes[1] = { ...inp.nodes[1], nodeIPv6: 'fdf0::a64:10b', podCIDRs: ['10.244.2.0/24', 'fd00:10:244:2::/64'] };
+  inp.pods[0].ips.push('fd00:10:244:1::2');
+  inp.pods[1].ips.push('fd00:10:244:2::2');
+  inp.external = { ...inp.external!, ip6: 'fdf0::cb00:710a' };
+  return inp;
+};
+
+test('planProbes in dual stack: every pod rule is probed in each family, IPv6 probes labelled and expecting IPv6 sources', () => {
+  const probes = planProbes(dualInputs(), 19999);
+  const count = (rule: number, family: 4 | 6) => probes.filter((p) => p.rule === rule && p.family === family).length;
+  for (const [rule, n] of [[1, 2], [2, 4], [3, 2], [4, 1], [6, 2]] as const) {
+    assert.deepEqual([count(rule, 4), count(rule, 6)], [n, n], `rule ${rule}`);
+  }
+  const ab6 = probes.find((p) => p.rule === 1 && p.family === 6 && p.clientLabel === 'default/a')!;
+  assert.deepEqual([ab6.host, ab6.expectClient, ab6.serverLabel, ab6.crossNode], ['fd00:10:244:2::2', 'fd00:10:244:1::2', 'default/b over IPv6', true]);
+  assert.equal(probes.find((p) => p.rule === 3 && p.family === 6)!.expectClient, 'fdf0::a64:b');
+  assert.equal(probes.find((p) => p.rule === 4 && p.family === 6)!.host, '::1');
+  const ext6 = probes.find((p) => p.rule === 6 && p.family === 6 && p.clientLabel === 'default/b')!;
+  assert.deepEqual([ext6.host, ext6.expectClient], ['fdf0::cb00:710a', 'fdf0::a64:10b']);
+  // The IPv4 probes come first and are the single-stack plan unchanged.
+  assert.deepEqual(probes.filter((p) => p.family === 4).map((p) => `${p.rule} ${p.clientLabel} ${p.host}`),
+    planProbes(inputs(), 19999).map((p) => `${p.rule} ${p.clientLabel} ${p.host}`));
+  // An IPv6 probe that fails names its family and bracketed address.
+  const results: ProbeResult[] = probes.map((p) => ({ id: p.id, ok: p !== ab6, client: p.expectClient ?? 'fdf0::a64:b', ms: 1, error: p === ab6 ? 'timeout after 2000 ms' : undefined }));
+  const rule1 = judge(dualInputs(), probes, results)[0];
+  assert.deepEqual(rule1.failures, ['default/a -> default/b over IPv6 ([fd00:10:244:2::2]:19999/tcp, cross-node): timeout after 2000 ms']);
+  // An external host without IPv6 gets IPv4 masquerade probes only.
+  const noExt6 = dualInputs();
+  delete noExt6.external!.ip6;
+  assert.deepEqual([4, 6].map((f) => planProbes(noExt6, 19999).filter((p) => p.rule === 6 && p.family === f).length), [2, 0]);
+});
+
+test('checkAddresses in dual stack: a pod without an address of one of its node\'s families is named', () => {
+  assert.deepEqual(checkAddresses(dualInputs()).failures, []);
+  const half = dualInputs();
+  half.pods[1].ips = ['10.244.2.2'];
+  assert.deepEqual(checkAddresses(half).failures, ['pod default/b has no IPv6 address, though node n2 has pod CIDR fd00:10:244:2::/64']);
+});

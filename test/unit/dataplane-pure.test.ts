@@ -110,3 +110,86 @@ test('renderMasq: pods leaving the cluster CIDRs are masqueraded; pod→pod is n
   assert.match(dual, /table ip6 flatnet-masq[\s\S]*ip6 saddr fd00:10:244:1::\/64 ip6 daddr != fd00:10:244::\/56 masquerade/);
   assert.equal(renderMasq({ podCIDRs: [], clusterCIDRs: ['10.244.0.0/16'] }), '');
 });
+
+/** A dual-stack cluster: node-2 beside node-1 on both segments' families, node-3 behind the router, node-6 beside it without IPv6. */
+const dual = (backend: RouteInputs['backend']): RouteInputs => ({
+  self: { name: 'node-1', nodeIP: '10.100.0.11', nodeIPv6: 'fdf0::a64:b', podCIDRs: ['10.244.0.0/24', 'fd00:10:244::/64'], ready: true,
+    underlay: { ifname: 'eth0', cidr: '10.100.0.11/24', cidr6: 'fdf0::a64:b/120', mtu: 1500 } },
+  peers: [
+    { name: 'node-2', nodeIP: '10.100.0.12', nodeIPv6: 'fdf0::a64:c', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'], ready: true },
+    { name: 'node-3', nodeIP: '10.100.1.11', nodeIPv6: 'fdf0::a64:10b', podCIDRs: ['10.244.2.0/24', 'fd00:10:244:2::/64'], ready: true },
+    { name: 'node-6', nodeIP: '10.100.0.16', podCIDRs: ['10.244.5.0/24', 'fd00:10:244:5::/64'], ready: true },
+  ],
+  backend,
+  vxlan: { vni: 1, port: 8472 },
+});
+
+const fresh = (inp: RouteInputs) => {
+  const c = planRouteChanges(renderRoutes(inp), { routes: [], neighbors: [], fdb: [] });
+  return [...c.ip, ...c.bridge.map((l) => `bridge ${l}`)];
+};
+
+test('dual stack, host-gw: each family via the peer\'s node address of that family; a peer without IPv6 is unreachable over IPv6 and says why', () => {
+  const d = renderRoutes(dual('host-gw'));
+  assert.deepEqual(fresh(dual('host-gw')), [
+    'route replace 10.244.1.0/24 via 10.100.0.12 dev eth0 proto 77',
+    'route replace fd00:10:244:1::/64 via fdf0::a64:c dev eth0 proto 77',
+    'route replace 10.244.5.0/24 via 10.100.0.16 dev eth0 proto 77',
+  ]);
+  assert.deepEqual(d.unreachable.map((u) => `${u.peer}: ${u.reason}`), [
+    'node-3: host-gw needs 10.100.1.11 on this node\'s segment 10.100.0.11/24; no route to 10.244.2.0/24',
+    'node-3: host-gw needs fdf0::a64:10b on this node\'s IPv6 segment fdf0::a64:b/120; no route to fd00:10:244:2::/64',
+    'node-6: host-gw needs an IPv6 node address (it has none) on this node\'s IPv6 segment fdf0::a64:b/120; no route to fd00:10:244:5::/64',
+  ]);
+});
+
+test('dual stack, vxlan: one VTEP over IPv4 carries both families: an address, a neighbour and an onlink route per family, one FDB entry per peer', () => {
+  assert.deepEqual(fresh(dual('vxlan')), [
+    'link add flatnet.1 address 0e:66:0a:64:00:0b mtu 1450 type vxlan id 1 local 10.100.0.11 dev eth0 dstport 8472 nolearning',
+    'addr replace 10.244.0.0/32 dev flatnet.1',
+    'addr replace fd00:10:244::/128 dev flatnet.1 nodad',
+    'link set flatnet.1 up',
+    'neigh replace 10.244.1.0 lladdr 0e:66:0a:64:00:0c dev flatnet.1 nud permanent',
+    'neigh replace fd00:10:244:1:: lladdr 0e:66:0a:64:00:0c dev flatnet.1 nud permanent',
+    'neigh replace 10.244.2.0 lladdr 0e:66:0a:64:01:0b dev flatnet.1 nud permanent',
+    'neigh replace fd00:10:244:2:: lladdr 0e:66:0a:64:01:0b dev flatnet.1 nud permanent',
+    'neigh replace 10.244.5.0 lladdr 0e:66:0a:64:00:10 dev flatnet.1 nud permanent',
+    'neigh replace fd00:10:244:5:: lladdr 0e:66:0a:64:00:10 dev flatnet.1 nud permanent',
+    'route replace 10.244.1.0/24 via 10.244.1.0 dev flatnet.1 onlink src 10.100.0.11 proto 77',
+    'route replace fd00:10:244:1::/64 via fd00:10:244:1:: dev flatnet.1 onlink src fdf0::a64:b proto 77',
+    'route replace 10.244.2.0/24 via 10.244.2.0 dev flatnet.1 onlink src 10.100.0.11 proto 77',
+    'route replace fd00:10:244:2::/64 via fd00:10:244:2:: dev flatnet.1 onlink src fdf0::a64:b proto 77',
+    'route replace 10.244.5.0/24 via 10.244.5.0 dev flatnet.1 onlink src 10.100.0.11 proto 77',
+    'route replace fd00:10:244:5::/64 via fd00:10:244:5:: dev flatnet.1 onlink src fdf0::a64:b proto 77',
+    'bridge fdb replace 0e:66:0a:64:00:0c dev flatnet.1 dst 10.100.0.12 self permanent',
+    'bridge fdb replace 0e:66:0a:64:01:0b dev flatnet.1 dst 10.100.1.11 self permanent',
+    'bridge fdb replace 0e:66:0a:64:00:10 dev flatnet.1 dst 10.100.0.16 self permanent',
+  ]);
+  assert.deepEqual(renderRoutes(dual('vxlan')).unreachable, []);
+});
+
+test('dual stack, auto: per family, direct on the shared segment, VXLAN otherwise (IPv6 to a peer without an IPv6 node address too)', () => {
+  const d = renderRoutes(dual('auto'));
+  assert.deepEqual(d.routes.map((r) => `${r.peer} ${r.dst} ${r.dev}`), [
+    'node-2 10.244.1.0/24 eth0',
+    'node-2 fd00:10:244:1::/64 eth0',
+    'node-3 10.244.2.0/24 flatnet.1',
+    'node-3 fd00:10:244:2::/64 flatnet.1',
+    'node-6 10.244.5.0/24 eth0',
+    'node-6 fd00:10:244:5::/64 flatnet.1',
+  ]);
+  assert.deepEqual(d.fdb.map((f) => f.dst), ['10.100.1.11', '10.100.0.16']);
+  assert.deepEqual(d.neighbors.map((n) => n.ip), ['10.244.2.0', 'fd00:10:244:2::', 'fd00:10:244:5::']);
+  assert.deepEqual(d.unreachable, []);
+});
+
+test('dual stack: nothing to change writes nothing, in every backend; a withdrawn IPv6 route is deleted alone', () => {
+  for (const b of ['host-gw', 'vxlan', 'auto'] as const) {
+    assert.deepEqual(planRouteChanges(renderRoutes(dual(b)), currentOf(dual(b))), { ip: [], bridge: [] }, b);
+  }
+  const v4only = dual('auto');
+  v4only.peers = v4only.peers.map((p) => (p.name === 'node-2' ? { ...p, podCIDRs: ['10.244.1.0/24'] } : p));
+  assert.deepEqual(planRouteChanges(renderRoutes(v4only), currentOf(dual('auto'))), { ip: ['route del fd00:10:244:1::/64 proto 77'], bridge: [] });
+  // A single-stack node keeps exactly the IPv4 VTEP it had.
+  assert.deepEqual(renderRoutes(inputs('vxlan')).vtep?.addrs, ['10.244.0.0/32']);
+});

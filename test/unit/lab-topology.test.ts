@@ -50,6 +50,31 @@ test('cluster files: more nodes than the cluster CIDR has node slices are refuse
     /c\.yaml: nodes: 300 nodes, but clusterCIDR "10\.244\.0\.0\/16" cut into \/24s \(nodeCIDRMaskSize\) holds only 256 node pod CIDRs$/);
   assert.equal(parseClusterFile(nodes(256), 'c.yaml').nodes.length, 256);
   assert.equal(parseClusterFile(`clusterCIDR: 10.244.0.0/15\n${nodes(300)}`, 'c.yaml').nodes.length, 300);
+  assert.throws(() => parseClusterFile(`clusterCIDR: 10.244.0.0/15,fd00:10:244::/56\n${nodes(300)}`, 'c.yaml'),
+    /nodes: 300 nodes, but clusterCIDR "fd00:10:244::\/56" cut into \/64s holds only 256 node pod CIDRs$/);
   assert.equal(parseClusterFile('maxPods: 20\n', 'c.yaml').maxPods, 20);
   assert.throws(() => parseClusterFile('maxPods: 0\n', 'c.yaml'), /c\.yaml: maxPods: 0 must be an integer between 1 and 1000/);
+});
+
+test('a dual-stack cluster file: IPv4 then IPv6 CIDR (string or list); every host gets its IPv4 address\'s twin in fdf0::/96', () => {
+  const c = parseClusterFile('clusterCIDR: 10.244.0.0/16,fd00:10:244::/56\n', 'c.yaml');
+  assert.equal(c.clusterCIDR, '10.244.0.0/16,fd00:10:244::/56');
+  assert.equal(parseClusterFile('clusterCIDR: [10.244.0.0/16, "fd00:10:244::/56"]\n', 'c.yaml').clusterCIDR, '10.244.0.0/16,fd00:10:244::/56');
+  const plan = planTopology('lab1', c);
+  assert.deepEqual(plan.nodes.map((n) => `${n.name} ${n.ip} ${n.ip6}`), ['node-1 10.100.0.11 fdf0::a64:b', 'node-2 10.100.0.12 fdf0::a64:c', 'node-3 10.100.1.11 fdf0::a64:10b']);
+  assert.deepEqual(plan.external, { netns: 'lab1-ext', ip: '203.0.113.10', ip6: 'fdf0::cb00:710a' });
+  const n3 = plan.ports.find((p) => p.netns === 'lab1-n-node-3')!;
+  assert.deepEqual([n3.addr6, n3.gateway6], ['fdf0::a64:10b/120', 'fdf0::a64:101']);
+  assert.deepEqual(plan.ports.filter((p) => p.netns === 'lab1-router').map((p) => p.addr6), ['fdf0::a64:1/120', 'fdf0::a64:101/120', 'fdf0::cb00:7101/120']);
+  // Single stack stays IPv4 only.
+  assert.ok(planTopology('lab1', defaultCluster()).ports.every((p) => p.addr6 === undefined));
+  const bad: Array<[string, RegExp]> = [
+    ['clusterCIDR: "fd00:10:244::/56"\n', /clusterCIDR: "fd00:10:244::\/56" starts with IPv6; the lab's cluster needs IPv4 first/],
+    ['clusterCIDR: 10.244.0.0/16,10.245.0.0/16\n', /clusterCIDR: "10\.245\.0\.0\/16" is not IPv6/],
+    ['clusterCIDR: 10.244.0.0/16,fd00:10:244::1/56\n', /clusterCIDR: "fd00:10:244::1\/56" has host bits set \(did you mean fd00:10:244::\/56\?\)/],
+    ['clusterCIDR: 10.244.0.0/16,fd00:10:244::/80\n', /clusterCIDR: "fd00:10:244::\/80" is smaller than one node's \/64/],
+    ['clusterCIDR: 10.244.0.0/16,fdf0::/64\n', /clusterCIDR: "fdf0::\/64" overlaps the node network's IPv6 addresses fdf0::\/96/],
+    ['clusterCIDR: 10.244.0.0/16,fd00::/56,fd01::/56\n', /clusterCIDR: ".*" names 3 CIDRs; at most one IPv4 and one IPv6/],
+  ];
+  for (const [text, re] of bad) assert.throws(() => parseClusterFile(text, 'c.yaml'), re, text);
 });

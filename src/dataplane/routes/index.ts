@@ -4,6 +4,9 @@
 //            neighbour entry (peer VTEP address → peer VTEP MAC), an FDB entry (MAC → peer node IP)
 //            and a route `via <peer VTEP address> dev flatnet.1 onlink`;
 //   auto:    host-gw to peers on this segment, vxlan to the rest.
+// Dual stack routes each family on its own: an IPv6 pod CIDR goes host-gw via the peer's IPv6 node
+// address (on this node's IPv6 segment), else through the same VTEP as IPv4 (VXLAN carries Ethernet
+// frames, so one VTEP over the IPv4 underlay carries both; it gets an IPv6 address and IPv6 neighbours).
 // renderRoutes computes the wanted state as data; planRouteChanges diffs it against what the kernel
 // holds, so applying an already-right state writes nothing.
 import ipaddr from 'ipaddr.js';
@@ -19,10 +22,11 @@ export const VXLAN_OVERHEAD = 50;
 
 export type Backend = 'host-gw' | 'vxlan' | 'auto';
 
-export interface PeerView { name: string; nodeIP: string; podCIDRs: string[]; ready: boolean }
+export interface PeerView { name: string; nodeIP: string; nodeIPv6?: string; podCIDRs: string[]; ready: boolean }
 
 export interface RouteInputs {
-  self: { name: string; nodeIP: string; podCIDRs: string[]; ready: boolean; underlay: { ifname: string; cidr: string; mtu: number } };
+  /** underlay.cidr6 / nodeIPv6: the node's IPv6 address on its segment, when it has one. */
+  self: { name: string; nodeIP: string; nodeIPv6?: string; podCIDRs: string[]; ready: boolean; underlay: { ifname: string; cidr: string; cidr6?: string; mtu: number } };
   peers: PeerView[];
   backend: Backend;
   vxlan: { vni: number; port: number };
@@ -51,8 +55,9 @@ export function vtepMac(nodeIP: string): string {
   return ['0e', '66', ...nodeIP.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
-/** A node's VTEP address: the network address of its IPv4 pod CIDR (flannel's choice: it is never a pod's). */
+/** A node's VTEP address in a family: the network address of its pod CIDR (flannel's choice: it is never a pod's). */
 const vtepAddr = (cidr: string) => cidr.split('/')[0];
+const isV6 = (cidr: string) => cidr.includes(':');
 
 function onSegment(ip: string, segment: string): boolean {
   const [net, bits] = ipaddr.parseCIDR(segment);
@@ -69,7 +74,7 @@ export function renderRoutes(inp: RouteInputs): DesiredRoutes {
   if (backend !== 'host-gw' && ownV4) {
     out.vtep = {
       name: VTEP, vni: inp.vxlan.vni, port: inp.vxlan.port, local: self.nodeIP, dev, mac: vtepMac(self.nodeIP),
-      mtu: podMTU(self.underlay.mtu, 'vxlan'), addrs: [`${vtepAddr(ownV4)}/32`],
+      mtu: podMTU(self.underlay.mtu, 'vxlan'), addrs: self.podCIDRs.map((c) => `${vtepAddr(c)}/${isV6(c) ? 128 : 32}`),
     };
   }
   for (const peer of [...inp.peers].sort((a, b) => a.name.localeCompare(b.name))) {
@@ -79,23 +84,44 @@ export function renderRoutes(inp: RouteInputs): DesiredRoutes {
     if (!peer.ready) { out.unreachable.push({ peer: peer.name, reason: 'NotReady (no heartbeat): routes withdrawn' }); continue; }
     const adjacent = onSegment(peer.nodeIP, self.underlay.cidr);
     const direct = backend === 'host-gw' || (backend === 'auto' && adjacent);
-    for (const cidr of peer.podCIDRs.filter((c) => !c.includes(':'))) {
-      if (direct) {
-        if (!adjacent) {
-          out.unreachable.push({ peer: peer.name, reason: `host-gw needs ${peer.nodeIP} on this node's segment ${self.underlay.cidr}; no route to ${cidr}` });
-          continue;
-        }
-        out.routes.push({ dst: cidr, via: peer.nodeIP, dev, onlink: false, peer: peer.name });
-      } else if (out.vtep) {
-        const mac = vtepMac(peer.nodeIP);
-        out.neighbors.push({ ip: vtepAddr(cidr), mac, dev: VTEP });
-        out.fdb.push({ mac, dst: peer.nodeIP, dev: VTEP });
-        // src: the node's own traffic to remote pods leaves with the node IP (rule 3), not the VTEP address.
-        out.routes.push({ dst: cidr, via: vtepAddr(cidr), dev: VTEP, onlink: true, src: self.nodeIP, peer: peer.name });
+    for (const cidr of peer.podCIDRs) {
+      if (!isV6(cidr)) routePeerCIDR(inp, out, peer, cidr, direct ? { via: peer.nodeIP, adjacent } : undefined);
+      else {
+        // IPv6 is adjacent only when both nodes have an IPv6 address on one segment; auto tunnels the rest.
+        const adjacent6 = !!peer.nodeIPv6 && !!self.underlay.cidr6 && onSegment(peer.nodeIPv6, self.underlay.cidr6);
+        const direct6 = backend === 'host-gw' || (backend === 'auto' && adjacent6);
+        routePeerCIDR(inp, out, peer, cidr, direct6 ? { via: peer.nodeIPv6, adjacent: adjacent6 } : undefined);
       }
     }
   }
   return out;
+}
+
+/** Adds what reaches one pod CIDR of a peer: a direct route via its node address, or the VXLAN entries. */
+function routePeerCIDR(inp: RouteInputs, out: DesiredRoutes, peer: PeerView, cidr: string,
+  direct: { via?: string; adjacent: boolean } | undefined): void {
+  const { self } = inp;
+  if (direct) {
+    if (!direct.adjacent || !direct.via) {
+      const what = isV6(cidr) ? `${peer.nodeIPv6 ?? 'an IPv6 node address (it has none)'} on this node's IPv6 segment ${self.underlay.cidr6 ?? '(this node has none)'}`
+        : `${peer.nodeIP} on this node's segment ${self.underlay.cidr}`;
+      out.unreachable.push({ peer: peer.name, reason: `host-gw needs ${what}; no route to ${cidr}` });
+      return;
+    }
+    out.routes.push({ dst: cidr, via: direct.via, dev: self.underlay.ifname, onlink: false, peer: peer.name });
+    return;
+  }
+  if (!out.vtep) {
+    out.unreachable.push({ peer: peer.name, reason: `VXLAN needs an IPv4 pod CIDR on this node for its VTEP; no route to ${cidr}` });
+    return;
+  }
+  const mac = vtepMac(peer.nodeIP);
+  out.neighbors.push({ ip: vtepAddr(cidr), mac, dev: VTEP });
+  // One FDB entry per peer, whatever families its frames carry.
+  if (!out.fdb.some((f) => f.mac === mac)) out.fdb.push({ mac, dst: peer.nodeIP, dev: VTEP });
+  // src: the node's own traffic to remote pods leaves with the node IP (rule 3), not the VTEP address.
+  const src = isV6(cidr) ? self.nodeIPv6 : self.nodeIP;
+  out.routes.push({ dst: cidr, via: vtepAddr(cidr), dev: VTEP, onlink: true, ...(src ? { src } : {}), peer: peer.name });
 }
 
 /** What the kernel holds of ours, read back in the same shape. */
@@ -132,7 +158,8 @@ export function planRouteChanges(want: DesiredRoutes, cur: CurrentRoutes): Route
       if (c.mtu !== v.mtu) ip.push(`link set ${v.name} mtu ${v.mtu}`);
     }
     const have = new Set(vtepFresh ? [] : c!.addrs);
-    for (const a of v.addrs) if (!have.has(a)) ip.push(`addr replace ${a} dev ${v.name}`);
+    // nodad: no neighbour answers DAD through the VTEP; an IPv6 address must not sit tentative.
+    for (const a of v.addrs) if (!have.has(a)) ip.push(`addr replace ${a} dev ${v.name}${isV6(a) ? ' nodad' : ''}`);
     for (const a of vtepFresh ? [] : c!.addrs) if (!v.addrs.includes(a)) ip.push(`addr del ${a} dev ${v.name}`);
     if (vtepFresh || !c!.up) ip.push(`link set ${v.name} up`);
   }
@@ -164,7 +191,7 @@ export function planRouteChanges(want: DesiredRoutes, cur: CurrentRoutes): Route
   return { ip, bridge };
 }
 
-interface LinkJson { ifname: string; mtu: number; address: string; flags: string[]; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string; link?: string } }; addr_info?: Array<{ family: string; local: string; prefixlen: number }> }
+interface LinkJson { ifname: string; mtu: number; address: string; flags: string[]; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string; link?: string } }; addr_info?: Array<{ family: string; local: string; prefixlen: number; scope: string }> }
 
 /** Reads our VTEP, our routes, its neighbours and FDB entries. */
 export async function readRoutes(ns: Netns): Promise<CurrentRoutes> {
@@ -175,20 +202,25 @@ export async function readRoutes(ns: Netns): Promise<CurrentRoutes> {
     const d = l.linkinfo?.info_data ?? {};
     cur.vtep = {
       vni: d.id ?? -1, port: d.port ?? -1, local: d.local, dev: d.link, mac: l.address, mtu: l.mtu, up: l.flags.includes('UP'),
-      addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+      // The kernel's own link-local IPv6 address is not ours.
+      addrs: (l.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`),
     };
+    // Both families; entries the kernel made itself (not permanent) are its cache, never ours to delete.
     const neigh = await ipJson(ns, ['neigh', 'show', 'dev', VTEP]);
     cur.neighbors = (neigh.data as Array<{ dst: string; lladdr?: string; state?: string[] }>)
-      .map((n) => ({ ip: n.dst, mac: n.lladdr, permanent: !!n.state?.includes('PERMANENT') }));
+      .filter((n) => n.state?.includes('PERMANENT'))
+      .map((n) => ({ ip: n.dst, mac: n.lladdr, permanent: true }));
     const { cmd, args } = ns.wrap('bridge', ['-j', 'fdb', 'show', 'dev', VTEP]);
     const fdb = await runCommand(cmd, args);
     if (fdb.code === 0 && fdb.stdout.trim()) {
       cur.fdb = (JSON.parse(fdb.stdout) as Array<{ mac: string; dst?: string }>).filter((f) => f.dst).map((f) => ({ mac: f.mac, dst: f.dst }));
     }
   }
-  const routes = await ipJson(ns, ['-4', 'route', 'show', 'proto', String(ROUTE_PROTO)]);
-  cur.routes = (routes.data as Array<{ dst: string; gateway?: string; dev: string; prefsrc?: string; flags?: string[] }>)
-    .map((r) => ({ dst: r.dst, via: r.gateway, dev: r.dev, onlink: !!r.flags?.includes('onlink'), src: r.prefsrc }));
+  for (const family of ['-4', '-6']) {
+    const routes = await ipJson(ns, [family, 'route', 'show', 'proto', String(ROUTE_PROTO)]);
+    cur.routes.push(...(routes.data as Array<{ dst: string; gateway?: string; dev: string; prefsrc?: string; flags?: string[] }>)
+      .map((r) => ({ dst: r.dst, via: r.gateway, dev: r.dev, onlink: !!r.flags?.includes('onlink'), src: r.prefsrc })));
+  }
   return cur;
 }
 
