@@ -3,7 +3,7 @@
 // `flatnet lab pod add`), and each container is a process inside it. What it made is recorded per pod on
 // disk, so a restarted agent adopts running pods instead of recreating them.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { POD_PREFIX } from '../api/keys.js';
@@ -15,12 +15,18 @@ import type { Store } from '../store/store.js';
 import { CniRuntime } from '../runtime/runtime.js';
 import { loadConfList } from '../runtime/conflist.js';
 import { podNetnsName } from './pods.js';
+import { capsOfMask, containedArgv, planContainment, type Identity } from './containment.js';
+import { CNI_STATE_ROOT } from './paths.js';
+
+/** The capabilities this host has at all (the agent's bounding set): what a privileged container gets. */
+const hostCaps = (): string[] => capsOfMask(/^CapBnd:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0');
 
 const run = promisify(execFile);
 
 /** How containers are started and stopped: processes by pid (src/lab/processes.ts in the lab). */
 export interface Supervisor {
-  start(spec: { name: string; argv: string[]; netns?: string; env: Record<string, string>; logFile: string; pidFile: string }): Promise<number>;
+  /** `recordChild`: the process to watch and signal is the program's first child (the container's init). */
+  start(spec: { name: string; argv: string[]; netns?: string; env: Record<string, string>; logFile: string; pidFile: string; recordChild?: boolean }): Promise<number>;
   alive(pidFile: string): boolean;
   /** SIGTERM, then SIGKILL after `graceMs` (the supervisor's default when absent; 0: SIGKILL at once). */
   stop(pidFile: string, graceMs?: number): Promise<void>;
@@ -51,7 +57,8 @@ export interface PodRecord {
   hostNetwork: boolean;
   netns?: string;
   ips: string[];
-  containers: Array<{ name: string; pidFile: string; logFile: string }>;
+  /** `identity`: who the container runs as, for `flatnet exec` to run as the same. */
+  containers: Array<{ name: string; pidFile: string; logFile: string; identity?: Identity }>;
 }
 
 /** The pods a node's kubelet made, from its records (also readable with the agent stopped). */
@@ -165,11 +172,17 @@ export class Kubelet {
 
   private async startContainer(pod: Pod, rec: PodRecord, c: Container) {
     const base = join(this.recordsDir, `${rec.uid}-${c.name}`);
-    const entry = { name: c.name, pidFile: `${base}.pid`, logFile: `${base}.log` };
+    // Hidden from the container: the node's CNI sockets and state, and the lab's directory (etcd, every node's files).
+    const plan = planContainment({
+      spec: pod.spec, container: c, podName: rec.name, hostCaps: hostCaps(),
+      hiddenDirs: [CNI_STATE_ROOT, resolve(this.o.nodeDir, '..', '..')], keepDirs: [this.o.binDir],
+    });
+    const entry = { name: c.name, pidFile: `${base}.pid`, logFile: `${base}.log`, identity: plan.identity };
     await this.o.supervisor.start({
       name: `${rec.namespace}/${rec.name}/${c.name}`,
-      argv: containerArgv(c),
+      argv: containedArgv(plan, containerArgv(c)),
       netns: rec.netns,
+      recordChild: true,
       env: {
         PATH: `${this.o.binDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
         POD_NAME: rec.name, POD_NAMESPACE: rec.namespace, POD_IP: rec.ips[0] ?? '', NODE_NAME: this.o.nodeName, HOSTNAME: rec.name,
