@@ -19,6 +19,7 @@ import { renderMasq, applyMasq } from '../dataplane/masq/index.js';
 import { startCniServer } from '../cni/server.js';
 import { ProxyState } from '../dataplane/proxy/state.js';
 import { ProxyApplier } from '../dataplane/proxy/apply.js';
+import { startGuard } from '../dataplane/guard/index.js';
 
 export interface AgentOptions {
   store: Store;
@@ -95,6 +96,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     log(`cni server: not started (${(err as Error).message}); flatnet-cni runs a process per call`);
   });
 
+  // Pods send only from their own address, and only nodes send VXLAN; in place before any pod starts.
+  // Pod packets arrive on host veths (fn<hash>, cni/plan.ts) or the bridge.
+  const guard = startGuard(ns, { podInterfaces: ['fn*', BRIDGE], vxlanPort: config.vxlan.port }, () => nodes.values(), { log, resyncMs: opts.resyncMs ?? 30_000 });
+  nodes.onChange(() => guard.poke());
+  await guard.idle();
+
   const onError = (what: string) => (err: unknown) => log(`${what} sync failed: ${(err as Error).message}`);
   const routes = new SyncRunner(async () => {
     const views = nodeViews(nodes.values(), new Set(beats.keys().map(heartbeatNode)));
@@ -156,11 +163,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   return {
     underlay, podCIDRs, config,
     routeSyncs: () => routes.syncs,
-    async idle() { await Promise.all([routes.idle(), masq.idle(), proxy.idle()]); },
+    async idle() { await Promise.all([routes.idle(), masq.idle(), proxy.idle(), guard.idle()]); },
     async stop() {
       routes.stop();
       masq.stop();
       proxy.stop();
+      guard.stop();
       await cniServer?.close();
       await heartbeat.stop();
       await Promise.all([nodes.stop(), beats.stop(), services.stop(), slices.stop()]);
