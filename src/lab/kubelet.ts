@@ -15,7 +15,7 @@ import type { Store } from '../store/store.js';
 import { CniRuntime } from '../runtime/runtime.js';
 import { loadConfList } from '../runtime/conflist.js';
 import { podNetnsName } from './pods.js';
-import { capsOfMask, containedArgv, planContainment, type Identity } from './containment.js';
+import { INIT_SCRIPT, capsOfMask, containedArgv, planContainment, type Identity } from './containment.js';
 import { CNI_STATE_ROOT } from './paths.js';
 
 /** The capabilities this host has at all (the agent's bounding set): what a privileged container gets. */
@@ -178,7 +178,7 @@ export class Kubelet {
       hiddenDirs: [CNI_STATE_ROOT, resolve(this.o.nodeDir, '..', '..')], keepDirs: [this.o.binDir],
     });
     const entry = { name: c.name, pidFile: `${base}.pid`, logFile: `${base}.log`, identity: plan.identity };
-    await this.o.supervisor.start({
+    const pid = await this.o.supervisor.start({
       name: `${rec.namespace}/${rec.name}/${c.name}`,
       argv: containedArgv(plan, containerArgv(c)),
       netns: rec.netns,
@@ -190,6 +190,7 @@ export class Kubelet {
       logFile: entry.logFile,
       pidFile: entry.pidFile,
     });
+    await untilContained(pid, entry.logFile);
     return entry;
   }
 
@@ -282,6 +283,20 @@ export class Kubelet {
     }
     throw new Error(`pod ${pod.metadata.namespace}/${pod.metadata.name}: status update kept conflicting`);
   }
+}
+
+/**
+ * Waits for a container's init to finish its mounts and become the container (its command line is then
+ * the init script's): before that its mount namespace is still the host's, and `flatnet exec` must not join it.
+ */
+async function untilContained(pid: number, logFile: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    let argv: string[];
+    try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { break; }
+    if (argv[2] === INIT_SCRIPT) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`the container exited before it was contained; see ${logFile}`);
 }
 
 function sameStatus(a: PodStatus | undefined, b: PodStatus): boolean {
