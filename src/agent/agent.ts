@@ -82,6 +82,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   }
   log(`node ${nodeName}: pod CIDR ${podCIDRs.join(', ')}`);
   const mtu = podMTU(underlay.mtu, config.backend);
+  // Pods send only from their own address, and only nodes send VXLAN: started here, awaited before the
+  // agent returns, so it is in place before any pod starts. Pod packets arrive on host veths (fn<hash>,
+  // cni/plan.ts) or the bridge.
+  const guard = startGuard(ns, { podInterfaces: ['fn*', BRIDGE], vxlanPort: config.vxlan.port }, () => nodes.values(), { log, resyncMs: opts.resyncMs ?? 30_000 });
+  nodes.onChange(() => guard.poke());
 
   // Bridge, forwarding and CNI config: the node is ready for pods once these exist.
   ensureForwarding(podCIDRs.some((c) => c.includes(':')));
@@ -95,12 +100,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const cniServer = await startCniServer({ log }).catch((err: unknown) => {
     log(`cni server: not started (${(err as Error).message}); flatnet-cni runs a process per call`);
   });
-
-  // Pods send only from their own address, and only nodes send VXLAN; in place before any pod starts.
-  // Pod packets arrive on host veths (fn<hash>, cni/plan.ts) or the bridge.
-  const guard = startGuard(ns, { podInterfaces: ['fn*', BRIDGE], vxlanPort: config.vxlan.port }, () => nodes.values(), { log, resyncMs: opts.resyncMs ?? 30_000 });
-  nodes.onChange(() => guard.poke());
-  await guard.idle();
 
   const onError = (what: string) => (err: unknown) => log(`${what} sync failed: ${(err as Error).message}`);
   const routes = new SyncRunner(async () => {
@@ -159,6 +158,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   routes.start();
   masq.start();
   proxy.start();
+  await guard.idle();
 
   return {
     underlay, podCIDRs, config,
