@@ -8,7 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestScope } from '../helpers/scope.js';
-import { cluster, labFor, type TestLab } from '../helpers/lab.js';
+import { CLI, cluster, labFor, type TestLab } from '../helpers/lab.js';
+import { stopDaemon } from '../../src/lab/processes.js';
 import { until } from '../helpers/until.js';
 import { waitPodsRunning } from '../../src/lab/demo.js';
 import { podNetnsName } from '../../src/lab/pods.js';
@@ -184,4 +185,12 @@ test('VXLAN forged by a pod is not delivered; the same packet from a node is', a
 test('flatnet check passes with pods contained and the guard in place', () => {
   const r = t.cli('check');
   assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test('flatnet exec needs no store: with etcd stopped it still runs a command in the pod, as the pod', async () => {
+  // Last in this file: the lab has no store afterwards.
+  await stopDaemon(t.lab.pidFile('etcd'), { graceMs: 0 });
+  const r = spawnSync(process.execPath, [CLI, '--lab', t.lab.name, '--state-dir', t.lab.root, 'exec', 'default/plain', '--', 'id', '-u'], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '65532');
 });
