@@ -121,8 +121,9 @@ export function setupScript(plan: ContainmentPlan): string {
   plan.keep.forEach((k, i) => lines.push(`exec ${i + 3}<${q(k)} || fail ${q(`cannot open ${k}`)}`));
   lines.push(
     // Every mount read-only, with its other flags kept: the container writes nothing of the host's.
+    // Mounts below a directory about to be hidden are skipped: a host with many named netns has one mount each.
     'while read -r _ _ _ _ mp opts _; do',
-    '  case $mp in /proc|/proc/*) continue;; esac',
+    `  case $mp in /proc|/proc/*${plan.hide.map((h) => `|${q(h.path)}|${q(h.path)}/*`).join('')}) continue;; esac`,
     '  case $opts in ro|ro,*) continue;; esac',
     "  case $mp in *\\\\*) mp=$(printf '%b' \"$mp\");; esac",
     '  mount -o "remount,bind,ro,${opts#rw,}" "$mp" 2>/dev/null || mount -o remount,bind,ro "$mp" || fail "cannot make $mp read-only"',
