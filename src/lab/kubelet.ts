@@ -145,6 +145,9 @@ export class Kubelet {
         this.saveRecord(rec); // recorded before it exists: a crash mid-create is torn down, not leaked
         await run('ip', ['netns', 'add', rec.netns]);
         await run('ip', ['-n', rec.netns, 'link', 'set', 'lo', 'up']);
+        // As containerd 2's CRI does by default: a non-root container may listen below 1024 and ping,
+        // both only inside its own network namespace.
+        await run('nsenter', [`--net=/run/netns/${rec.netns}`, 'sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0', 'net.ipv4.ping_group_range=0 2147483647']);
         const result = await this.cni.addNetworkList(loadConfList(this.o.confFile), this.cniConf(rec));
         rec.ips = (result.ips ?? []).map((x) => x.address.split('/')[0]);
       } else {

@@ -120,7 +120,9 @@ test('a pod runs as 65532 with no capabilities, sees only its own processes and 
     'echo flatnet=$(ls -A /run/flatnet | wc -l) netns=$(ls -A /run/netns | wc -l)', 'echo procs=$(ps -e -o pid= | wc -l)',
     'ps -e -o args=', 'touch /etc/contained 2>/dev/null && echo wrote""-etc',
     'nsenter --target=1 --net true 2>/dev/null && echo entered""-netns',
-    `/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 255)' 2>/dev/null && echo raw""-socket`, 'true',
+    `/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 255)' 2>/dev/null && echo raw""-socket`,
+    // As with containerd 2's defaults: ports below 1024 and ICMP echo (ping sockets), inside the pod's own network namespace.
+    `/usr/bin/python3 -c 'import socket; socket.socket().bind(("", 80))' && echo bound-80`, `/usr/bin/python3 -c 'import socket; s = socket.socket(2, 2, 1); s.settimeout(5); s.sendto(b"\\x08\\0\\0\\0\\0\\0\\0\\x01", ("${podIP('target')}", 0)); print("pinged" if s.recv(64)[0] == 0 else "no echo reply")'`, 'true',
   ].join('; '));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^uid=65532 gid=65532$/m);
@@ -131,6 +133,8 @@ test('a pod runs as 65532 with no capabilities, sees only its own processes and 
   assert.match(r.stdout, /^procs=[1-6]$/m, r.stdout);
   assert.doesNotMatch(r.stdout, /agent|etcd|controller|flatnet\.mjs serve/);
   assert.doesNotMatch(r.stdout, /wrote-etc|entered-netns|raw-socket/);
+  assert.match(r.stdout, /^bound-80$/m, r.stderr);
+  assert.match(r.stdout, /^pinged$/m, r.stderr);
   // The same checks from the host see the shadow file, so the test can fail.
   assert.ok(Number(execFileSync('sh', ['-c', 'cat /etc/shadow | wc -c'], { encoding: 'utf8' })) > 0);
 });
