@@ -5,6 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { UsageError } from './usage.js';
 import type { Values } from './main.js';
 import { DEFAULT_LAB_ROOT } from '../lab/paths.js';
@@ -52,6 +53,7 @@ export async function execCommand(rest: string[], tail: string[], v: Values): Pr
       },
     });
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    // A command ended by a signal exits 128 + its number, as a shell reports it.
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
   });
 }

@@ -34,7 +34,7 @@ function procStat(pid: number): { start: string; state: string; ppid: number } |
 
 /** The first child of `pid` once it has forked one (this kernel has no /proc/PID/task/TID/children). */
 async function childOf(pid: number, name: string, logFile: string): Promise<number> {
-  for (let i = 0; i < 500; i++) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     for (const e of readdirSync('/proc')) {
       if (/^\d+$/.test(e) && procStat(Number(e))?.ppid === pid) return Number(e);
     }
