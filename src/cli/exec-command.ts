@@ -41,7 +41,8 @@ export async function execCommand(rest: string[], tail: string[], v: Values): Pr
     throw new Error(`container ${v.container} is not valid for pod ${name}: containers are ${rec.containers.map((c) => c.name).join(', ')}`);
   }
   const pid = livePid(entry.pidFile);
-  if (pid === undefined || !entry.identity) throw new Error(`container ${entry.name} of pod ${ns}/${name} is not running`);
+  if (pid === undefined) throw new Error(`container ${entry.name} of pod ${ns}/${name} is not running`);
+  if (!entry.identity) throw new Error(`container ${entry.name} of pod ${ns}/${name} was started uncontained by an older flatnet; delete the pod to have it recreated`);
   const [cmd, ...args] = execArgv(pid, entry.identity, tail);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
