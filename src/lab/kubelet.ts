@@ -293,13 +293,15 @@ export class Kubelet {
  * the init script's): before that its mount namespace is still the host's, and `flatnet exec` must not join it.
  */
 async function untilContained(pid: number, logFile: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     let argv: string[];
-    try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { break; }
+    try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch {
+      throw new Error(`the container exited before it was contained; see ${logFile}`);
+    }
     if (argv[2] === INIT_SCRIPT) return;
     await new Promise((r) => setTimeout(r, 10));
   }
-  throw new Error(`the container exited before it was contained; see ${logFile}`);
+  throw new Error(`the container was not contained within 30 s; see ${logFile}`);
 }
 
 function sameStatus(a: PodStatus | undefined, b: PodStatus): boolean {
