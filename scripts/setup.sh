@@ -11,6 +11,7 @@ packages=(
   conntrack                                            # the proxy flushes UDP flows to endpoints that went
   iperf3 ethtool                                       # datapath benchmark (ethtool: its --gro switch)
   gcc libc6-dev                                        # compiles the flatnet-cni shim (src/cni/shim.c)
+  python3 procps                                       # containment test: spoofed packets (raw sockets), ps in pods
 )
 missing=()
 for p in "${packages[@]}"; do

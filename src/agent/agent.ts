@@ -19,6 +19,7 @@ import { renderMasq, applyMasq } from '../dataplane/masq/index.js';
 import { startCniServer } from '../cni/server.js';
 import { ProxyState } from '../dataplane/proxy/state.js';
 import { ProxyApplier } from '../dataplane/proxy/apply.js';
+import { startGuard } from '../dataplane/guard/index.js';
 
 export interface AgentOptions {
   store: Store;
@@ -81,6 +82,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   }
   log(`node ${nodeName}: pod CIDR ${podCIDRs.join(', ')}`);
   const mtu = podMTU(underlay.mtu, config.backend);
+  // Pods send only from their own address, and only nodes send VXLAN: started here, awaited before the
+  // agent returns, so it is in place before any pod starts. Pod packets arrive on host veths (fn<hash>,
+  // cni/plan.ts) or the bridge.
+  const guard = startGuard(ns, { podInterfaces: ['fn*', BRIDGE], vxlanPort: config.vxlan.port }, () => nodes.values(), { log, resyncMs: opts.resyncMs ?? 30_000 });
+  nodes.onChange(() => guard.poke());
 
   // Bridge, forwarding and CNI config: the node is ready for pods once these exist.
   ensureForwarding(podCIDRs.some((c) => c.includes(':')));
@@ -155,15 +161,17 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   routes.start();
   masq.start();
   proxy.start();
+  await guard.idle();
 
   return {
     underlay, podCIDRs, config,
     routeSyncs: () => routes.syncs,
-    async idle() { await Promise.all([routes.idle(), masq.idle(), proxy.idle()]); },
+    async idle() { await Promise.all([routes.idle(), masq.idle(), proxy.idle(), guard.idle()]); },
     async stop() {
       routes.stop();
       masq.stop();
       proxy.stop();
+      guard.stop();
       await cniServer?.close();
       await heartbeat.stop();
       await Promise.all([nodes.stop(), beats.stop(), services.stop(), slices.stop()]);

@@ -7,6 +7,7 @@
 // feature must not pass silently, while an ordinary manifest from elsewhere still applies.
 import { parseAllDocuments } from 'yaml';
 import ipaddr from 'ipaddr.js';
+import { checkNonRoot, parseContainerSecurityContext, parsePodSecurityContext } from './security-context.js';
 import type { Container, ContainerPort, Deployment, KubeObject, Namespace, ObjectMeta, Pod, PodSpec, Service, ServicePort } from './types.js';
 
 export class ManifestError extends Error {
@@ -45,11 +46,11 @@ export const MAX_REPLICAS = 10_000;
 /** Kubernetes metadata that the server owns or flatnet does not use: accepted and dropped. */
 const IGNORED_META = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
   'deletionGracePeriodSeconds', 'managedFields', 'finalizers', 'selfLink', 'ownerReferences'];
-const IGNORED_POD_SPEC = ['restartPolicy', 'dnsPolicy', 'schedulerName', 'securityContext',
+const IGNORED_POD_SPEC = ['restartPolicy', 'dnsPolicy', 'schedulerName',
   'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken', 'tolerations', 'affinity', 'priority',
   'priorityClassName', 'enableServiceLinks', 'preemptionPolicy', 'imagePullSecrets', 'topologySpreadConstraints', 'runtimeClassName'];
 const IGNORED_CONTAINER = ['imagePullPolicy', 'resources', 'terminationMessagePath', 'terminationMessagePolicy',
-  'livenessProbe', 'readinessProbe', 'startupProbe', 'securityContext', 'stdin', 'stdinOnce', 'tty'];
+  'livenessProbe', 'readinessProbe', 'startupProbe', 'stdin', 'stdinOnce', 'tty'];
 const IGNORED_DEPLOYMENT_SPEC = ['strategy', 'minReadySeconds', 'revisionHistoryLimit', 'progressDeadlineSeconds', 'paused'];
 
 /** Where an error is: "pods.yaml: document 2 (Pod \"web\")"; fails with a field path and a problem. */
@@ -215,7 +216,7 @@ function parsePod(v: Mapping, at: Where): Pod {
 
 function parsePodSpec(v: Json, path: string, at: Where): PodSpec {
   const m = mapping(v, path, at);
-  checkFields(m, path, ['containers', 'nodeName', 'hostNetwork', 'nodeSelector', 'terminationGracePeriodSeconds'], IGNORED_POD_SPEC, at);
+  checkFields(m, path, ['containers', 'nodeName', 'hostNetwork', 'nodeSelector', 'terminationGracePeriodSeconds', 'securityContext'], IGNORED_POD_SPEC, at);
   if (!Array.isArray(m.containers) || m.containers.length === 0) {
     at.fail(`${path}.containers`, m.containers === undefined ? 'is required (a pod runs at least one container)' : `${show(m.containers)}: a pod needs a non-empty list of containers`);
   }
@@ -241,12 +242,15 @@ function parsePodSpec(v: Json, path: string, at: Where): PodSpec {
     if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0) at.fail(`${path}.terminationGracePeriodSeconds`, `${show(grace)} is not a whole number of seconds >= 0`);
     spec.terminationGracePeriodSeconds = grace;
   }
+  const fail = (p: string, problem: string) => at.fail(p, problem);
+  if (m.securityContext !== undefined) spec.securityContext = parsePodSecurityContext(m.securityContext, `${path}.securityContext`, fail);
+  containers.forEach((c, i) => checkNonRoot(spec.securityContext, c.securityContext, path, `${path}.containers[${i}]`, fail));
   return spec;
 }
 
 function parseContainer(v: Json, path: string, at: Where): Container {
   const m = mapping(v, path, at);
-  checkFields(m, path, ['name', 'image', 'command', 'args', 'ports'], IGNORED_CONTAINER, at);
+  checkFields(m, path, ['name', 'image', 'command', 'args', 'ports', 'securityContext'], IGNORED_CONTAINER, at);
   const c: Container = { name: dnsName(m.name, `${path}.name`, at, 'label') };
   if (m.image !== undefined) c.image = str(m.image, `${path}.image`, at);
   if (m.command !== undefined) c.command = stringList(m.command, `${path}.command`, at);
@@ -255,6 +259,7 @@ function parseContainer(v: Json, path: string, at: Where): Container {
     if (!Array.isArray(m.ports)) at.fail(`${path}.ports`, `${show(m.ports)} is not a list`);
     c.ports = m.ports.map((p, i) => parsePort(p, `${path}.ports[${i}]`, at));
   }
+  if (m.securityContext !== undefined) c.securityContext = parseContainerSecurityContext(m.securityContext, `${path}.securityContext`, (p, problem) => at.fail(p, problem));
   return c;
 }
 

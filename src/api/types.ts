@@ -36,12 +36,28 @@ export interface Namespace {
 
 export interface ContainerPort { name?: string; containerPort: number; protocol?: 'TCP' | 'UDP' }
 
+/** The identity and privileges a container runs with; a container's fields win over its pod's. */
+export interface SecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+  /** Refuse to run the container as uid 0. */
+  runAsNonRoot?: boolean;
+}
+
+export interface ContainerSecurityContext extends SecurityContext {
+  /** Every capability, as root unless runAsUser says otherwise. */
+  privileged?: boolean;
+  /** Capability names as Kubernetes spells them ("NET_RAW", or "ALL"). */
+  capabilities?: { add?: string[]; drop?: string[] };
+}
+
 export interface Container {
   name: string;
   image?: string;
   command?: string[];
   args?: string[];
   ports?: ContainerPort[];
+  securityContext?: ContainerSecurityContext;
 }
 
 export interface PodSpec {
@@ -51,6 +67,7 @@ export interface PodSpec {
   nodeSelector?: Record<string, string>;
   /** Seconds between SIGTERM and SIGKILL when the pod is deleted (default 30; 0 deletes at once). */
   terminationGracePeriodSeconds?: number;
+  securityContext?: SecurityContext;
 }
 
 export interface PodStatus {

@@ -1,6 +1,5 @@
 // The cluster commands: lab life cycle, kubectl-style apply/delete/get/exec, check and the demo.
 import { readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { UsageError } from './usage.js';
 import type { Values } from './main.js';
 import { ClusterLab, DEFAULT_LAB_ROOT } from '../lab/cluster.js';
@@ -12,7 +11,6 @@ import { formatJson, formatTable, formatYaml } from '../api/format.js';
 import type { Kind, KubeObject, Namespace, Pod } from '../api/types.js';
 import { isTerminating } from '../api/termination.js';
 import { objectKey } from '../api/keys.js';
-import { podNetns } from '../lab/pods.js';
 import { gatherInputs } from '../check/inputs.js';
 import { formatReport, runCheck } from '../check/run.js';
 import { flatnetArgv } from '../lab/paths.js';
@@ -141,34 +139,6 @@ export async function getCommand(rest: string[], v: Values): Promise<number> {
     else console.log(formatTable(kind, objects, { wide: out === 'wide', allNamespaces: all }));
   } finally { await store.close(); }
   return 0;
-}
-
-export async function execCommand(rest: string[], tail: string[], v: Values): Promise<number> {
-  if (!rest[0]) throw new UsageError('exec needs a pod: [NS/]POD');
-  if (tail.length === 0) throw new UsageError('exec needs a command after "--"');
-  const [ns, name] = rest[0].includes('/') ? rest[0].split('/', 2) : [v.namespace ?? 'default', rest[0]];
-  const lab = labOf(v);
-  const store = storeOf(lab);
-  let pod: Pod;
-  try {
-    const kv = await store.get(objectKey('Pod', name, ns));
-    if (!kv) { console.error(`Error from server (NotFound): pods "${name}" not found in namespace ${ns}`); return 1; }
-    pod = JSON.parse(kv.value) as Pod;
-  } finally { await store.close(); }
-  if (v.container && !pod.spec.containers.some((c) => c.name === v.container)) {
-    throw new Error(`container ${v.container} is not valid for pod ${name}: containers are ${pod.spec.containers.map((c) => c.name).join(', ')}`);
-  }
-  const plan = lab.plan();
-  const netns = podNetns(lab.name, pod, (n) => plan.nodes.find((x) => x.name === n)?.netns);
-  if (!netns || pod.status?.phase !== 'Running') throw new Error(`pod ${ns}/${name} is not running (phase ${pod.status?.phase ?? 'Pending'})`);
-  return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, ...tail], {
-      stdio: 'inherit',
-      env: { ...process.env, POD_NAME: name, POD_NAMESPACE: ns, PATH: `${lab.nodeDir(pod.spec.nodeName!)}/bin:${process.env.PATH}` },
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? 1));
-  });
 }
 
 export async function checkCommand(v: Values): Promise<number> {

@@ -52,14 +52,15 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const [cmd, ...rest] = positionals;
+  // exec reads the kubelets' records, not the store: it starts without loading the etcd client.
+  if (cmd === 'exec') return (await import('./exec-command.js')).execCommand(rest, tail, values);
   // Loaded on demand: the etcd client costs ~250 ms to load, and serve/probe start in every pod.
-  const { labCommand, manifestCommand, getCommand, execCommand, checkCommand, demoCommand } = await import('./cluster-commands.js');
+  const { labCommand, manifestCommand, getCommand, checkCommand, demoCommand } = await import('./cluster-commands.js');
   switch (cmd) {
     case 'lab': return labCommand(rest, values);
     case 'apply': return manifestCommand('apply', values);
     case 'delete': return manifestCommand('delete', values);
     case 'get': return getCommand(rest, values);
-    case 'exec': return execCommand(rest, tail, values);
     case 'check': return checkCommand(values);
     case 'demo': return demoCommand(values);
     case 'agent': {

@@ -12,9 +12,9 @@ import { LAB_SERVICE_CIDR, NODE_CIDR_MASK_IPV6, clusterCIDRsOf, defaultCluster, 
 import { podRecords } from './kubelet.js';
 import { applyTopology, destroyTopology, planTopology, type TopologyPlan } from './topology.js';
 import { isAlive, startDaemon, stopDaemon } from './processes.js';
-import { flatnetArgv, flatnetCniPath } from './paths.js';
+import { DEFAULT_LAB_ROOT, flatnetArgv, flatnetCniPath } from './paths.js';
 
-export const DEFAULT_LAB_ROOT = '/run/flatnet/lab';
+export { DEFAULT_LAB_ROOT };
 
 export interface LabInfo {
   name: string;
@@ -79,6 +79,8 @@ export class ClusterLab {
   private async startEtcd(): Promise<void> {
     const client = 'client.sock:1';
     const peer = 'peer.sock:1';
+    // etcd's unix socket answers whoever can reach it, with no auth: only root may.
+    chmodSync(this.etcdDir, 0o700);
     await startDaemon({
       name: 'etcd',
       argv: ['etcd', '--name', this.name, '--data-dir', join(this.etcdDir, 'data'),

@@ -3,7 +3,7 @@
 // `flatnet lab pod add`), and each container is a process inside it. What it made is recorded per pod on
 // disk, so a restarted agent adopts running pods instead of recreating them.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { POD_PREFIX } from '../api/keys.js';
@@ -16,12 +16,18 @@ import { CniRuntime } from '../runtime/runtime.js';
 import { loadConfList } from '../runtime/conflist.js';
 import { podNetnsName } from './pods.js';
 import { admissionProblem, type Rejection } from './admission.js';
+import { INIT_SCRIPT, capsOfMask, containedArgv, planContainment, type Identity } from './containment.js';
+import { CNI_STATE_ROOT } from './paths.js';
+
+/** The capabilities this host has at all (the agent's bounding set): what a privileged container gets. */
+const hostCaps = (): string[] => capsOfMask(/^CapBnd:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0');
 
 const run = promisify(execFile);
 
 /** How containers are started and stopped: processes by pid (src/lab/processes.ts in the lab). */
 export interface Supervisor {
-  start(spec: { name: string; argv: string[]; netns?: string; env: Record<string, string>; logFile: string; pidFile: string }): Promise<number>;
+  /** `recordChild`: the process to watch and signal is the program's first child (the container's init). */
+  start(spec: { name: string; argv: string[]; netns?: string; env: Record<string, string>; logFile: string; pidFile: string; recordChild?: boolean }): Promise<number>;
   alive(pidFile: string): boolean;
   /** SIGTERM, then SIGKILL after `graceMs` (the supervisor's default when absent; 0: SIGKILL at once). */
   stop(pidFile: string, graceMs?: number): Promise<void>;
@@ -54,7 +60,8 @@ export interface PodRecord {
   hostNetwork: boolean;
   netns?: string;
   ips: string[];
-  containers: Array<{ name: string; pidFile: string; logFile: string }>;
+  /** `identity`: who the container runs as, for `flatnet exec` to run as the same. */
+  containers: Array<{ name: string; pidFile: string; logFile: string; identity?: Identity }>;
 }
 
 /** The pods a node's kubelet made, from its records (also readable with the agent stopped). */
@@ -149,6 +156,9 @@ export class Kubelet {
         this.saveRecord(rec); // recorded before it exists: a crash mid-create is torn down, not leaked
         await run('ip', ['netns', 'add', rec.netns]);
         await run('ip', ['-n', rec.netns, 'link', 'set', 'lo', 'up']);
+        // As containerd 2's CRI does by default: a non-root container may listen below 1024 and ping,
+        // both only inside its own network namespace.
+        await run('nsenter', [`--net=/run/netns/${rec.netns}`, 'sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0', 'net.ipv4.ping_group_range=0 2147483647']);
         const result = await this.cni.addNetworkList(loadConfList(this.o.confFile), this.cniConf(rec));
         rec.ips = (result.ips ?? []).map((x) => x.address.split('/')[0]);
       } else {
@@ -181,11 +191,17 @@ export class Kubelet {
 
   private async startContainer(pod: Pod, rec: PodRecord, c: Container) {
     const base = join(this.recordsDir, `${rec.uid}-${c.name}`);
-    const entry = { name: c.name, pidFile: `${base}.pid`, logFile: `${base}.log` };
-    await this.o.supervisor.start({
+    // Hidden from the container: the node's CNI sockets and state, and the lab's directory (etcd, every node's files).
+    const plan = planContainment({
+      spec: pod.spec, container: c, podName: rec.name, hostCaps: hostCaps(),
+      hiddenDirs: [CNI_STATE_ROOT, resolve(this.o.nodeDir, '..', '..')], keepDirs: [this.o.binDir],
+    });
+    const entry = { name: c.name, pidFile: `${base}.pid`, logFile: `${base}.log`, identity: plan.identity };
+    const pid = await this.o.supervisor.start({
       name: `${rec.namespace}/${rec.name}/${c.name}`,
-      argv: containerArgv(c),
+      argv: containedArgv(plan, containerArgv(c)),
       netns: rec.netns,
+      recordChild: true,
       env: {
         PATH: `${this.o.binDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
         POD_NAME: rec.name, POD_NAMESPACE: rec.namespace, POD_IP: rec.ips[0] ?? '', NODE_NAME: this.o.nodeName, HOSTNAME: rec.name,
@@ -193,6 +209,7 @@ export class Kubelet {
       logFile: entry.logFile,
       pidFile: entry.pidFile,
     });
+    await untilContained(pid, entry.logFile);
     return entry;
   }
 
@@ -285,6 +302,22 @@ export class Kubelet {
     }
     throw new Error(`pod ${pod.metadata.namespace}/${pod.metadata.name}: status update kept conflicting`);
   }
+}
+
+/**
+ * Waits for a container's init to finish its mounts and become the container (its command line is then
+ * the init script's): before that its mount namespace is still the host's, and `flatnet exec` must not join it.
+ */
+async function untilContained(pid: number, logFile: string): Promise<void> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
+    let argv: string[];
+    try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch {
+      throw new Error(`the container exited before it was contained; see ${logFile}`);
+    }
+    if (argv[2] === INIT_SCRIPT) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`the container was not contained within 30 s; see ${logFile}`);
 }
 
 function sameStatus(a: PodStatus | undefined, b: PodStatus): boolean {

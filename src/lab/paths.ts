@@ -13,3 +13,7 @@ function findBin(file: string): string {
 /** argv that runs the flatnet CLI: [node, flatnet.mjs]. */
 export const flatnetArgv = (): string[] => [process.execPath, findBin('flatnet.mjs')];
 export const flatnetCniPath = (): string => findBin('flatnet-cni');
+
+/** Where flatnet keeps a node's runtime state (CNI sockets, IPAM reservations) and, by default, its labs. */
+export const CNI_STATE_ROOT = '/run/flatnet';
+export const DEFAULT_LAB_ROOT = `${CNI_STATE_ROOT}/lab`;

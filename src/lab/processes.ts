@@ -2,7 +2,7 @@
 // holds the pid and the process's start time from /proc, so a recycled pid is never mistaken for ours
 // and never signalled.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -16,15 +16,33 @@ export interface DaemonSpec {
   env?: Record<string, string>;
   logFile: string;
   pidFile: string;
+  /**
+   * Record the program's child instead of the program: `unshare --fork` stays as the parent of a pid
+   * namespace's init and ignores SIGTERM, so the init is the process to signal and to watch.
+   */
+  recordChild?: boolean;
 }
 
-/** Field 22 of /proc/PID/stat (start time in clock ticks) and the state letter; undefined when gone. */
-function procStat(pid: number): { start: string; state: string } | undefined {
+/** Field 22 of /proc/PID/stat (start time in clock ticks), the state letter and the parent; undefined when gone. */
+function procStat(pid: number): { start: string; state: string; ppid: number } | undefined {
   let text: string;
   try { text = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
   // The command name (field 2) may hold spaces and parentheses: fields after it start past the last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: rest[0], start: rest[19] };
+  return { state: rest[0], start: rest[19], ppid: Number(rest[1]) };
+}
+
+/** The first child of `pid` once it has forked one (this kernel has no /proc/PID/task/TID/children). */
+async function childOf(pid: number, name: string, logFile: string): Promise<number> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
+    for (const e of readdirSync('/proc')) {
+      if (/^\d+$/.test(e) && procStat(Number(e))?.ppid === pid) return Number(e);
+    }
+    const st = procStat(pid);
+    if (!st || st.state === 'Z') break;
+    await sleep(10);
+  }
+  throw new Error(`${name} exited before it started its container; see ${logFile}`);
 }
 
 interface PidRecord { pid: number; start: string }
@@ -61,11 +79,12 @@ export async function startDaemon(spec: DaemonSpec): Promise<number> {
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', log, log],
     });
-    const pid = await new Promise<number>((resolve, reject) => {
+    const spawned = await new Promise<number>((resolve, reject) => {
       child.once('error', (err) => reject(new Error(`${spec.name}: cannot start ${argv[0]}: ${err.message}`)));
       child.once('spawn', () => resolve(child.pid!));
     });
     child.unref();
+    const pid = spec.recordChild ? await childOf(spawned, spec.name, spec.logFile) : spawned;
     const st = procStat(pid);
     if (!st) throw new Error(`${spec.name} exited at once; see ${spec.logFile}`);
     writeFileSync(`${spec.pidFile}.tmp`, `${pid} ${st.start}\n`);

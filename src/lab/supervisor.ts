@@ -5,7 +5,7 @@ import { isAlive, startDaemon, stopDaemon } from './processes.js';
 export function labSupervisor(): Supervisor {
   return {
     async start(spec) {
-      return startDaemon({ name: spec.name, argv: spec.argv, netns: spec.netns, env: spec.env, logFile: spec.logFile, pidFile: spec.pidFile });
+      return startDaemon({ name: spec.name, argv: spec.argv, netns: spec.netns, env: spec.env, logFile: spec.logFile, pidFile: spec.pidFile, recordChild: spec.recordChild });
     },
     alive: (pidFile) => isAlive(pidFile),
     stop: (pidFile, graceMs) => stopDaemon(pidFile, { graceMs: graceMs ?? 1000 }),

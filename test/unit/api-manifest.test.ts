@@ -135,7 +135,7 @@ test('pod spec: containers, names, command, hostNetwork, nodeName, nodeSelector,
   refuses(pod('{ hostNetwork: "yes", containers: [{ name: c }] }'), 'pods.yaml: document 2 (Pod "web"): spec.hostNetwork: "yes" is not a boolean (true or false)');
   refuses(pod('{ nodeName: 3, containers: [{ name: c }] }'), 'pods.yaml: document 2 (Pod "web"): spec.nodeName: 3 is not a string (quote it: "3")');
   refuses(pod('{ nodeSelector: [a], containers: [{ name: c }] }'), 'pods.yaml: document 2 (Pod "web"): spec.nodeSelector: ["a"] is not a mapping');
-  refuses(pod('{ contianers: [{ name: c }] }'), /^pods\.yaml: document 2 \(Pod "web"\): spec\.contianers: field is not supported by flatnet \(it reads containers, nodeName, hostNetwork, nodeSelector, terminationGracePeriodSeconds\)/);
+  refuses(pod('{ contianers: [{ name: c }] }'), /^pods\.yaml: document 2 \(Pod "web"\): spec\.contianers: field is not supported by flatnet \(it reads containers, nodeName, hostNetwork, nodeSelector, terminationGracePeriodSeconds, securityContext\)/);
   refuses(pod('{ containers: [{ name: c, env: [] }] }'), /^pods\.yaml: document 2 \(Pod "web"\): spec\.containers\[0\]\.env: field is not supported by flatnet/);
 });
 
