@@ -1,15 +1,17 @@
-// What the route renderer needs of each Node: its IP, its pod CIDRs, and whether its agent is alive.
+// What the route renderer needs of each Node: its IP and its pod CIDRs. `ready` (the Node's Ready
+// condition) is informational: a peer is routed while its Node exists, whatever its heartbeat.
 import { podCIDRsOf, type Node } from '../api/types.js';
 
 export interface NodeView { name: string; nodeIP: string; podCIDRs: string[]; ready: boolean }
 
-/** Nodes with an InternalIP; `ready` when the node's heartbeat key exists. Pure. */
-export function nodeViews(nodes: Node[], alive: Set<string>): NodeView[] {
+/** Nodes with an InternalIP, by name. Pure. */
+export function nodeViews(nodes: Node[]): NodeView[] {
   const out: NodeView[] = [];
   for (const n of nodes) {
     const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     if (!ip) continue;
-    out.push({ name: n.metadata.name, nodeIP: ip, podCIDRs: podCIDRsOf(n), ready: alive.has(n.metadata.name) });
+    const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    out.push({ name: n.metadata.name, nodeIP: ip, podCIDRs: podCIDRsOf(n), ready });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -1,0 +1,76 @@
+// A pod-to-pod TCP stream and a probe loop for tests that disturb the cluster while traffic flows: one
+// connection, a line every 20 ms, each echoed back by `flatnet serve`; the longest gap between echoes
+// tells whether bytes kept arriving the whole time.
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestScope } from './scope.js';
+import type { TestLab } from './lab.js';
+
+export interface StreamResult { sent: number; got: number; maxGap: number; error?: string }
+
+export interface Stream {
+  /** Ends the stream and returns what it saw; `error` is set when the connection broke. */
+  stop(): Promise<StreamResult>;
+}
+
+/** Starts a stream from inside the pod namespace `fromNetns` to `ip:port`; resolves once echoes flow. */
+export async function startStream(scope: TestScope, fromNetns: string, ip: string, port: number): Promise<Stream> {
+  const streamer = spawn('nsenter', [`--net=/run/netns/${fromNetns}`, process.execPath, '-e', `
+    const net = require('node:net');
+    const s = net.connect(${port}, ${JSON.stringify(ip)});
+    let sent = 0, got = 0, maxGap = 0, last = 0, buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (d) => { buf += d; const lines = buf.split('\\n'); buf = lines.pop(); for (const l of lines) if (l.startsWith('ping')) { got++; const now = Date.now(); if (last) maxGap = Math.max(maxGap, now - last); else console.log('flowing'); last = now; } });
+    s.on('error', (e) => { console.log(JSON.stringify({ error: e.message, sent, got, maxGap })); process.exit(1); });
+    const iv = setInterval(() => { s.write('ping ' + (sent++) + '\\n'); }, 20);
+    process.stdin.on('data', () => { clearInterval(iv); setTimeout(() => { console.log(JSON.stringify({ sent, got, maxGap: Math.max(maxGap, Date.now() - 300 - last) })); s.end(); process.exit(0); }, 300); });
+  `], { stdio: ['pipe', 'pipe', 'pipe'] });
+  scope.adoptProcess(streamer);
+  // Listen for the exit now: a streamer that ends early must be reported, not awaited forever.
+  const exited = new Promise<number | null>((resolve) => streamer.once('exit', (code) => resolve(code)));
+  let out = '';
+  let err = '';
+  streamer.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  streamer.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+  const deadline = Date.now() + 10_000;
+  while (!out.includes('flowing')) {
+    if (streamer.exitCode !== null || Date.now() > deadline) throw new Error(`the stream to ${ip}:${port} never flowed: ${out}${err}`);
+    await sleep(50);
+  }
+  return {
+    async stop() {
+      if (streamer.exitCode === null) streamer.stdin!.write('stop\n');
+      const code = await exited;
+      const last = out.trim().split('\n').pop();
+      if (!last || !last.startsWith('{')) throw new Error(`the streamer printed no result (exit ${code}): ${out}${err}`);
+      return JSON.parse(last) as StreamResult;
+    },
+  };
+}
+
+export interface Prober {
+  /** Stops probing; returns how many probes ran and the failures' output. */
+  stop(): Promise<{ probes: number; failures: string[] }>;
+  readonly probes: number;
+}
+
+/** `flatnet probe` from pod `from` (NS/NAME) to each target in turn, every 200 ms, until stopped. */
+export function startProbes(t: TestLab, from: string, targets: string[]): Prober {
+  let probes = 0;
+  let probing = true;
+  const failures: string[] = [];
+  const loop = (async () => {
+    while (probing) {
+      for (const target of targets) {
+        const r = t.cli('exec', from, '--', 'flatnet', 'probe', target, '--timeout', '2s');
+        probes++;
+        if (r.status !== 0) failures.push(`${target}: ${r.stdout}${r.stderr}`);
+      }
+      await sleep(200);
+    }
+  })();
+  return {
+    get probes() { return probes; },
+    async stop() { probing = false; await loop; return { probes, failures }; },
+  };
+}
