@@ -16,6 +16,8 @@ export interface DaemonSpec {
   env?: Record<string, string>;
   logFile: string;
   pidFile: string;
+  /** Called when the process ends, with how it ended (a supervisor records it). */
+  onExit?: (code: number | null, signal: NodeJS.Signals | null, pid: number) => void;
 }
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks) and the state letter; undefined when gone. */
@@ -65,6 +67,8 @@ export async function startDaemon(spec: DaemonSpec): Promise<number> {
       child.once('error', (err) => reject(new Error(`${spec.name}: cannot start ${argv[0]}: ${err.message}`)));
       child.once('spawn', () => resolve(child.pid!));
     });
+    const onExit = spec.onExit;
+    if (onExit) child.once('exit', (code, signal) => onExit(code, signal, pid));
     child.unref();
     const st = procStat(pid);
     if (!st) throw new Error(`${spec.name} exited at once; see ${spec.logFile}`);

@@ -15,14 +15,22 @@ export interface Stream {
 
 /** Starts a stream from inside the pod namespace `fromNetns` to `ip:port`; resolves once echoes flow. */
 export async function startStream(scope: TestScope, fromNetns: string, ip: string, port: number): Promise<Stream> {
+  // The server may not listen yet when its pod reports Running: connection refused is retried until
+  // the stream flows; after that any error is the stream breaking.
   const streamer = spawn('nsenter', [`--net=/run/netns/${fromNetns}`, process.execPath, '-e', `
     const net = require('node:net');
-    const s = net.connect(${port}, ${JSON.stringify(ip)});
-    let sent = 0, got = 0, maxGap = 0, last = 0, buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d) => { buf += d; const lines = buf.split('\\n'); buf = lines.pop(); for (const l of lines) if (l.startsWith('ping')) { got++; const now = Date.now(); if (last) maxGap = Math.max(maxGap, now - last); else console.log('flowing'); last = now; } });
-    s.on('error', (e) => { console.log(JSON.stringify({ error: e.message, sent, got, maxGap })); process.exit(1); });
-    const iv = setInterval(() => { s.write('ping ' + (sent++) + '\\n'); }, 20);
+    let s, iv, sent = 0, got = 0, maxGap = 0, last = 0, buf = '', tries = 0;
+    const open = () => {
+      s = net.connect(${port}, ${JSON.stringify(ip)});
+      s.setEncoding('utf8');
+      s.on('connect', () => { iv = setInterval(() => { s.write('ping ' + (sent++) + '\\n'); }, 20); });
+      s.on('data', (d) => { buf += d; const lines = buf.split('\\n'); buf = lines.pop(); for (const l of lines) if (l.startsWith('ping')) { got++; const now = Date.now(); if (last) maxGap = Math.max(maxGap, now - last); else console.log('flowing'); last = now; } });
+      s.on('error', (e) => {
+        if (!iv && e.code === 'ECONNREFUSED' && tries++ < 100) { setTimeout(open, 100); return; }
+        console.log(JSON.stringify({ error: e.message, sent, got, maxGap })); process.exit(1);
+      });
+    };
+    open();
     process.stdin.on('data', () => { clearInterval(iv); setTimeout(() => { console.log(JSON.stringify({ sent, got, maxGap: Math.max(maxGap, Date.now() - 300 - last) })); s.end(); process.exit(0); }, 300); });
   `], { stdio: ['pipe', 'pipe', 'pipe'] });
   scope.adoptProcess(streamer);
