@@ -4,7 +4,6 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestScope } from './scope.js';
-import type { TestLab } from './lab.js';
 
 export interface StreamResult { sent: number; got: number; maxGap: number; error?: string }
 
@@ -57,28 +56,63 @@ export async function startStream(scope: TestScope, fromNetns: string, ip: strin
 }
 
 export interface Prober {
-  /** Stops probing; returns how many probes ran and the failures' output. */
+  /** Stops probing; returns how many probes ran and the failures. */
   stop(): Promise<{ probes: number; failures: string[] }>;
   readonly probes: number;
 }
 
-/** `flatnet probe` from pod `from` (NS/NAME) to each target in turn, every 200 ms, until stopped. */
-export function startProbes(t: TestLab, from: string, targets: string[]): Prober {
-  let probes = 0;
-  let probing = true;
-  const failures: string[] = [];
-  const loop = (async () => {
-    while (probing) {
-      for (const target of targets) {
-        const r = t.cli('exec', from, '--', 'flatnet', 'probe', target, '--timeout', '2s');
-        probes++;
-        if (r.status !== 0) failures.push(`${target}: ${r.stdout}${r.stderr}`);
+/**
+ * A new TCP connection from inside the pod namespace `fromNetns` to each `ip:port` target in turn,
+ * every 200 ms, until stopped: each must be answered (`flatnet serve` speaks first) within 2 s. One
+ * process does them all, so a busy machine does not starve the probes of process start-ups.
+ */
+export async function startProbes(scope: TestScope, fromNetns: string, targets: string[]): Promise<Prober> {
+  const prober = spawn('nsenter', [`--net=/run/netns/${fromNetns}`, process.execPath, '-e', `
+    const net = require('node:net');
+    const targets = ${JSON.stringify(targets)};
+    let probes = 0, stop = false;
+    const failures = [];
+    const one = (host, port) => new Promise((resolve) => {
+      const s = net.connect(port, host);
+      const timer = setTimeout(() => { s.destroy(); resolve('no answer within 2 s'); }, 2000);
+      s.once('data', () => { clearTimeout(timer); s.destroy(); resolve(undefined); });
+      s.once('error', (e) => { clearTimeout(timer); resolve(e.message); });
+    });
+    process.stdin.on('data', () => { stop = true; });
+    (async () => {
+      while (!stop) {
+        for (const t of targets) {
+          const i = t.lastIndexOf(':');
+          const err = await one(t.slice(0, i), Number(t.slice(i + 1)));
+          probes++;
+          if (err) failures.push(t + ': ' + err + ' at ' + new Date().toISOString());
+          console.log('probes ' + probes);
+        }
+        await new Promise((r) => setTimeout(r, 200));
       }
-      await sleep(200);
-    }
-  })();
+      console.log(JSON.stringify({ probes, failures }));
+      process.exit(0);
+    })();
+  `], { stdio: ['pipe', 'pipe', 'pipe'] });
+  scope.adoptProcess(prober);
+  const exited = new Promise<number | null>((resolve) => prober.once('exit', (code) => resolve(code)));
+  let out = '';
+  let err = '';
+  let probes = 0;
+  prober.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+    const m = /probes (\d+)\n[^\n]*$/.exec(out);
+    if (m) probes = Number(m[1]);
+  });
+  prober.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
   return {
     get probes() { return probes; },
-    async stop() { probing = false; await loop; return { probes, failures }; },
+    async stop() {
+      if (prober.exitCode === null) prober.stdin!.write('stop\n');
+      const code = await exited;
+      const last = out.trim().split('\n').pop();
+      if (!last || !last.startsWith('{')) throw new Error(`the prober printed no result (exit ${code}): ${out.slice(-500)}${err}`);
+      return JSON.parse(last) as { probes: number; failures: string[] };
+    },
   };
 }

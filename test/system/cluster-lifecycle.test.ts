@@ -83,7 +83,7 @@ spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] 
 
   // One TCP connection, a line every 20 ms, each echoed back; probes across the restart beside it.
   const stream = await startStream(scope, cliNs, srv.status!.podIP!, 7000);
-  const probes = startProbes(t, 'default/cli', [`${srv.status!.podIP}:7000`]);
+  const probes = await startProbes(scope, cliNs, [`${srv.status!.podIP}:7000`]);
 
   await t.lab.stopAgent('node-1', 'SIGKILL');
   await t.lab.stopAgent('node-3', 'SIGKILL');

@@ -68,7 +68,7 @@ spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] 
   const cliNs = podNetnsName(t.lab.name, pods.find((p) => p.metadata.name === 'cli')!.metadata.uid!);
   // node-3 is across the router (VXLAN from node-1), node-2 on node-1's segment (host-gw).
   const streams = [await startStream(scope, cliNs, ip('srv-frozen'), 7000), await startStream(scope, cliNs, ip('srv-killed'), 7000)];
-  const probes = startProbes(t, 'default/cli', [`${ip('srv-frozen')}:7000`, `${ip('srv-killed')}:7000`]);
+  const probes = await startProbes(scope, cliNs, [`${ip('srv-frozen')}:7000`, `${ip('srv-killed')}:7000`]);
   const deletions = watchRouteDeletions('node-1');
 
   const frozen = livePid(t.lab.pidFile('agent-node-3'))!;
@@ -134,9 +134,10 @@ spec:
     spec: { containers: [{ name: c, command: [sleep, infinity] }] }
 `);
   try {
+    const before = (await storeList<Pod>('/registry/pods/')).length;
     assert.equal(t.cli('apply', '-f', file).status, 0);
     const store = t.lab.store();
-    try { await waitPodsRunning(store, 203, 240_000); } finally { await store.close(); }
+    try { await waitPodsRunning(store, before + 200, 240_000); } finally { await store.close(); }
   } finally { for (const c of spinners) c.kill('SIGKILL'); }
   const pods = await storeList<Pod>('/registry/pods/default/');
   assert.equal(new Set(pods.filter((p) => p.metadata.name.startsWith('rollout-')).map((p) => p.spec.nodeName)).size, 10, 'spread over every node');
