@@ -8,6 +8,7 @@ import { defaultCluster, parseClusterFile, type LabCluster } from '../lab/cluste
 import { labStatus } from '../lab/status.js';
 import { runSupervisor } from '../lab/supervise.js';
 import { holdUnit, parseDuration } from '../lab/units.js';
+import { livePid } from '../lab/processes.js';
 import { parseManifests } from '../api/manifest.js';
 import { applyObjects, deleteObjects, listObjects } from '../api/apply.js';
 import { formatJson, formatTable, formatYaml } from '../api/format.js';
@@ -72,6 +73,8 @@ export async function labCommand(rest: string[], v: Values): Promise<number> {
 /** The lab's supervisor daemon, until SIGTERM; `lab up` starts it and `lab down` stops it first. */
 async function superviseCommand(lab: ClusterLab): Promise<void> {
   lab.cluster();
+  const other = livePid(lab.pidFile('supervisor'));
+  if (other !== undefined && other !== process.pid) throw new Error(`lab "${lab.name}" already has a supervisor (pid ${other})`);
   const log = (m: string) => console.log(`${new Date().toISOString()} supervisor ${m}`);
   const stopRequested = new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());

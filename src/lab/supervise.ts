@@ -2,7 +2,7 @@
 // enabled unit (units.ts) running: a unit that exits is started again after a backoff that doubles
 // with each crash in a row (0.5 s, 1 s, 2 s ... up to 30 s, as kubelet's CrashLoopBackOff doubles) and
 // resets once the unit has stayed up for 60 s. A held unit is not started until its hold ends.
-import { lstatSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, lstatSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { livePid, startDaemon, stopDaemon } from './processes.js';
@@ -122,6 +122,8 @@ export async function runSupervisor(o: SuperviseOptions): Promise<void> {
   o.log(`supervising ${unitsDir(o.labDir)}`);
   try {
     while (!stopping) {
+      // `lab down` removed the lab (it stops the supervisor first; this covers a down that failed midway).
+      if (!existsSync(o.labDir)) { o.log(`${o.labDir} is gone`); break; }
       try { await tick(); } catch (err) { o.log(`supervisor: ${(err as Error).message}`); }
       const woken = new Promise<void>((resolve) => { wake = resolve; });
       await Promise.race([sleep(o.pollMs ?? 200), woken]);
