@@ -62,6 +62,7 @@ test('runSupervisor: a killed unit is restarted with its exit recorded; a held o
     assert.equal(st.restarts, 1);
     assert.equal(st.lastExit, 'signal SIGKILL');
 
+    assert.throws(() => holdUnit(dir, 'nope', Date.now() + 1000), /unit "nope" is not supervised in this lab \(units: sleeper\)/);
     // Held: killed again, it stays down until the hold is released.
     holdUnit(dir, 'sleeper', Date.now() + 60_000);
     process.kill(second, 'SIGKILL');
