@@ -2,7 +2,7 @@
 // enabled unit (units.ts) running: a unit that exits is started again after a backoff that doubles
 // with each crash in a row (0.5 s, 1 s, 2 s ... up to 30 s, as kubelet's CrashLoopBackOff doubles) and
 // resets once the unit has stayed up for 60 s. A held unit is not started until its hold ends.
-import { existsSync, lstatSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { livePid, startDaemon, stopDaemon } from './processes.js';
@@ -60,7 +60,11 @@ export async function runSupervisor(o: SuperviseOptions): Promise<void> {
   let wake: () => void = () => undefined;
   void o.stopRequested.then(() => { stopping = true; wake(); });
   let watcher: FSWatcher | undefined;
-  try { watcher = watch(unitsDir(o.labDir), () => wake()); } catch { /* polling alone */ }
+  // Unit files appear and go under units/: watching it starts a new unit at once rather than at the next poll.
+  try {
+    if (existsSync(o.labDir)) mkdirSync(unitsDir(o.labDir), { recursive: true });
+    watcher = watch(unitsDir(o.labDir), () => wake());
+  } catch { /* polling alone */ }
 
   const startUnit = async (spec: UnitSpec, st: UnitState): Promise<void> => {
     for (const sock of spec.staleSockets ?? []) {
