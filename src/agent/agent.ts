@@ -3,7 +3,7 @@
 // the CNI config, and keeps routes, masquerade and the service proxy in step with the cluster through
 // one sync loop each.
 import { join } from 'node:path';
-import { CLUSTER_CONFIG_KEY, ENDPOINTSLICE_PREFIX, HEARTBEAT_PREFIX, NODE_PREFIX, SERVICE_PREFIX, heartbeatNode, objectKey } from '../api/keys.js';
+import { CLUSTER_CONFIG_KEY, ENDPOINTSLICE_PREFIX, NODE_PREFIX, SERVICE_PREFIX, objectKey } from '../api/keys.js';
 import { parseClusterConfig, podCIDRsOf, serviceId, type ClusterConfig, type EndpointSlice, type Node, type Service } from '../api/types.js';
 import { Netns } from '../kernel/netns.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
@@ -68,8 +68,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const heartbeat: Heartbeat = startHeartbeat(store, nodeName, opts.heartbeatTtlSeconds ?? 10, log);
 
   const nodes = new Mirror<Node>(store, NODE_PREFIX, jsonDecode);
-  const beats = new Mirror<unknown>(store, HEARTBEAT_PREFIX, jsonDecode);
-  await Promise.all([nodes.start(), beats.start()]);
+  await nodes.start();
 
   // The pod CIDR comes from the controller; nothing on this node can be set up before it.
   const selfKey = objectKey('Node', nodeName);
@@ -103,7 +102,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   const onError = (what: string) => (err: unknown) => log(`${what} sync failed: ${(err as Error).message}`);
   const routes = new SyncRunner(async () => {
-    const views = nodeViews(nodes.values(), new Set(beats.keys().map(heartbeatNode)));
+    // Every peer with a Node object is routed; its heartbeat is the controller's business (Ready).
+    const views = nodeViews(nodes.values());
     const self = views.find((v) => v.name === nodeName);
     const desired = renderRoutes({
       self: { name: nodeName, nodeIP: underlay.nodeIP, nodeIPv6: underlay.nodeIPv6, podCIDRs, ready: true,
@@ -155,7 +155,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   }, { periodMs: resyncMs, onError: onError('proxy') });
 
   nodes.onChange(() => routes.poke());
-  beats.onChange(() => routes.poke());
   services.onChange(() => proxy.poke());
   slices.onChange(() => proxy.poke());
   routes.start();
@@ -174,7 +173,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       guard.stop();
       await cniServer?.close();
       await heartbeat.stop();
-      await Promise.all([nodes.stop(), beats.stop(), services.stop(), slices.stop()]);
+      await Promise.all([nodes.stop(), services.stop(), slices.stop()]);
     },
   };
 }

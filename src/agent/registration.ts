@@ -1,6 +1,7 @@
 // The agent's Node object and its heartbeat. The Node key outlives the agent (its pod CIDR must not
-// change across restarts); the heartbeat key lives on a lease, so an agent that dies stops being
-// Ready on every other node within one TTL, and they withdraw its routes.
+// change across restarts); the heartbeat key lives on a lease, so an agent that dies or hangs makes its
+// node NotReady within one TTL (no new pods; its endpoints go not-ready after the controller's grace
+// period). Routes to the node stay: its pods still run.
 import { hostname } from 'node:os';
 import { heartbeatKey, objectKey } from '../api/keys.js';
 import type { Node } from '../api/types.js';

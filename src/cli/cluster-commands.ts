@@ -5,6 +5,9 @@ import type { Values } from './main.js';
 import { ClusterLab, DEFAULT_LAB_ROOT } from '../lab/cluster.js';
 import { defaultCluster, parseClusterFile, type LabCluster } from '../lab/cluster-file.js';
 import { labStatus } from '../lab/status.js';
+import { runSupervisor } from '../lab/supervise.js';
+import { holdUnit, parseDuration } from '../lab/units.js';
+import { livePid } from '../lab/processes.js';
 import { parseManifests } from '../api/manifest.js';
 import { applyObjects, deleteObjects, listObjects } from '../api/apply.js';
 import { formatJson, formatTable, formatYaml } from '../api/format.js';
@@ -56,7 +59,29 @@ export async function labCommand(rest: string[], v: Values): Promise<number> {
     return 0;
   }
   if (rest[0] === 'node' && rest[1] === 'rm' && rest[2]) { await lab.removeNode(rest[2]); console.log(`node ${rest[2]} removed`); return 0; }
+  if (sub === 'supervise') { await superviseCommand(lab); return 0; }
+  if (rest[0] === 'hold') {
+    if (rest.length !== 3) throw new UsageError('lab hold needs a unit and a duration: lab hold UNIT DURATION (e.g. lab hold agent-node-1 30s; 0 releases)');
+    lab.cluster(); // a lab that is not up is said so
+    let ms: number;
+    try { ms = parseDuration(rest[2], 'duration'); } catch (err) { throw new UsageError((err as Error).message); }
+    holdUnit(lab.dir, rest[1], Date.now() + ms);
+    console.log(ms > 0 ? `${rest[1]}: no restart before ${new Date(Date.now() + ms).toISOString()}` : `${rest[1]}: hold released`);
+    return 0;
+  }
   throw new UsageError(`unknown lab command "${sub}"`);
+}
+
+/** The lab's supervisor daemon, until SIGTERM; `lab up` starts it and `lab down` stops it first. */
+async function superviseCommand(lab: ClusterLab): Promise<void> {
+  lab.cluster();
+  const other = livePid(lab.pidFile('supervisor'));
+  if (other !== undefined && other !== process.pid) throw new Error(`lab "${lab.name}" already has a supervisor (pid ${other})`);
+  const log = (m: string) => console.log(`${new Date().toISOString()} supervisor ${m}`);
+  const stopRequested = new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  await runSupervisor({ labDir: lab.dir, log, stopRequested });
 }
 
 function readManifests(v: Values) {

@@ -29,6 +29,7 @@ export const OPTIONS = {
   'heartbeat-ttl': { type: 'string' },
   identity: { type: 'string' },
   'lease-ttl': { type: 'string' },
+  'node-monitor-grace-period': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -79,7 +80,13 @@ async function main(argv: string[]): Promise<number> {
     case 'controller': {
       if (!values.etcd) throw new UsageError('controller needs --etcd');
       const { runControllerCommand } = await import('../controller/main.js');
-      await runControllerCommand({ etcd: values.etcd, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined });
+      const grace = values['node-monitor-grace-period'];
+      let nodeMonitorGraceMs: number | undefined;
+      if (grace !== undefined) {
+        const { parseDuration } = await import('../lab/units.js');
+        try { nodeMonitorGraceMs = parseDuration(grace, '--node-monitor-grace-period'); } catch (err) { throw new UsageError((err as Error).message); }
+      }
+      await runControllerCommand({ etcd: values.etcd, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs });
       return 0;
     }
   }

@@ -8,6 +8,8 @@ cluster lab (namespaces on this machine):
   lab status                          what is up: namespaces, processes, nodes
   lab node add NAME --segment SEG     add a node (namespace + agent) on a segment
   lab node rm NAME                    stop its agent, delete the Node and remove its namespace
+  lab hold UNIT DURATION              hold off restarts of a unit (etcd, controller, agent-NODE) for 30s, 2m...; 0 releases
+  lab supervise                       the lab's supervisor daemon (lab up starts it): restarts crashed units with backoff
   apply -f FILE                       create or update Namespaces, Pods, Deployments, Services (multi-document YAML)
   delete -f FILE [--grace-period N] [--wait=false]   delete what FILE names; pods stop gracefully, waited for
   get nodes|pods|namespaces|deployments|services|endpointslices [NAME] [-n NS | -A] [-o wide|json|yaml]
@@ -22,6 +24,6 @@ workloads:
 
 daemons:
   agent --etcd URL --node NAME --node-dir DIR [--iface IF | --node-ip IP] [--pod-runtime lab|none]
-  controller --etcd URL [--identity ID]
+  controller --etcd URL [--identity ID] [--node-monitor-grace-period 40s]   pods of a node NotReady that long go not Ready
 
   --lab NAME   the lab to act on (default "flatnet", or $FLATNET_LAB)`;

@@ -19,6 +19,7 @@ import { desiredSlices, sameSlice, sliceService } from './endpoints.js';
 import { LeaderElector } from './leader.js';
 import { BURST_REPLICAS, slowStartBatch } from './slow-start.js';
 import { allocateNodeCIDRs } from './podcidr.js';
+import { DEFAULT_NODE_MONITOR_GRACE_MS, planNodeLifecycle, withPodNotReady } from './node-lifecycle.js';
 
 export interface ControllerOptions {
   store: Store;
@@ -27,6 +28,8 @@ export interface ControllerOptions {
   leaseTtlSeconds?: number;
   /** Full resync period, the safety net against a missed change; default 30 s. */
   resyncMs?: number;
+  /** How long a node stays NotReady before its pods are marked not Ready; default 40 s, as Kubernetes. */
+  nodeMonitorGraceMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -118,6 +121,19 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         log(`node ${node.metadata.name}: ${condition.status === 'True' ? 'Ready' : `NotReady (${condition.reason})`}`);
       }
     }
+  }
+
+  // Loop 3b: pods of a node NotReady past the grace period go not Ready (their endpoints with them).
+  let lifecycleTimer: NodeJS.Timeout | undefined;
+  async function markPodsOfLostNodes(): Promise<void> {
+    const plan = planNodeLifecycle(nodes.values(), pods.values(), Date.now(), o.nodeMonitorGraceMs ?? DEFAULT_NODE_MONITOR_GRACE_MS);
+    for (const pod of plan.markNotReady) {
+      const key = podKey(pod);
+      const rev = pods.modRevision(key);
+      if (rev !== undefined && (await update(pods, key, withPodNotReady(pod), rev))) log(`pod ${podId(pod)}: not ready (node ${pod.spec.nodeName} is NotReady)`);
+    }
+    clearTimeout(lifecycleTimer);
+    if (plan.nextCheckAt !== undefined) lifecycleTimer = setTimeout(() => runner.poke(), Math.max(0, plan.nextCheckAt - Date.now()) + 50).unref();
   }
 
   // Loop 6: pods bound to a node whose Node object is gone.
@@ -251,6 +267,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       await step('cluster config', async () => { config = parseClusterConfig(configMirror.get(CLUSTER_CONFIG_KEY)); });
       if (config) await step('node IPAM', () => allocateCIDRs(config!));
       await step('node readiness', () => markReadiness(alive));
+      await step('node lifecycle', markPodsOfLostNodes);
       await step('pod GC', collectPods);
       await step('namespaces', finishNamespaces);
       await step('deployments', syncDeployments);
@@ -302,6 +319,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     },
     async stop() {
       runner.stop();
+      clearTimeout(lifecycleTimer);
       await inFlight.catch(() => undefined);
       await elector.stop();
       await Promise.all(mirrors.map((m) => m.stop()));

@@ -8,6 +8,7 @@ export interface ControllerCommandOptions {
   etcd: string;
   identity?: string;
   leaseTtlSeconds?: number;
+  nodeMonitorGraceMs?: number;
 }
 
 export async function runControllerCommand(o: ControllerCommandOptions): Promise<void> {
@@ -22,7 +23,7 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
   });
   try {
-    const controller = await startController({ store, identity, leaseTtlSeconds: o.leaseTtlSeconds, log });
+    const controller = await startController({ store, identity, leaseTtlSeconds: o.leaseTtlSeconds, nodeMonitorGraceMs: o.nodeMonitorGraceMs, log });
     log(controller.isLeader() ? 'started' : 'started; standing by for leadership');
     await stopRequested;
     log('stopping');

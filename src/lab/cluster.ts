@@ -1,6 +1,7 @@
 // A whole cluster on one machine: the node network (fabric, segments, router, external host) from
 // topology.ts, etcd, the controller and one agent per node, each agent inside its node's namespace.
-// Everything it starts is a daemon tracked by pid file under the lab's directory; `down` removes it all.
+// Everything it starts is a daemon tracked by pid file under the lab's directory, kept running by the
+// lab's supervisor (supervise.ts) as systemd would on a node; `down` removes it all.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -11,7 +12,9 @@ import { EtcdStore } from '../store/etcd.js';
 import { LAB_SERVICE_CIDR, NODE_CIDR_MASK_IPV6, clusterCIDRsOf, defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
 import { podRecords } from './kubelet.js';
 import { applyTopology, destroyTopology, planTopology, type TopologyPlan } from './topology.js';
-import { isAlive, startDaemon, stopDaemon } from './processes.js';
+import { isAlive, stopDaemon } from './processes.js';
+import { enableAndWait, startSupervisorDaemon } from './supervise.js';
+import { disableUnit, type UnitSpec } from './units.js';
 import { DEFAULT_LAB_ROOT, flatnetArgv, flatnetCniPath } from './paths.js';
 
 export { DEFAULT_LAB_ROOT };
@@ -61,9 +64,10 @@ export class ClusterLab {
     writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify(cluster, null, 2) + '\n');
     try {
       await applyTopology(this.plan(cluster));
+      await startSupervisorDaemon(this);
       await this.startEtcd();
       await this.writeClusterConfig(cluster);
-      await startDaemon({ name: 'controller', argv: [...flatnetArgv(), 'controller', '--etcd', this.etcdEndpoint, '--identity', `${this.name}-controller`],
+      await this.runUnit({ name: 'controller', argv: [...flatnetArgv(), 'controller', '--etcd', this.etcdEndpoint, '--identity', `${this.name}-controller`],
         logFile: this.logFile('controller'), pidFile: this.pidFile('controller') });
       for (const n of cluster.nodes) await this.startAgent(n.name);
       await this.waitNodesReady(cluster.nodes.map((n) => n.name), opts.timeoutMs ?? 30_000);
@@ -81,7 +85,7 @@ export class ClusterLab {
     const peer = 'peer.sock:1';
     // etcd's unix socket answers whoever can reach it, with no auth: only root may.
     chmodSync(this.etcdDir, 0o700);
-    await startDaemon({
+    await this.runUnit({
       name: 'etcd',
       argv: ['etcd', '--name', this.name, '--data-dir', join(this.etcdDir, 'data'),
         '--listen-client-urls', `unix://${client}`, '--advertise-client-urls', `unix://${client}`,
@@ -90,6 +94,8 @@ export class ClusterLab {
       // etcd 3.4 takes unix socket URLs as host:port names relative to its working directory.
       cwd: this.etcdDir,
       logFile: this.logFile('etcd'), pidFile: this.pidFile('etcd'),
+      // etcd cannot bind over the socket files a killed etcd left: the supervisor removes them when dead.
+      staleSockets: [join(this.etcdDir, client), join(this.etcdDir, peer)],
     });
     const store = this.store();
     try {
@@ -137,7 +143,7 @@ export class ClusterLab {
     const plan = this.plan();
     const netns = plan.nodes.find((n) => n.name === node)?.netns;
     if (!netns) throw new Error(`node "${node}" is not in lab "${this.name}"`);
-    await startDaemon({
+    await this.runUnit({
       name: `agent-${node}`,
       argv: [...flatnetArgv(), 'agent', '--etcd', this.etcdEndpoint, '--node', node, '--node-dir', dir, '--iface', 'eth0',
         '--pod-runtime', 'lab', '--netns-prefix', this.name, '--heartbeat-ttl', '4'],
@@ -145,8 +151,15 @@ export class ClusterLab {
     });
   }
 
+  /** Stops a node's agent and its supervision (`systemctl stop`): it stays stopped until startAgent. */
   async stopAgent(node: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    disableUnit(this.dir, `agent-${node}`);
     await stopDaemon(this.pidFile(`agent-${node}`), { graceMs: signal === 'SIGKILL' ? 0 : 3000 });
+  }
+
+  /** Hands a daemon to the supervisor; resolves once it runs. */
+  private async runUnit(spec: UnitSpec): Promise<void> {
+    await enableAndWait(this.dir, spec, this.pidFile('supervisor'));
   }
 
   async waitNodesReady(names: string[], timeoutMs: number): Promise<Node[]> {
@@ -222,9 +235,10 @@ export class ClusterLab {
   private async stopEverything(): Promise<void> {
     const runDir = join(this.dir, 'run');
     const pidFiles = existsSync(runDir) ? readdirSync(runDir).filter((f) => f.endsWith('.pid')) : [];
-    // Agents first (they would recreate pods), then their pods' processes, then the controller and etcd.
-    const order = (f: string) => (f.startsWith('agent-') ? 0 : f === 'controller.pid' ? 2 : f === 'etcd.pid' ? 3 : 1);
-    for (const group of [0, 1, 2, 3]) {
+    // The supervisor first (it would restart the rest), agents next (they would recreate pods), then
+    // their pods' processes, then the controller and etcd.
+    const order = (f: string) => (f === 'supervisor.pid' ? -1 : f.startsWith('agent-') ? 0 : f === 'controller.pid' ? 2 : f === 'etcd.pid' ? 3 : 1);
+    for (const group of [-1, 0, 1, 2, 3]) {
       await Promise.all(pidFiles.filter((f) => order(f) === group).map((f) => stopDaemon(join(runDir, f), { graceMs: 2000 }).catch(() => undefined)));
     }
     // Pod namespaces: stop what runs in them (containers are ours by construction), then delete them.
@@ -245,7 +259,7 @@ export class ClusterLab {
 /** Marks a directory as a lab's: written first by `up`, so even a half-made lab is recognised by `down`. */
 const LAB_MARKER = '.flatnet-lab';
 /** Everything a lab makes in its directory; `down` removes these and nothing else. */
-const LAB_ENTRIES = ['run', 'nodes', 'etcd', 'log', 'cluster.json', LAB_MARKER];
+const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'log', 'cluster.json', LAB_MARKER];
 
 const notALab = (dir: string): string =>
   `${dir} is not a flatnet lab's directory (it has no ${LAB_MARKER} or cluster.json); refusing to touch it: check --state-dir and --lab`;

@@ -21,6 +21,8 @@ export interface DaemonSpec {
    * namespace's init and ignores SIGTERM, so the init is the process to signal and to watch.
    */
   recordChild?: boolean;
+  /** Called when the process ends, with how it ended and the pid this returned (a supervisor records it). */
+  onExit?: (code: number | null, signal: NodeJS.Signals | null, pid: number) => void;
 }
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks), the state letter and the parent; undefined when gone. */
@@ -83,8 +85,12 @@ export async function startDaemon(spec: DaemonSpec): Promise<number> {
       child.once('error', (err) => reject(new Error(`${spec.name}: cannot start ${argv[0]}: ${err.message}`)));
       child.once('spawn', () => resolve(child.pid!));
     });
+    // Listened for at once: an exit while the child is looked for must not be missed.
+    let pid = spawned;
+    const onExit = spec.onExit;
+    if (onExit) child.once('exit', (code, signal) => onExit(code, signal, pid));
     child.unref();
-    const pid = spec.recordChild ? await childOf(spawned, spec.name, spec.logFile) : spawned;
+    if (spec.recordChild) pid = await childOf(spawned, spec.name, spec.logFile);
     const st = procStat(pid);
     if (!st) throw new Error(`${spec.name} exited at once; see ${spec.logFile}`);
     writeFileSync(`${spec.pidFile}.tmp`, `${pid} ${st.start}\n`);

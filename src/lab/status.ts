@@ -5,17 +5,13 @@ import { HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX, heartbeatNode } from '../api
 import type { Node } from '../api/types.js';
 import type { ClusterLab } from './cluster.js';
 import { livePid } from './processes.js';
+import { heldUntil, readSupervisorState } from './units.js';
 
 export async function labStatus(lab: ClusterLab): Promise<string> {
   if (!lab.exists()) return `lab ${lab.name}: not up`;
   const cluster = lab.cluster();
   const plan = lab.plan(cluster);
-  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, '', 'PROCESS'.padEnd(19) + 'PID'.padEnd(9) + 'STATE'];
-  const runDir = join(lab.dir, 'run');
-  for (const f of existsSync(runDir) ? readdirSync(runDir).filter((x) => x.endsWith('.pid')).sort() : []) {
-    const pid = livePid(join(runDir, f));
-    lines.push(`${f.replace(/\.pid$/, '').padEnd(19)}${String(pid ?? '-').padEnd(9)}${pid ? 'running' : 'stopped'}`);
-  }
+  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, '', ...processLines(lab)];
   const present = new Set(existsSync('/run/netns') ? readdirSync('/run/netns') : []);
   lines.push('', 'NAMESPACE'.padEnd(32) + 'STATE');
   for (const ns of plan.namespaces) lines.push(`${ns.padEnd(32)}${present.has(ns) ? 'present' : 'MISSING'}`);
@@ -37,4 +33,23 @@ export async function labStatus(lab: ClusterLab): Promise<string> {
     lines.push('', `store unreachable: ${(err as Error).message}`);
   }
   return lines.join('\n');
+}
+
+/** One line per daemon: its pid, whether it runs (or waits: backoff, held), restarts and how it last ended. */
+function processLines(lab: ClusterLab): string[] {
+  const lines = ['PROCESS'.padEnd(19) + 'PID'.padEnd(9) + 'STATE'.padEnd(10) + 'RESTARTS'.padEnd(10) + 'LAST EXIT'];
+  const runDir = join(lab.dir, 'run');
+  const units = readSupervisorState(lab.dir)?.units ?? {};
+  const now = Date.now();
+  for (const f of existsSync(runDir) ? readdirSync(runDir).filter((x) => x.endsWith('.pid')).sort() : []) {
+    const name = f.replace(/\.pid$/, '');
+    const pid = livePid(join(runDir, f));
+    const u = units[name];
+    const held = heldUntil(lab.dir, name, now);
+    const state = pid ? 'running' : held ? 'held' : u?.nextStartAt && Date.parse(u.nextStartAt) > now ? 'backoff' : 'stopped';
+    const last = u?.lastExit ? `${u.lastExit} at ${u.lastExitAt}` : '-';
+    const extra = held ? ` (held until ${new Date(held).toISOString()})` : '';
+    lines.push(`${name.padEnd(19)}${String(pid ?? '-').padEnd(9)}${state.padEnd(10)}${String(u?.restarts ?? '-').padEnd(10)}${last}${extra}`);
+  }
+  return lines;
 }

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestScope } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 import { CLI, cluster, labFor, type TestLab } from '../helpers/lab.js';
 import { waitPodsRunning, waitServiceProgrammed } from '../../src/lab/demo.js';
 import { podNetnsName } from '../../src/lab/pods.js';
@@ -236,6 +237,9 @@ test('an agent killed and restarted writes nothing to the proxy table', async ()
   const logBefore = readFileSync(t.lab.logFile('agent-node-2'), 'utf8').length;
   await t.lab.startAgent('node-2');
   await t.lab.waitNodesReady(['node-2'], 15_000);
+  // The old agent's heartbeat outlives it by a TTL: wait for the new one to say it is ready, then give its proxy loop a second.
+  const readyLine = /agent\[node-2\] ready$/m;
+  await until('the restarted agent to log ready', () => readyLine.test(readFileSync(t.lab.logFile('agent-node-2'), 'utf8').slice(logBefore)), 30_000);
   await sleep(1000);
   // The agent logs every proxy write it makes; the restarted one must have made none.
   const logged = readFileSync(t.lab.logFile('agent-node-2'), 'utf8').slice(logBefore);

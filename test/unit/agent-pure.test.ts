@@ -33,12 +33,12 @@ test('bridgeLines: everything for a missing bridge, nothing for a right one, onl
   assert.deepEqual(bridgeLines('cni0', ['10.244.3.0/24'], 1500, { ...right, flags: [] }), ['link set cni0 mtu 1500', 'link set cni0 up']);
 });
 
-test('nodeViews: nodes without an InternalIP are left out; ready follows the heartbeat', () => {
-  const node = (name: string, ip?: string, cidr?: string): Node => ({
+test('nodeViews: nodes without an InternalIP are left out; ready follows the Node\'s Ready condition', () => {
+  const node = (name: string, ip?: string, cidr?: string, ready?: 'True' | 'False'): Node => ({
     apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: cidr ? { podCIDR: cidr } : {},
-    status: ip ? { addresses: [{ type: 'InternalIP', address: ip }] } : {},
+    status: ip ? { addresses: [{ type: 'InternalIP', address: ip }], ...(ready ? { conditions: [{ type: 'Ready', status: ready }] } : {}) } : {},
   });
-  const v = nodeViews([node('b', '10.0.0.2', '10.244.2.0/24'), node('a', '10.0.0.1'), node('c')], new Set(['b']));
+  const v = nodeViews([node('b', '10.0.0.2', '10.244.2.0/24', 'True'), node('a', '10.0.0.1', undefined, 'False'), node('c')]);
   assert.deepEqual(v, [
     { name: 'a', nodeIP: '10.0.0.1', podCIDRs: [], ready: false },
     { name: 'b', nodeIP: '10.0.0.2', podCIDRs: ['10.244.2.0/24'], ready: true },
@@ -46,7 +46,7 @@ test('nodeViews: nodes without an InternalIP are left out; ready follows the hea
   // A dual-stack node: the IPv4 InternalIP is the node IP whatever the order, the IPv6 one rides along.
   const dual = node('d', 'fdf0::a00:4', '10.244.4.0/24');
   dual.status!.addresses!.push({ type: 'InternalIP', address: '10.0.0.4' });
-  assert.deepEqual(nodeViews([dual], new Set()), [{ name: 'd', nodeIP: '10.0.0.4', nodeIPv6: 'fdf0::a00:4', podCIDRs: ['10.244.4.0/24'], ready: false }]);
+  assert.deepEqual(nodeViews([dual]), [{ name: 'd', nodeIP: '10.0.0.4', nodeIPv6: 'fdf0::a00:4', podCIDRs: ['10.244.4.0/24'], ready: false }]);
 });
 
 test('containerArgv: command and args; without them the built-in server on the declared ports', () => {

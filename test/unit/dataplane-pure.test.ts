@@ -10,18 +10,17 @@ const inputs = (backend: RouteInputs['backend']): RouteInputs => ({
   peers: [
     { name: 'node-2', nodeIP: '10.100.0.12', podCIDRs: ['10.244.1.0/24'], ready: true },
     { name: 'node-3', nodeIP: '10.100.1.11', podCIDRs: ['10.244.2.0/24'], ready: true },
-    { name: 'node-4', nodeIP: '10.100.0.13', podCIDRs: ['10.244.3.0/24'], ready: false },
     { name: 'node-5', nodeIP: '10.100.0.14', podCIDRs: [], ready: true },
   ],
   backend,
   vxlan: { vni: 1, port: 8472 },
 });
 
-test('host-gw: a route via each adjacent peer; a peer behind a router is reported unreachable, a NotReady one withdrawn', () => {
+test('host-gw: a route via each adjacent peer; a peer behind a router is reported unreachable', () => {
   const d = renderRoutes(inputs('host-gw'));
   assert.equal(d.vtep, undefined);
   assert.deepEqual(d.routes.map((r) => `${r.dst} via ${r.via} dev ${r.dev}`), ['10.244.1.0/24 via 10.100.0.12 dev eth0']);
-  assert.deepEqual(d.unreachable.map((u) => u.peer), ['node-3', 'node-4']);
+  assert.deepEqual(d.unreachable.map((u) => u.peer), ['node-3']);
   assert.match(d.unreachable[0].reason, /host-gw needs 10\.100\.1\.11 on this node's segment 10\.100\.0\.11\/24/);
 });
 
@@ -46,7 +45,17 @@ test('auto: direct routes on the segment, VXLAN across the router', () => {
   const d = renderRoutes(inputs('auto'));
   assert.deepEqual(d.routes.map((r) => `${r.peer} ${r.dev}`), ['node-2 eth0', 'node-3 flatnet.1']);
   assert.deepEqual(d.fdb.map((f) => f.dst), ['10.100.1.11']);
-  assert.deepEqual(d.unreachable.map((u) => u.peer), ['node-4']);
+  assert.deepEqual(d.unreachable, []);
+});
+
+test('a NotReady peer (heartbeat lapsed, Node still there) keeps its route, neighbour and FDB entry', () => {
+  for (const backend of ['host-gw', 'vxlan'] as const) {
+    const inp = inputs(backend);
+    const withReady = renderRoutes(inp);
+    inp.peers = inp.peers.map((p) => (p.name === 'node-2' ? { ...p, ready: false } : p));
+    assert.deepEqual(renderRoutes(inp), withReady, backend);
+    assert.ok(withReady.routes.some((r) => r.peer === 'node-2'), backend);
+  }
 });
 
 /** The kernel state that exactly matches `want`, as readRoutes would return it. */

@@ -79,9 +79,8 @@ export function renderRoutes(inp: RouteInputs): DesiredRoutes {
   }
   for (const peer of [...inp.peers].sort((a, b) => a.name.localeCompare(b.name))) {
     if (peer.name === self.name || peer.podCIDRs.length === 0) continue;
-    // A node whose agent stopped heartbeating is withdrawn: its pods are unreachable anyway, and its
-    // CIDR may be handed to a new node once its Node object goes.
-    if (!peer.ready) { out.unreachable.push({ peer: peer.name, reason: 'NotReady (no heartbeat): routes withdrawn' }); continue; }
+    // A peer is routed while its Node object exists, heartbeat or not: a frozen or restarting agent
+    // leaves its pods running, and only a deleted Node frees its CIDR (as Calico and flannel do).
     const adjacent = onSegment(peer.nodeIP, self.underlay.cidr);
     const direct = backend === 'host-gw' || (backend === 'auto' && adjacent);
     for (const cidr of peer.podCIDRs) {
