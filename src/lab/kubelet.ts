@@ -16,7 +16,7 @@ import { CniRuntime } from '../runtime/runtime.js';
 import { loadConfList } from '../runtime/conflist.js';
 import { podNetnsName } from './pods.js';
 import { admissionProblem, type Rejection } from './admission.js';
-import { INIT_SCRIPT, capsOfMask, containedArgv, planContainment, type Identity } from './containment.js';
+import { capsOfMask, containedArgv, planContainment, type Identity } from './containment.js';
 import { CNI_STATE_ROOT } from './paths.js';
 
 /** The capabilities this host has at all (the agent's bounding set): what a privileged container gets. */
@@ -26,7 +26,7 @@ const run = promisify(execFile);
 
 /** How containers are started and stopped: processes by pid (src/lab/processes.ts in the lab). */
 export interface Supervisor {
-  /** `recordChild`: the process to watch and signal is the program's first child (the container's init). */
+  /** `recordChild`: the process to watch and signal is the program's first child (the container's init); resolves once it is contained. */
   start(spec: { name: string; argv: string[]; netns?: string; env: Record<string, string>; logFile: string; pidFile: string; recordChild?: boolean }): Promise<number>;
   alive(pidFile: string): boolean;
   /** SIGTERM, then SIGKILL after `graceMs` (the supervisor's default when absent; 0: SIGKILL at once). */
@@ -197,7 +197,7 @@ export class Kubelet {
       hiddenDirs: [CNI_STATE_ROOT, resolve(this.o.nodeDir, '..', '..')], keepDirs: [this.o.binDir],
     });
     const entry = { name: c.name, pidFile: `${base}.pid`, logFile: `${base}.log`, identity: plan.identity };
-    const pid = await this.o.supervisor.start({
+    await this.o.supervisor.start({
       name: `${rec.namespace}/${rec.name}/${c.name}`,
       argv: containedArgv(plan, containerArgv(c)),
       netns: rec.netns,
@@ -209,7 +209,6 @@ export class Kubelet {
       logFile: entry.logFile,
       pidFile: entry.pidFile,
     });
-    await untilContained(pid, entry.logFile);
     return entry;
   }
 
@@ -304,21 +303,6 @@ export class Kubelet {
   }
 }
 
-/**
- * Waits for a container's init to finish its mounts and become the container (its command line is then
- * the init script's): before that its mount namespace is still the host's, and `flatnet exec` must not join it.
- */
-async function untilContained(pid: number, logFile: string): Promise<void> {
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
-    let argv: string[];
-    try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch {
-      throw new Error(`the container exited before it was contained; see ${logFile}`);
-    }
-    if (argv[2] === INIT_SCRIPT) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`the container was not contained within 30 s; see ${logFile}`);
-}
 
 function sameStatus(a: PodStatus | undefined, b: PodStatus): boolean {
   if (!a) return false;
