@@ -6,7 +6,7 @@ import type { CniRequestEnv } from './env.js';
 import { hostVethName } from './plan.js';
 import { renderMasqDel } from './masq.js';
 import { Netns } from '../kernel/netns.js';
-import { ipBatch } from '../kernel/ip.js';
+import { ipBatch, renewIpSession } from '../kernel/ip.js';
 import { nftApply } from '../kernel/nft.js';
 import { DiskStore } from '../ipam/disk-store.js';
 import { releaseAttachment } from '../ipam/allocator.js';
@@ -20,7 +20,9 @@ export async function cmdDel(env: CniRequestEnv, conf: FlatnetConf): Promise<voi
     for (const msg of r.failures.values()) {
       if (!/Cannot find device/.test(msg)) errors.push(`deleting host veth: ${msg}`);
     }
-  }, (err: unknown) => { errors.push(`deleting host veth: ${String(err)}`); });
+  }, (err: unknown) => { errors.push(`deleting host veth: ${String(err)}`); })
+    // The warm session may have cached the deleted veth's index; a re-ADD under the same name needs a fresh one.
+    .finally(renewIpSession);
   let released: string[] = [];
   try {
     released = releaseAttachment(new DiskStore(conf.ipam.dataDir, conf.name), a);
