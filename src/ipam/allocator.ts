@@ -155,6 +155,25 @@ export function allocate(store: IpamStore, ipam: ParsedIpam, a: Attachment, requ
   });
 }
 
+/**
+ * STATUS: the first range set with no address left for a new attachment, or undefined when every
+ * set has one. Read without the lock: an answer about a moment, as STATUS is.
+ */
+export function exhaustedRangeSet(store: IpamStore, ipam: ParsedIpam): { setIndex: number; total: bigint; ranges: string } | undefined {
+  const sets = ipam.rangeSets.map((set) => set.map(toSpan));
+  const used = sets.map(() => 0n);
+  for (const r of store.list()) {
+    const p = parseIp(r.ip);
+    const hit = p && locate(sets, p.version, p.value);
+    if (hit && usable(hit.span, p.value)) used[hit.setIndex]++;
+  }
+  for (let i = 0; i < sets.length; i++) {
+    const total = sets[i].reduce((n, s) => n + usableCount(s), 0n);
+    if (used[i] >= total) return { setIndex: i, total, ranges: describeSet(sets[i]) };
+  }
+  return undefined;
+}
+
 /** Releases every address `a` holds; returns them (empty when nothing was held). */
 export function releaseAttachment(store: IpamStore, a: Attachment): string[] {
   return store.withLock(() => store.releaseByAttachment(a));

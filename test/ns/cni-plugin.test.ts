@@ -145,6 +145,14 @@ test('STATUS is fine with a usable config and says 50 when ADD could not be serv
   assert.match(r.json.msg, /ipam\.ranges/);
   r = await callPlugin({ command: 'STATUS' }, { ...n.conf, cniVersion: '1.0.0' });
   assert.equal(r.json.code, 1, 'STATUS needs 1.1.0');
+  // A used-up range: 50 naming it; a free address again: 0.
+  const tiny = { ...n.conf, ipam: { ...(n.conf.ipam as object), ranges: [[{ subnet: '10.77.0.0/24', rangeStart: '10.77.0.2', rangeEnd: '10.77.0.3' }]] } };
+  for (const id of ['s1', 's2']) assert.equal((await n.call('ADD', id, n.pod(id), tiny)).code, 0);
+  r = await callPlugin({ command: 'STATUS' }, tiny);
+  assert.equal(r.json.code, 50, r.stdout);
+  assert.match(r.json.msg, /no free address in range set 0 \(10\.77\.0\.0\/24, 10\.77\.0\.2-10\.77\.0\.3\): all 2 addresses/);
+  assert.equal((await n.call('DEL', 's1', n.pod('s1x'), tiny)).code, 0);
+  assert.equal((await callPlugin({ command: 'STATUS' }, tiny)).code, 0, 'a released address makes ADD possible again');
 });
 
 test('GC releases every reservation and host veth not in cni.dev/valid-attachments', async () => {
