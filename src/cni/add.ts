@@ -88,7 +88,7 @@ export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<Cni
   const undo: Undo[] = [];
   try {
     // A retried ADD (same attachment, no DEL between) reuses its reservation; undo frees only what is new.
-    const allocs = allocate(store, conf.ipam, a, requestedIps(conf, env));
+    const allocs = await allocate(store, conf.ipam, a, requestedIps(conf, env));
     const taken = allocs.filter((x) => !x.reused).map((x) => x.ip);
     undo.push(() => store.withLock(() => taken.forEach((ip) => store.releaseIp(ip))));
 

@@ -24,9 +24,12 @@ export async function cmdDel(env: CniRequestEnv, conf: FlatnetConf): Promise<voi
     // The warm session may have cached the deleted veth's index; a re-ADD under the same name needs a fresh one.
     .finally(renewIpSession);
   let released: string[] = [];
+  // A lock held too long is "try again" (11), so the runtime retries the DEL and the address is freed.
+  let code: number = CniCode.Internal;
   try {
-    released = releaseAttachment(new DiskStore(conf.ipam.dataDir, conf.name), a);
+    released = await releaseAttachment(new DiskStore(conf.ipam.dataDir, conf.name), a);
   } catch (err) {
+    if (err instanceof CniError && err.code === CniCode.TryAgainLater) code = CniCode.TryAgainLater;
     errors.push(`releasing address: ${(err as Error).message}`);
   }
   await unlink;
@@ -35,5 +38,5 @@ export async function cmdDel(env: CniRequestEnv, conf: FlatnetConf): Promise<voi
       errors.push(`removing masquerade: ${(err as Error).message}`);
     });
   }
-  if (errors.length) throw new CniError(CniCode.Internal, `DEL ${a.containerId}/${a.ifname}: ${errors.join('; ')}`);
+  if (errors.length) throw new CniError(code, `DEL ${a.containerId}/${a.ifname}: ${errors.join('; ')}`);
 }

@@ -12,7 +12,7 @@ import { gcAttachments } from '../ipam/allocator.js';
 export async function cmdGc(conf: FlatnetConf): Promise<{ releasedIps: string[]; deletedLinks: string[] }> {
   const valid = conf.validAttachments;
   if (!valid) throw new CniError(CniCode.InvalidConfig, 'GC needs "cni.dev/valid-attachments" in the configuration');
-  const releasedIps = gcAttachments(new DiskStore(conf.ipam.dataDir, conf.name), valid);
+  const releasedIps = await gcAttachments(new DiskStore(conf.ipam.dataDir, conf.name), valid);
 
   const node = Netns.current();
   const keep = new Set(valid.map(hostVethName));

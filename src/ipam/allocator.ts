@@ -121,7 +121,7 @@ function reserveRequested(store: IpamStore, want: { ip: string; span: Span }, se
  * One address per range set for `a`. A retried ADD gets back what it holds; a range set it holds
  * nothing in (an earlier ADD died half-way) is filled. On failure nothing reserved here is kept.
  */
-export function allocate(store: IpamStore, ipam: ParsedIpam, a: Attachment, requested: string[]): Allocation[] {
+export async function allocate(store: IpamStore, ipam: ParsedIpam, a: Attachment, requested: string[]): Promise<Allocation[]> {
   const sets = ipam.rangeSets.map((set) => set.map(toSpan));
   const wanted = assignRequested(sets, requested);
   return store.withLock(() => {
@@ -175,7 +175,7 @@ export function exhaustedRangeSet(store: IpamStore, ipam: ParsedIpam): { setInde
 }
 
 /** Releases every address `a` holds; returns them (empty when nothing was held). */
-export function releaseAttachment(store: IpamStore, a: Attachment): string[] {
+export async function releaseAttachment(store: IpamStore, a: Attachment): Promise<string[]> {
   return store.withLock(() => store.releaseByAttachment(a));
 }
 
@@ -190,7 +190,7 @@ const key = (a: Attachment) => JSON.stringify([a.containerId, a.ifname]);
  * CNI GC: releases every reservation not held by one of `valid`, and unreadable records. Legacy
  * id-only records stay while their container has any valid attachment. Stale temp files go too.
  */
-export function gcAttachments(store: IpamStore, valid: Attachment[]): string[] {
+export async function gcAttachments(store: IpamStore, valid: Attachment[]): Promise<string[]> {
   const keep = new Set(valid.map(key));
   const keepIds = new Set(valid.map((v) => v.containerId));
   return store.withLock(() => store.list()

@@ -2,8 +2,8 @@
 // concurrent plugin processes never share an address; a plugin killed mid-ADD leaves only what GC frees.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestScope, netnsPath, inNetns } from '../helpers/scope.js';
 import { callPlugin, flatnetConf, FLATNET_CNI } from '../helpers/plugin.js';
@@ -160,4 +160,35 @@ test('routed: GC removes the host veth, its /32 route and the pod\'s eth0 of eve
   assert.deepEqual(inNetns(n.node, 'ip', ['-4', 'route', 'show']).trim().split('\n').map((l) => l.split(' ')[0]), [keepIp], 'only the kept pod\'s /32 is routed');
   for (const p of [gone, ...killed]) assert.deepEqual(podLinks(p), ['lo'], `${p}: its eth0 went with the host veth`);
   assert.deepEqual(podLinks(keep), ['lo', 'eth0']);
+});
+
+test('a DEL that cannot get the IPAM lock in time answers 11 (try again), and the retried DEL frees the address', async () => {
+  const n = newNode();
+  const pod = scope.netns('lockdel');
+  const add = await callPlugin({ command: 'ADD', containerId: 'held', netns: netnsPath(pod), ifname: 'eth0', nodeNetns: n.node }, n.conf);
+  assert.equal(add.code, 0, add.stdout);
+  // A live process (this test) holds the lock; the DEL waits 300 ms instead of a runtime's 60 s.
+  const lock = join(n.dataDir, 'pods', 'lock');
+  writeFileSync(lock, String(process.pid));
+  const script = join(scope.dir, 'del-held.mjs');
+  const mod = (p: string) => new URL(`../../src/${p}.js`, import.meta.url).href;
+  writeFileSync(script, `
+    const { cmdDel } = await import(${JSON.stringify(mod('cni/del'))});
+    const { parseConf } = await import(${JSON.stringify(mod('cni/config'))});
+    const { lockDefaults } = await import(${JSON.stringify(mod('ipam/lock'))});
+    lockDefaults.timeoutMs = 300;
+    const env = { command: 'DEL', containerId: 'held', netns: '', ifname: 'eth0', args: new Map(), path: [] };
+    const out = await cmdDel(env, parseConf(JSON.parse(process.argv[2]))).then(() => ({ code: 0 }), (e) => ({ code: e.code, msg: e.message }));
+    console.log(JSON.stringify(out));
+  `);
+  const r = spawnSync('nsenter', [`--net=${netnsPath(n.node)}`, process.execPath, script, JSON.stringify(n.conf)], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const first = JSON.parse(r.stdout) as { code: number; msg: string };
+  assert.equal(first.code, 11, first.msg);
+  assert.match(first.msg, /IPAM lock .* still held by pid/);
+  assert.equal(n.reservations().length, 1, 'the address is still reserved until the retry');
+  unlinkSync(lock);
+  const again = await callPlugin({ command: 'DEL', containerId: 'held', netns: netnsPath(pod), ifname: 'eth0', nodeNetns: n.node }, n.conf);
+  assert.equal(again.code, 0, again.stdout);
+  assert.deepEqual(n.reservations(), []);
 });
