@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CniCode, CniError } from '../cni/errors.js';
 import type { Attachment } from './types.js';
 import { canonicalIp } from './addr.js';
-import { FileLock, errCode, randomSuffix, lockDefaults, QUEUE_PREFIX } from './lock.js';
+import { FileLock, errCode, randomSuffix, lockDefaults, QUEUE_PREFIX, ticketAlive } from './lock.js';
 import { addressesOf, formatRecord, parseRecord, type IpamStore, type Reservation } from './store.js';
 
 const LAST_RESERVED = 'last_reserved_ip.';
@@ -138,7 +138,11 @@ export class DiskStore implements IpamStore {
     const now = Date.now();
     for (const name of names) {
       if (name === LOCK || name.startsWith(LAST_RESERVED)) continue;
-      if (name.startsWith(QUEUE_PREFIX)) continue; // a waiter's place in line, however long it waits
+      if (name.startsWith(QUEUE_PREFIX)) {
+        // A waiter's place in line, however long it waits; a killed waiter's goes.
+        if (this.depth > 0 && !ticketAlive(name)) tryUnlink(join(this.dir, name));
+        continue;
+      }
       if (name.startsWith('.')) {
         if (this.depth > 0) this.sweepIfStale(join(this.dir, name), now);
         continue;

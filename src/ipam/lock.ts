@@ -1,6 +1,6 @@
 // A cross-process lock without flock (Node has none): an O_EXCL-created file holding the owner's pid,
 // stolen when the owner is dead, so a plugin killed while holding it cannot wedge the node. Waiters
-// queue on numbered ticket files and wait asynchronously, so the lock is fair and an agent waiting
+// queue on ticket files named by arrival time and wait asynchronously, so the lock is fair and an agent waiting
 // for it keeps serving its heartbeat, watches and proxy.
 import { closeSync, existsSync, fstatSync, linkSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,9 +18,11 @@ const STALE_CHECK_INTERVAL_MS = 250;
 
 /** How often a waiter checks that the one ahead of it is still alive. */
 const AHEAD_CHECK_INTERVAL_MS = 250;
+/** A waiter far back counts the queue at least this often (counting reads the whole directory). */
+const MAX_COUNT_INTERVAL_MS = 1_000;
 /** Queue files sit beside the lock; the store's temp-file sweep leaves them alone. */
 export const QUEUE_PREFIX = '.lockq-';
-const TICKET_DIGITS = 12;
+const TICKET_DIGITS = 20;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -36,7 +38,7 @@ export function pidAlive(pid: number): boolean {
 }
 
 /** A ticket's waiter lives while its pid does (the pid is the name's last part). */
-function ticketAlive(ticket: string): boolean {
+export function ticketAlive(ticket: string): boolean {
   const pid = Number(ticket.slice(ticket.lastIndexOf('-') + 1));
   return !Number.isInteger(pid) || pid <= 0 || pidAlive(pid);
 }
@@ -57,7 +59,7 @@ export class FileLock {
   /**
    * Waits its turn, first come first served, then takes the lock; TryAgainLater after the timeout.
    * Waiting never blocks the event loop (an agent serving CNI also runs heartbeats and watches).
-   * Every waiter holds a numbered ticket file; only the lowest ticket tries for the lock, so a
+   * Every waiter holds a ticket file; only the lowest ticket tries for the lock, so a
    * crowd cannot starve one of them (300 spinning waiters once kept 8 out for 60 s). A waiter only
    * watches the ticket just ahead of it, and removes it when its process is dead.
    */
@@ -66,16 +68,40 @@ export class FileLock {
     const dir = dirname(this.path);
     const mine = this.takeTicket(dir);
     try {
-      for (;;) {
-        const ahead = this.ticketsAhead(dir, mine);
-        if (ahead.length === 0) {
-          await this.takeLockAsHead(deadline);
-          return;
-        }
-        await this.waitForGone(join(dir, ahead[ahead.length - 1]), deadline);
-      }
+      await this.waitTurn(dir, mine, deadline);
+      await this.takeLockAsHead(deadline);
     } finally {
       tryUnlink(join(dir, mine));
+    }
+  }
+
+  /**
+   * Until no live ticket is ahead of `mine`. The next in line watches the ticket ahead of it every
+   * millisecond; one further back sleeps half the time the queue took to move that far so far, then
+   * counts again (300 waiters polling every few ms would starve the holder of CPU, and one that
+   * sleeps too long leaves the lock idle). Each waiter checks only the ticket just ahead for a dead owner.
+   */
+  private async waitTurn(dir: string, mine: string, deadline: number): Promise<void> {
+    let nextCheck = Date.now() + AHEAD_CHECK_INTERVAL_MS;
+    let msPerPlace = 1;
+    let last: { place: number; at: number } | undefined;
+    for (;;) {
+      const ahead = this.tickets(dir).filter((n) => n < mine);
+      if (ahead.length === 0) return;
+      const now = Date.now();
+      if (now >= deadline) throw this.timedOut();
+      if (last && last.place > ahead.length) msPerPlace = (now - last.at) / (last.place - ahead.length);
+      last = { place: ahead.length, at: now };
+      const prev = join(dir, ahead[ahead.length - 1]);
+      if (now >= nextCheck) {
+        nextCheck = now + AHEAD_CHECK_INTERVAL_MS;
+        if (!ticketAlive(prev)) { tryUnlink(prev); nextCheck = 0; continue; } // and the one before it at once
+      }
+      if (ahead.length > 1) {
+        await sleep(Math.min(Math.max(((ahead.length - 1) * msPerPlace) / 2, 1), MAX_COUNT_INTERVAL_MS, deadline - now));
+        continue;
+      }
+      while (existsSync(prev) && Date.now() < deadline && Date.now() < nextCheck) await sleep(1);
     }
   }
 
@@ -84,17 +110,19 @@ export class FileLock {
       `IPAM lock ${this.path} still held by ${this.describeOwner()} after ${this.timeoutMs} ms`);
   }
 
-  /** A ticket one above the highest in the queue, created exclusively: "<prefix><number>-<pid>". */
+  /**
+   * A ticket named by the time it was taken: CLOCK_MONOTONIC is one clock for every process on the
+   * host, so names sort in arrival order without reading the queue (300 waiters reading it to pick a
+   * number cost seconds). "<prefix><nanoseconds>-<pid>", created exclusively.
+   */
   private takeTicket(dir: string): string {
     for (;;) {
-      const top = this.tickets(dir).at(-1);
-      const next = top ? Number(top.slice(QUEUE_PREFIX.length, QUEUE_PREFIX.length + TICKET_DIGITS)) + 1 : 1;
-      const name = `${QUEUE_PREFIX}${String(next).padStart(TICKET_DIGITS, '0')}-${process.pid}`;
+      const name = `${QUEUE_PREFIX}${process.hrtime.bigint().toString().padStart(TICKET_DIGITS, '0')}-${process.pid}`;
       try {
         closeSync(openSync(join(dir, name), 'wx', 0o600));
         return name;
       } catch (err) {
-        if (errCode(err) === 'EEXIST') continue; // another waiter took that number
+        if (errCode(err) === 'EEXIST') continue; // the same nanosecond in this process: take the next
         throw new CniError(CniCode.NotAvailable,
           `IPAM data directory ${dir} is not usable: cannot create ${join(dir, name)}: ${(err as Error).message}`);
       }
@@ -104,30 +132,6 @@ export class FileLock {
   /** Queue files in ticket order (fixed-width numbers sort as text). */
   private tickets(dir: string): string[] {
     return readdirSync(dir).filter((n) => n.startsWith(QUEUE_PREFIX)).sort();
-  }
-
-  /** Tickets ahead of `mine`, after removing those whose process is gone. */
-  private ticketsAhead(dir: string, mine: string): string[] {
-    return this.tickets(dir).filter((n) => n < mine).filter((n) => {
-      if (ticketAlive(n)) return true;
-      tryUnlink(join(dir, n));
-      return false;
-    });
-  }
-
-  /** Waits until `ticket` is gone (its waiter got the lock or gave up) or its process died. */
-  private async waitForGone(ticket: string, deadline: number): Promise<void> {
-    let nextCheck = Date.now() + AHEAD_CHECK_INTERVAL_MS;
-    let delay = 1;
-    while (existsSync(ticket)) {
-      if (Date.now() >= deadline) throw this.timedOut();
-      if (Date.now() >= nextCheck) {
-        if (!ticketAlive(ticket)) { tryUnlink(ticket); return; }
-        nextCheck = Date.now() + AHEAD_CHECK_INTERVAL_MS;
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 20);
-    }
   }
 
   /** First in line: the holder's lock file goes, or is stale, and ours is made. */
