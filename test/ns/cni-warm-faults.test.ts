@@ -144,3 +144,36 @@ test('the shim\'s own errors answer in the cniVersion the request asked for', as
     assert.equal(r.json.cniVersion, version);
   }
 });
+
+test('an ADD whose node-side ip dies after making the veth is undone: no host veth, no pod eth0, no reservation', async () => {
+  const n = await warmNode({ mode: 'routed' }, false);
+  const p = n.pod('dies');
+  const script = join(scope.dir, 'dies.mjs');
+  const mod = (m: string) => JSON.stringify(new URL(`../../src/${m}.js`, import.meta.url).href);
+  // A session that applies every request, then dies before answering: what ran is unknown to ADD.
+  writeFileSync(script, `
+    const { cmdAdd } = await import(${mod('cni/add')});
+    const { parseConf } = await import(${mod('cni/config')});
+    const { useIpSession } = await import(${mod('kernel/ip')});
+    const { IpSession, IpSessionError } = await import(${mod('kernel/ip-session')});
+    const real = new IpSession();
+    useIpSession({ renew: () => real.renew(), run: async (lines) => { await real.run(lines); throw new IpSessionError('ip session ended'); } });
+    const env = { command: 'ADD', containerId: 'dies', netns: process.argv[3], ifname: 'eth0', args: new Map(), path: [] };
+    const out = await cmdAdd(env, parseConf(JSON.parse(process.argv[2]))).then(() => ({ code: 0 }), (e) => ({ code: e.code, msg: e.message }));
+    real.close();
+    console.log(JSON.stringify(out));
+  `);
+  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn('nsenter', [`--net=${netnsPath(n.node)}`, process.execPath, script, JSON.stringify(n.conf), netnsPath(p)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let [stdout, stderr] = ['', ''];
+    child.stdout!.on('data', (b: Buffer) => { stdout += b; });
+    child.stderr!.on('data', (b: Buffer) => { stderr += b; });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { code: number; msg: string };
+  assert.equal(out.code, 11, out.msg);
+  assert.deepEqual(n.links().map((l) => l.ifname), ['lo'], 'no host veth left');
+  assert.deepEqual(podLinks(p), ['lo'], 'no pod eth0 left');
+  assert.deepEqual(n.reservations(), []);
+});
