@@ -6,7 +6,7 @@ import { normalizeMac, type FlatnetConf } from './config.js';
 import { checkNetnsPath, type CniRequestEnv } from './env.js';
 import type { Attachment, CniResult } from './types.js';
 import { buildResult, planAttachment, type AttachmentPlan } from './plan.js';
-import { renderMasqAdd } from './masq.js';
+import { renderMasqAdd, renderMasqDel } from './masq.js';
 import { Netns } from '../kernel/netns.js';
 import { ipBatch, IpBatchError, renewIpSession, type BatchResult } from '../kernel/ip.js';
 import { IpSessionError, isStaleDeviceAnswer } from '../kernel/ip-session.js';
@@ -103,6 +103,9 @@ export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<Cni
       throw new CniError(CniCode.Internal, `pod netns ${env.netns}: ${msg}`, '', { cause: err });
     });
     if (conf.ipMasq) {
+      // Pushed first: a transaction whose answer is lost (nft killed at its deadline) may have committed.
+      const fresh = allocs.filter((x) => !x.reused).map((x) => x.ip);
+      if (fresh.length) undo.push(() => nftApply(Netns.current(), renderMasqDel(conf.bridge, fresh)));
       await nftApply(Netns.current(), renderMasqAdd(conf.bridge, allocs));
     }
     return buildResult(conf, a, env.netns, plan, allocs, bridgeMacSeen);
