@@ -1,7 +1,7 @@
 // A cross-process lock without flock (Node has none): an O_EXCL-created file holding the owner's pid,
 // stolen when the owner is dead, so a plugin killed while holding it cannot wedge the node. Waiters
-// queue on ticket files named by arrival time and wait asynchronously, so the lock is fair and an agent waiting
-// for it keeps serving its heartbeat, watches and proxy.
+// queue on ticket files named by arrival time and wait asynchronously, so the lock is fair and an
+// agent waiting for it keeps serving its heartbeat, watches and proxy.
 import { closeSync, existsSync, fstatSync, linkSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CniCode, CniError } from '../cni/errors.js';
@@ -106,8 +106,9 @@ export class FileLock {
   }
 
   private timedOut(): CniError {
+    const waiting = this.tickets(dirname(this.path)).length;
     return new CniError(CniCode.TryAgainLater,
-      `IPAM lock ${this.path} still held by ${this.describeOwner()} after ${this.timeoutMs} ms`);
+      `IPAM lock ${this.path} still held by ${this.describeOwner()} after ${this.timeoutMs} ms (${waiting} waiting, this one included)`);
   }
 
   /**
