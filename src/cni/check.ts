@@ -2,7 +2,7 @@
 // veth on the bridge, and the address reservations on disk. The first thing missing is named.
 import { CniCode, CniError } from './errors.js';
 import type { FlatnetConf } from './config.js';
-import type { CniRequestEnv } from './env.js';
+import { checkNetnsPath, type CniRequestEnv } from './env.js';
 import { hostVethName } from './plan.js';
 import { Netns } from '../kernel/netns.js';
 import { ipJson } from '../kernel/ip.js';
@@ -16,7 +16,7 @@ export async function cmdCheck(env: CniRequestEnv, conf: FlatnetConf): Promise<v
   const prev = conf.prevResult;
   if (!prev) throw new CniError(CniCode.InvalidConfig, 'CHECK needs prevResult (the result of ADD)');
   const podNs = new Netns(env.netns);
-  if (!podNs.exists()) throw new CniError(CniCode.UnknownContainer, `CNI_NETNS "${env.netns}": no such network namespace`);
+  checkNetnsPath(env.netns);
 
   const ifIndex = prev.interfaces?.findIndex((i) => i.name === env.ifname && i.sandbox) ?? -1;
   if (ifIndex < 0) throw fail(`prevResult has no interface "${env.ifname}" in a sandbox`);

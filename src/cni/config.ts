@@ -22,6 +22,8 @@ export interface FlatnetConf {
   ipam: ParsedIpam;
   /** Addresses asked for through `args.cni.ips` or `runtimeConfig.ips` (CNI_ARGS IP= is added later). */
   requestedIps: string[];
+  /** The pod interface's MAC from runtimeConfig.mac or args.cni.mac (CNI_ARGS MAC= is read later). */
+  mac?: string;
   prevResult?: CniResult;
   validAttachments?: Attachment[];
 }
@@ -79,6 +81,27 @@ function requestedIpsFrom(raw: Record<string, unknown>): string[] {
   return out;
 }
 
+/** A unicast MAC in ip's spelling (lower case, colons), or undefined when `text` is not one. */
+export function normalizeMac(text: string): string | undefined {
+  const m = /^([0-9a-f]{2})([:-][0-9a-f]{2}){5}$/i.exec(text.trim());
+  if (!m) return undefined;
+  const mac = text.trim().toLowerCase().replace(/-/g, ':');
+  // A multicast (group bit) or all-zero address cannot be an interface's own.
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === '00:00:00:00:00:00') return undefined;
+  return mac;
+}
+
+/** runtimeConfig.mac wins over args.cni.mac, as in the reference bridge plugin. */
+function macFrom(raw: Record<string, unknown>): string | undefined {
+  const rc = (raw.runtimeConfig as Record<string, unknown> | undefined)?.mac;
+  const args = (raw.args as Record<string, any> | undefined)?.cni?.mac;
+  const [field, v] = rc !== undefined && rc !== '' ? ['runtimeConfig.mac', rc] : ['args.cni.mac', args];
+  if (v === undefined || v === '') return undefined;
+  const mac = typeof v === 'string' ? normalizeMac(v) : undefined;
+  if (!mac) throw invalid(`${field}: ${JSON.stringify(v)} is not a unicast MAC address (like 0a:58:0a:f4:01:05)`);
+  return mac;
+}
+
 function validAttachmentsFrom(raw: Record<string, unknown>): Attachment[] | undefined {
   const key = raw['cni.dev/valid-attachments'] !== undefined ? 'cni.dev/valid-attachments' : 'cni.dev/attachments';
   const list = raw[key];
@@ -118,6 +141,7 @@ export function parseConf(raw: Record<string, unknown>): FlatnetConf {
     ipMasq: optional(raw, 'ipMasq', 'boolean', false),
     ipam: parseIpamConf(raw.ipam, name),
     requestedIps: requestedIpsFrom(raw),
+    mac: macFrom(raw),
     validAttachments: validAttachmentsFrom(raw),
   };
   if (conf.mode === 'routed' && conf.ipam.rangeSets.some((set) => set.some((r) => r.version === 6))) {

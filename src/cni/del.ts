@@ -6,7 +6,7 @@ import type { CniRequestEnv } from './env.js';
 import { hostVethName } from './plan.js';
 import { renderMasqDel } from './masq.js';
 import { Netns } from '../kernel/netns.js';
-import { ipBatch } from '../kernel/ip.js';
+import { ipBatch, renewIpSession } from '../kernel/ip.js';
 import { nftApply } from '../kernel/nft.js';
 import { DiskStore } from '../ipam/disk-store.js';
 import { releaseAttachment } from '../ipam/allocator.js';
@@ -20,11 +20,16 @@ export async function cmdDel(env: CniRequestEnv, conf: FlatnetConf): Promise<voi
     for (const msg of r.failures.values()) {
       if (!/Cannot find device/.test(msg)) errors.push(`deleting host veth: ${msg}`);
     }
-  }, (err: unknown) => { errors.push(`deleting host veth: ${String(err)}`); });
+  }, (err: unknown) => { errors.push(`deleting host veth: ${String(err)}`); })
+    // The warm session may have cached the deleted veth's index; a re-ADD under the same name needs a fresh one.
+    .finally(renewIpSession);
   let released: string[] = [];
+  // A lock held too long is "try again" (11), so the runtime retries the DEL and the address is freed.
+  let code: number = CniCode.Internal;
   try {
-    released = releaseAttachment(new DiskStore(conf.ipam.dataDir, conf.name), a);
+    released = await releaseAttachment(new DiskStore(conf.ipam.dataDir, conf.name), a);
   } catch (err) {
+    if (err instanceof CniError && err.code === CniCode.TryAgainLater) code = CniCode.TryAgainLater;
     errors.push(`releasing address: ${(err as Error).message}`);
   }
   await unlink;
@@ -33,5 +38,5 @@ export async function cmdDel(env: CniRequestEnv, conf: FlatnetConf): Promise<voi
       errors.push(`removing masquerade: ${(err as Error).message}`);
     });
   }
-  if (errors.length) throw new CniError(CniCode.Internal, `DEL ${a.containerId}/${a.ifname}: ${errors.join('; ')}`);
+  if (errors.length) throw new CniError(code, `DEL ${a.containerId}/${a.ifname}: ${errors.join('; ')}`);
 }

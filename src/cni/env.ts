@@ -1,4 +1,5 @@
 // The CNI_* environment a runtime hands the plugin, validated as the spec and libcni require.
+import { statfsSync, statSync } from 'node:fs';
 import { CniCode, CniError } from './errors.js';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'STATUS', 'GC', 'VERSION'] as const;
@@ -72,4 +73,40 @@ export function readEnv(env: NodeJS.ProcessEnv): CniRequestEnv {
     req.args = parseCniArgs(env.CNI_ARGS ?? '');
   }
   return req;
+}
+
+/** statfs(2) f_type of nsfs, the filesystem every namespace file (and its bind mounts) lives on. */
+const NSFS_MAGIC = 0x6e736673;
+
+/** What a path is, for a message: ip would block forever opening a FIFO, so say what it is instead. */
+function describeFile(path: string): string {
+  try {
+    const st = statSync(path);
+    if (st.isFIFO()) return 'a FIFO';
+    if (st.isSocket()) return 'a socket';
+    if (st.isDirectory()) return 'a directory';
+    if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device file';
+    return 'a file';
+  } catch {
+    return 'unreadable';
+  }
+}
+
+/**
+ * CNI_NETNS must name a network namespace before anything opens it: a FIFO there blocks every `ip`
+ * that tries (the reference plugins refuse it the same way, "not a network namespace"). A missing
+ * path is code 3 (the container is gone); anything else that is not nsfs is code 4, naming the value.
+ */
+export function checkNetnsPath(path: string): void {
+  let type: number;
+  try {
+    type = statfsSync(path).type;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new CniError(CniCode.UnknownContainer, `CNI_NETNS "${path}": no such network namespace`);
+    throw new CniError(CniCode.InvalidEnv, `CNI_NETNS "${path}": cannot be read: ${(err as Error).message}`);
+  }
+  if (type !== NSFS_MAGIC) {
+    throw new CniError(CniCode.InvalidEnv, `CNI_NETNS "${path}" is not a network namespace (it is ${describeFile(path)})`);
+  }
 }

@@ -66,12 +66,13 @@ export interface AttachmentPlan {
   routes: CniRoute[];
 }
 
-export function planAttachment(conf: FlatnetConf, a: Attachment, netnsPath: string, allocs: Allocation[]): AttachmentPlan {
+/** `mac`, when the runtime asked for one (CNI_ARGS MAC=, runtimeConfig.mac), is the pod interface's. */
+export function planAttachment(conf: FlatnetConf, a: Attachment, netnsPath: string, allocs: Allocation[], mac?: string): AttachmentPlan {
   const hostVeth = hostVethName(a);
   const plan: AttachmentPlan = {
     hostVeth,
     hostMac: hostVethMac(a),
-    containerMac: containerMac(allocs, a),
+    containerMac: mac ?? containerMac(allocs, a),
     bridgeMac: bridgeMac(allocs, conf.bridge),
     nodeLines: [],
     podLines: [],

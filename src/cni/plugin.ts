@@ -15,6 +15,9 @@ export interface CniAnswer {
   exitCode: number;
 }
 
+/** A network configuration is a few KiB (a long prevResult a few hundred); beyond this nobody meant it. */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
 /** The version to answer an error in: the one asked for when it can be read and is ours. */
 function errorVersion(stdin: string): string {
   try {
@@ -23,6 +26,19 @@ function errorVersion(stdin: string): string {
   } catch {
     return LATEST_VERSION;
   }
+}
+
+/** The version a configuration too large to parse asks for, read from its first bytes. */
+export function versionFromHead(head: string): string {
+  const v = /"cniVersion"\s*:\s*"([^"\\]*)"/.exec(head)?.[1];
+  return isSupportedVersion(v) ? v : LATEST_VERSION;
+}
+
+/** The answer to a configuration over MAX_CONFIG_BYTES: the same from the plugin process and the warm server. */
+export function oversizeAnswer(bytes: number, head: string): CniAnswer {
+  const e = new CniError(CniCode.InvalidConfig,
+    `network configuration is ${bytes} bytes; flatnet-cni reads at most ${MAX_CONFIG_BYTES} (16 MiB)`);
+  return { stdout: JSON.stringify(e.toJSON(versionFromHead(head))), exitCode: 1 };
 }
 
 async function dispatch(envVars: NodeJS.ProcessEnv, stdin: string): Promise<string> {
@@ -60,6 +76,8 @@ async function dispatch(envVars: NodeJS.ProcessEnv, stdin: string): Promise<stri
 }
 
 export async function handleRequest(envVars: NodeJS.ProcessEnv, stdin: string): Promise<CniAnswer> {
+  const bytes = Buffer.byteLength(stdin);
+  if (bytes > MAX_CONFIG_BYTES) return oversizeAnswer(bytes, stdin.slice(0, 65536));
   try {
     return { stdout: await dispatch(envVars, stdin), exitCode: 0 };
   } catch (err) {

@@ -8,15 +8,17 @@
 import { chmodSync, mkdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { handleRequest, type CniAnswer } from './plugin.js';
+import { handleRequest, MAX_CONFIG_BYTES, oversizeAnswer, versionFromHead, type CniAnswer } from './plugin.js';
 import { useCommandRunner } from '../kernel/exec.js';
 import { ShellPool } from '../kernel/shell-pool.js';
 import { IpSession } from '../kernel/ip-session.js';
 import { useIpSession } from '../kernel/ip.js';
 
 export const CNI_SOCKET_DIR = '/run/flatnet/cni';
-/** A CNI config is a few KiB; anything near this is not a runtime talking. */
-export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+/** A configuration up to the plugin's limit, and an environment of up to 1 MiB. */
+export const MAX_REQUEST_BYTES = MAX_CONFIG_BYTES + 1024 * 1024;
+/** What an oversized request keeps: its environment and enough of the configuration to read its cniVersion. */
+const HEAD_BYTES = 1024 * 1024 + 65536;
 /** close() waits this long for requests in flight (an ADD takes ~25 ms). */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -91,18 +93,35 @@ export async function startCniServer(opts: { log?: (msg: string) => void } = {})
     socket.on('error', () => { /* the client went away: nobody to answer */ });
     const chunks: Buffer[] = [];
     let size = 0;
+    // Past the limit the rest is read and dropped: the client's writes must not fail (a broken pipe
+    // reads as "try again"), and the answer names the size as the plugin process does.
     socket.on('data', (b: Buffer) => {
+      const over = size > MAX_REQUEST_BYTES;
       size += b.length;
-      if (size > MAX_REQUEST_BYTES) {
-        socket.destroy();
-        return;
-      }
+      if (over) return;
       chunks.push(b);
+      if (size > MAX_REQUEST_BYTES) chunks.splice(0, chunks.length, Buffer.concat(chunks).subarray(0, HEAD_BYTES));
     });
     socket.on('end', () => {
-      void answer(Buffer.concat(chunks)).then((out) => { if (!socket.destroyed) socket.end(out); });
+      const request = Buffer.concat(chunks);
+      const reply = size > MAX_REQUEST_BYTES ? Promise.resolve(oversize(request, size)) : answer(request);
+      void reply.then((out) => { if (!socket.destroyed) socket.end(out); });
     });
   });
+
+  /** A request over the limit: its environment and the start of its configuration are all there is. */
+  function oversize(head: Buffer, size: number): Buffer {
+    const envEnd = head[0] === 0 ? 0 : head.indexOf('\0\0') + 1;
+    if (envEnd <= 0) return garbled(head, new RequestFramingError(`request of ${size} bytes has no end of its environment in its first ${HEAD_BYTES}`));
+    return encodeAnswer(oversizeAnswer(size - envEnd - 1, head.toString('utf8', envEnd + 1)));
+  }
+
+  function garbled(request: Buffer, err: Error): Buffer {
+    log(`cni server: bad request: ${err.message}`);
+    const msg = `flatnet-cni: bad request to the agent: ${err.message}`;
+    const cniVersion = versionFromHead(request.toString('utf8', 0, Math.min(request.length, 65536)));
+    return encodeAnswer({ exitCode: 1, stdout: JSON.stringify({ cniVersion, code: 999, msg }) });
+  }
 
   async function answer(request: Buffer): Promise<Buffer> {
     try {
@@ -110,9 +129,7 @@ export async function startCniServer(opts: { log?: (msg: string) => void } = {})
       return encodeAnswer(await handleRequest(env, stdin));
     } catch (err) {
       // handleRequest never throws; only a garbled request gets here.
-      log(`cni server: bad request: ${(err as Error).message}`);
-      const msg = `flatnet-cni: bad request to the agent: ${(err as Error).message}`;
-      return encodeAnswer({ exitCode: 1, stdout: JSON.stringify({ cniVersion: '1.0.0', code: 999, msg }) });
+      return garbled(request, err as Error);
     }
   }
 

@@ -13,9 +13,46 @@
 
 extern char **environ;
 
+// The start of stdin as it went by: an error answers in the cniVersion the configuration asked for.
+static char head[65536];
+static size_t head_len;
+static int stdin_taken;
+
+static void keep_head(const char *buf, size_t n) {
+  size_t room = sizeof(head) - 1 - head_len;
+  if (n > room) n = room;
+  memcpy(head + head_len, buf, n);
+  head_len += n;
+  head[head_len] = '\0';
+}
+
+// The version asked for when the configuration names one we speak, else our newest (as the Node plugin does).
+static const char *asked_version(void) {
+  static const char *known[] = {"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
+  if (!stdin_taken) { // failing before the request was sent: stdin is ours to read
+    stdin_taken = 1;
+    char buf[4096];
+    ssize_t n;
+    while (head_len < sizeof(head) - 1 && ((n = read(0, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)))
+      if (n > 0) keep_head(buf, (size_t)n);
+  }
+  const char *p = strstr(head, "\"cniVersion\"");
+  if (!p) return "1.1.0";
+  p += strlen("\"cniVersion\"");
+  while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+  if (*p++ != ':') return "1.1.0";
+  while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+  if (*p++ != '"') return "1.1.0";
+  for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+    size_t n = strlen(known[i]);
+    if (strncmp(p, known[i], n) == 0 && p[n] == '"') return known[i];
+  }
+  return "1.1.0";
+}
+
 // The shim's own failures: 11 is the spec's "try again later", as the agent may be back soon.
 static void fail(const char *what, int err) {
-  printf("{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"flatnet-cni: %s: %s\"}\n", what, strerror(err));
+  printf("{\"cniVersion\":\"%s\",\"code\":11,\"msg\":\"flatnet-cni: %s: %s\"}\n", asked_version(), what, strerror(err));
   exit(1);
 }
 
@@ -96,10 +133,12 @@ int main(int argc, char **argv) {
   free(env);
 
   char buf[65536];
+  stdin_taken = 1;
   for (;;) {
     ssize_t n = read(0, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break; // EOF, or no stdin at all (VERSION still answers)
+    keep_head(buf, (size_t)n);
     if (send_all(fd, buf, (size_t)n) != 0) fail("agent connection failed", errno);
   }
   if (shutdown(fd, SHUT_WR) != 0) fail("agent connection failed", errno);

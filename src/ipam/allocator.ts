@@ -121,7 +121,7 @@ function reserveRequested(store: IpamStore, want: { ip: string; span: Span }, se
  * One address per range set for `a`. A retried ADD gets back what it holds; a range set it holds
  * nothing in (an earlier ADD died half-way) is filled. On failure nothing reserved here is kept.
  */
-export function allocate(store: IpamStore, ipam: ParsedIpam, a: Attachment, requested: string[]): Allocation[] {
+export async function allocate(store: IpamStore, ipam: ParsedIpam, a: Attachment, requested: string[]): Promise<Allocation[]> {
   const sets = ipam.rangeSets.map((set) => set.map(toSpan));
   const wanted = assignRequested(sets, requested);
   return store.withLock(() => {
@@ -155,8 +155,27 @@ export function allocate(store: IpamStore, ipam: ParsedIpam, a: Attachment, requ
   });
 }
 
+/**
+ * STATUS: the first range set with no address left for a new attachment, or undefined when every
+ * set has one. Read without the lock: an answer about a moment, as STATUS is.
+ */
+export function exhaustedRangeSet(store: IpamStore, ipam: ParsedIpam): { setIndex: number; total: bigint; ranges: string } | undefined {
+  const sets = ipam.rangeSets.map((set) => set.map(toSpan));
+  const used = sets.map(() => 0n);
+  for (const r of store.list()) {
+    const p = parseIp(r.ip);
+    const hit = p && locate(sets, p.version, p.value);
+    if (hit && usable(hit.span, p.value)) used[hit.setIndex]++;
+  }
+  for (let i = 0; i < sets.length; i++) {
+    const total = sets[i].reduce((n, s) => n + usableCount(s), 0n);
+    if (used[i] >= total) return { setIndex: i, total, ranges: describeSet(sets[i]) };
+  }
+  return undefined;
+}
+
 /** Releases every address `a` holds; returns them (empty when nothing was held). */
-export function releaseAttachment(store: IpamStore, a: Attachment): string[] {
+export async function releaseAttachment(store: IpamStore, a: Attachment): Promise<string[]> {
   return store.withLock(() => store.releaseByAttachment(a));
 }
 
@@ -171,7 +190,7 @@ const key = (a: Attachment) => JSON.stringify([a.containerId, a.ifname]);
  * CNI GC: releases every reservation not held by one of `valid`, and unreadable records. Legacy
  * id-only records stay while their container has any valid attachment. Stale temp files go too.
  */
-export function gcAttachments(store: IpamStore, valid: Attachment[]): string[] {
+export async function gcAttachments(store: IpamStore, valid: Attachment[]): Promise<string[]> {
   const keep = new Set(valid.map(key));
   const keepIds = new Set(valid.map((v) => v.containerId));
   return store.withLock(() => store.list()

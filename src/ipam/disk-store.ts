@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CniCode, CniError } from '../cni/errors.js';
 import type { Attachment } from './types.js';
 import { canonicalIp } from './addr.js';
-import { FileLock, errCode, randomSuffix, DEFAULT_LOCK_TIMEOUT_MS } from './lock.js';
+import { FileLock, errCode, randomSuffix, lockDefaults, QUEUE_PREFIX, ticketAlive } from './lock.js';
 import { addressesOf, formatRecord, parseRecord, type IpamStore, type Reservation } from './store.js';
 
 const LAST_RESERVED = 'last_reserved_ip.';
@@ -27,16 +27,16 @@ export class DiskStore implements IpamStore {
 
   constructor(dataDir: string, networkName: string, opts: DiskStoreOptions = {}) {
     this.dir = join(dataDir, networkName);
-    this.lock = new FileLock(join(this.dir, LOCK), opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+    this.lock = new FileLock(join(this.dir, LOCK), opts.lockTimeoutMs ?? lockDefaults.timeoutMs);
   }
 
-  withLock<T>(fn: () => T): T {
+  async withLock<T>(fn: () => T): Promise<T> {
     if (this.depth > 0) {
       this.depth++;
       try { return fn(); } finally { this.depth--; }
     }
     this.ensureDir();
-    this.lock.acquire();
+    await this.lock.acquire();
     this.depth = 1;
     try {
       return fn();
@@ -138,6 +138,11 @@ export class DiskStore implements IpamStore {
     const now = Date.now();
     for (const name of names) {
       if (name === LOCK || name.startsWith(LAST_RESERVED)) continue;
+      if (name.startsWith(QUEUE_PREFIX)) {
+        // A waiter's place in line, however long it waits; a killed waiter's goes.
+        if (this.depth > 0 && !ticketAlive(name)) tryUnlink(join(this.dir, name));
+        continue;
+      }
       if (name.startsWith('.')) {
         if (this.depth > 0) this.sweepIfStale(join(this.dir, name), now);
         continue;

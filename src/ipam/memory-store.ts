@@ -14,7 +14,7 @@ export class MemoryStore implements IpamStore {
 
   get locked(): boolean { return this.depth > 0; }
 
-  withLock<T>(fn: () => T): T {
+  async withLock<T>(fn: () => T): Promise<T> {
     if (this.depth === 0) this.lockCount++;
     this.depth++;
     try { return fn(); } finally { this.depth--; }

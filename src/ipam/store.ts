@@ -11,8 +11,12 @@ export interface Reservation {
 }
 
 export interface IpamStore {
-  /** Runs fn while holding the store's lock: exclusive across processes. Re-entrant within one store. */
-  withLock<T>(fn: () => T): T;
+  /**
+   * Runs fn while holding the store's lock: exclusive across processes, granted in arrival order.
+   * Waiting is asynchronous (the agent's event loop goes on); fn itself is synchronous, so the
+   * critical section cannot interleave with other work. Re-entrant within one store.
+   */
+  withLock<T>(fn: () => T): Promise<T>;
   /** Records `ip` for `a`; false when already taken. Also records it as last reserved for that range set. */
   reserve(ip: string, a: Attachment, rangeSetIndex: number): boolean;
   lastReserved(rangeSetIndex: number): string | undefined;

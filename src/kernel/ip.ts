@@ -6,6 +6,8 @@ import type { IpSession } from './ip-session.js';
 let session: IpSession | undefined;
 /** A long-lived process (the warm CNI server) sends its own netns' forced batches to one persistent ip. */
 export function useIpSession(s: IpSession | undefined): void { session = s; }
+/** After a link is deleted, the persistent ip's name → index cache may hold it: the next request starts fresh. */
+export function renewIpSession(): void { session?.renew(); }
 
 export interface BatchResult {
   /** Line number (1-based) → the error ip printed for it. Only with `force`. */

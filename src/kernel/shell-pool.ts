@@ -24,10 +24,12 @@ class ShellWorker {
   private readonly sh: ChildProcessWithoutNullStreams;
   private readonly queue: Job[] = [];
   private current?: { job: Job; token: string; out: string; err: string; code?: number; errDone: boolean };
+  private timer?: NodeJS.Timeout;
   dead = false;
 
-  constructor() {
-    this.sh = spawn('sh', [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(private readonly timeoutMs: number) {
+    // Its own process group: a job past its deadline is ended with everything it started.
+    this.sh = spawn('sh', [], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.sh.stdout.setEncoding('utf8');
     this.sh.stderr.setEncoding('utf8');
     this.sh.stdout.on('data', (d: string) => this.onOut(d));
@@ -56,6 +58,11 @@ class ShellWorker {
     this.hold(true);
     const token = randomBytes(8).toString('hex');
     this.current = { job, token, out: '', err: '', errDone: false };
+    // A command that never answers (nsenter or ip opening a FIFO) must not hold its caller, or this worker, for good.
+    this.timer = setTimeout(() => {
+      this.fail(new Error(`${job.cmd} ${job.args.join(' ')}: no answer within ${this.timeoutMs} ms; it was ended`));
+      try { process.kill(-this.sh.pid!, 'SIGKILL'); } catch { /* gone already */ }
+    }, this.timeoutMs);
     this.sh.stdin.write(jobScript(job.cmd, job.args, job.input, token));
   }
 
@@ -79,6 +86,7 @@ class ShellWorker {
     const c = this.current;
     if (!c || c.code === undefined || !c.errDone) return;
     this.current = undefined;
+    clearTimeout(this.timer);
     c.job.resolve({ code: c.code, stdout: c.out, stderr: c.err });
     this.next();
   }
@@ -86,6 +94,7 @@ class ShellWorker {
   private fail(e: Error): void {
     if (this.dead) return;
     this.dead = true;
+    clearTimeout(this.timer);
     for (const j of [...(this.current ? [this.current.job] : []), ...this.queue.splice(0)]) j.reject(e);
     this.current = undefined;
   }
@@ -93,15 +102,18 @@ class ShellWorker {
   close(): void { this.dead = true; this.sh.stdin.end(); }
 }
 
+/** How long one command may run: an `ip` batch of a pod takes milliseconds, a busy node's far less than this. */
+export const DEFAULT_JOB_TIMEOUT_MS = 15_000;
+
 export class ShellPool {
   private readonly workers: ShellWorker[] = [];
-  constructor(private readonly size = 4) {}
+  constructor(private readonly size = 4, private readonly timeoutMs = DEFAULT_JOB_TIMEOUT_MS) {}
 
   run(cmd: string, args: string[], input = ''): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
       for (let i = this.workers.length - 1; i >= 0; i--) if (this.workers[i].dead) this.workers.splice(i, 1);
       let w = this.workers.find((x) => x.load === 0);
-      if (!w && this.workers.length < this.size) { w = new ShellWorker(); this.workers.push(w); }
+      if (!w && this.workers.length < this.size) { w = new ShellWorker(this.timeoutMs); this.workers.push(w); }
       w ??= this.workers.reduce((a, b) => (b.load < a.load ? b : a));
       w.run({ cmd, args, input, resolve, reject });
     });

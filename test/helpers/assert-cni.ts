@@ -10,3 +10,13 @@ export function throwsCni(fn: () => unknown, code: number, ...fragments: string[
     return true;
   });
 }
+
+/** throwsCni for an async call: it must reject with the CniError. */
+export async function rejectsCni(fn: () => Promise<unknown>, code: number, ...fragments: string[]): Promise<void> {
+  await assert.rejects(fn, (err: unknown) => {
+    assert.ok(err instanceof CniError, `not a CniError: ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" lacks "${f}"`);
+    return true;
+  });
+}

@@ -2,11 +2,12 @@
 // concurrent plugin processes never share an address; a plugin killed mid-ADD leaves only what GC frees.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestScope, netnsPath, inNetns } from '../helpers/scope.js';
 import { callPlugin, flatnetConf, FLATNET_CNI } from '../helpers/plugin.js';
+import { hostVethName } from '../../src/cni/plan.js';
 
 const scope = new TestScope('fail');
 after(() => scope.cleanupSync());
@@ -132,4 +133,62 @@ test('plugins killed mid-ADD leave nothing that GC does not clean', async () => 
   // Whatever lock a killed plugin held does not block the next one.
   const r = await callPlugin({ command: 'ADD', containerId: 'after', netns: netnsPath(scope.netns('after')), ifname: 'eth0', nodeNetns: n.node }, n.conf);
   assert.equal(r.code, 0, r.stdout);
+});
+
+test('routed: GC removes the host veth, its /32 route and the pod\'s eth0 of every attachment not valid, also after kills mid-ADD', async () => {
+  const n = newNode();
+  const conf = { ...n.conf, cniVersion: '1.1.0', mode: 'routed' };
+  const call = (command: string, id: string, pod: string) =>
+    callPlugin({ command, containerId: id, netns: netnsPath(pod), ifname: 'eth0', nodeNetns: n.node }, conf);
+  const [keep, gone] = [scope.netns('rkeep'), scope.netns('rgone')];
+  const kept = await call('ADD', 'keep', keep);
+  assert.equal(kept.code, 0, kept.stdout);
+  assert.equal((await call('ADD', 'gone', gone)).code, 0);
+  const killed = Array.from({ length: 8 }, (_, i) => scope.netns(`rk${i}`));
+  await Promise.all(killed.map((p, i) => new Promise<void>((resolve) => {
+    const env = { PATH: process.env.PATH!, CNI_COMMAND: 'ADD', CNI_CONTAINERID: `rkill${i}`, CNI_NETNS: netnsPath(p), CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' };
+    const child = spawn('nsenter', [`--net=${netnsPath(n.node)}`, FLATNET_CNI], { env, stdio: ['pipe', 'ignore', 'ignore'] });
+    child.stdin.end(JSON.stringify(conf));
+    setTimeout(() => child.kill('SIGKILL'), 20 + i * 20);
+    child.on('close', () => resolve());
+  })));
+  const gc = await callPlugin({ command: 'GC', nodeNetns: n.node }, { ...conf, 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'eth0' }] });
+  assert.equal(gc.code, 0, gc.stdout);
+  const keepIp = kept.json.ips[0].address.split('/')[0];
+  assert.deepEqual(n.reservations(), [keepIp]);
+  assert.deepEqual(n.veths(), [hostVethName({ containerId: 'keep', ifname: 'eth0' })]);
+  assert.deepEqual(inNetns(n.node, 'ip', ['-4', 'route', 'show']).trim().split('\n').map((l) => l.split(' ')[0]), [keepIp], 'only the kept pod\'s /32 is routed');
+  for (const p of [gone, ...killed]) assert.deepEqual(podLinks(p), ['lo'], `${p}: its eth0 went with the host veth`);
+  assert.deepEqual(podLinks(keep), ['lo', 'eth0']);
+});
+
+test('a DEL that cannot get the IPAM lock in time answers 11 (try again), and the retried DEL frees the address', async () => {
+  const n = newNode();
+  const pod = scope.netns('lockdel');
+  const add = await callPlugin({ command: 'ADD', containerId: 'held', netns: netnsPath(pod), ifname: 'eth0', nodeNetns: n.node }, n.conf);
+  assert.equal(add.code, 0, add.stdout);
+  // A live process (this test) holds the lock; the DEL waits 300 ms instead of a runtime's 60 s.
+  const lock = join(n.dataDir, 'pods', 'lock');
+  writeFileSync(lock, String(process.pid));
+  const script = join(scope.dir, 'del-held.mjs');
+  const mod = (p: string) => new URL(`../../src/${p}.js`, import.meta.url).href;
+  writeFileSync(script, `
+    const { cmdDel } = await import(${JSON.stringify(mod('cni/del'))});
+    const { parseConf } = await import(${JSON.stringify(mod('cni/config'))});
+    const { lockDefaults } = await import(${JSON.stringify(mod('ipam/lock'))});
+    lockDefaults.timeoutMs = 300;
+    const env = { command: 'DEL', containerId: 'held', netns: '', ifname: 'eth0', args: new Map(), path: [] };
+    const out = await cmdDel(env, parseConf(JSON.parse(process.argv[2]))).then(() => ({ code: 0 }), (e) => ({ code: e.code, msg: e.message }));
+    console.log(JSON.stringify(out));
+  `);
+  const r = spawnSync('nsenter', [`--net=${netnsPath(n.node)}`, process.execPath, script, JSON.stringify(n.conf)], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const first = JSON.parse(r.stdout) as { code: number; msg: string };
+  assert.equal(first.code, 11, first.msg);
+  assert.match(first.msg, /IPAM lock .* still held by pid/);
+  assert.equal(n.reservations().length, 1, 'the address is still reserved until the retry');
+  unlinkSync(lock);
+  const again = await callPlugin({ command: 'DEL', containerId: 'held', netns: netnsPath(pod), ifname: 'eth0', nodeNetns: n.node }, n.conf);
+  assert.equal(again.code, 0, again.stdout);
+  assert.deepEqual(n.reservations(), []);
 });

@@ -145,6 +145,14 @@ test('STATUS is fine with a usable config and says 50 when ADD could not be serv
   assert.match(r.json.msg, /ipam\.ranges/);
   r = await callPlugin({ command: 'STATUS' }, { ...n.conf, cniVersion: '1.0.0' });
   assert.equal(r.json.code, 1, 'STATUS needs 1.1.0');
+  // A used-up range: 50 naming it; a free address again: 0.
+  const tiny = { ...n.conf, ipam: { ...(n.conf.ipam as object), ranges: [[{ subnet: '10.77.0.0/24', rangeStart: '10.77.0.2', rangeEnd: '10.77.0.3' }]] } };
+  for (const id of ['s1', 's2']) assert.equal((await n.call('ADD', id, n.pod(id), tiny)).code, 0);
+  r = await callPlugin({ command: 'STATUS' }, tiny);
+  assert.equal(r.json.code, 50, r.stdout);
+  assert.match(r.json.msg, /no free address in range set 0 \(10\.77\.0\.0\/24, 10\.77\.0\.2-10\.77\.0\.3\): all 2 addresses/);
+  assert.equal((await n.call('DEL', 's1', n.pod('s1x'), tiny)).code, 0);
+  assert.equal((await callPlugin({ command: 'STATUS' }, tiny)).code, 0, 'a released address makes ADD possible again');
 });
 
 test('GC releases every reservation and host veth not in cni.dev/valid-attachments', async () => {
@@ -251,4 +259,24 @@ test('mode "routed" refuses IPv6 ranges and ipMasq, naming the field', async () 
   const r3 = await n.call('ADD', 'x3', n.pod('x3'), { ...n.conf, mode: 'ptp' });
   assert.match(r3.json.msg, /mode: "ptp" is not "bridge" or "routed"/);
   assert.deepEqual(n.reservations(), []);
+});
+
+test('a MAC asked for (CNI_ARGS MAC=, runtimeConfig.mac) is the pod interface\'s; a bad one is refused naming it', async () => {
+  const n = newNode();
+  const p = n.pod('mac');
+  const r = await n.call('ADD', 'mac', p, n.conf, { args: 'IgnoreUnknown=1;MAC=0A:11:22:33:44:55' });
+  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.json.interfaces[2].mac, '0a:11:22:33:44:55');
+  assert.equal(JSON.parse(inNetns(p, 'ip', ['-j', 'link', 'show', 'eth0']))[0].address, '0a:11:22:33:44:55');
+  const p2 = n.pod('mac2');
+  const rc = await n.call('ADD', 'mac2', p2, { ...n.conf, runtimeConfig: { mac: '0a:66:55:44:33:22' } }, { args: 'MAC=0a:11:22:33:44:56' });
+  assert.equal(rc.code, 0, rc.stdout);
+  assert.equal(JSON.parse(inNetns(p2, 'ip', ['-j', 'link', 'show', 'eth0']))[0].address, '0a:66:55:44:33:22', 'runtimeConfig.mac wins');
+  const bad = await n.call('ADD', 'mac3', n.pod('mac3'), n.conf, { args: 'MAC=01:00:5e:00:00:01' });
+  assert.equal(bad.json.code, 4, bad.stdout);
+  assert.match(bad.json.msg, /CNI_ARGS MAC "01:00:5e:00:00:01" is not a unicast MAC address/);
+  const badConf = await n.call('ADD', 'mac4', n.pod('mac4'), { ...n.conf, runtimeConfig: { mac: 'zz' } });
+  assert.equal(badConf.json.code, 7, badConf.stdout);
+  assert.match(badConf.json.msg, /runtimeConfig\.mac: "zz"/);
+  assert.equal(n.reservations().length, 2, 'the refused ADDs took no address');
 });

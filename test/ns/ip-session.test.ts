@@ -53,3 +53,34 @@ test('one ip for many requests: concurrent requests get their own failures, outp
   const ports = spawnSync('ip', ['-n', ns, '-j', 'link', 'show', 'master', 'fnbr'], { encoding: 'utf8' });
   assert.equal((JSON.parse(ports.stdout) as unknown[]).length, 30);
 });
+
+test('renew() forgets a re-made link\'s old index; a request with no answer in time ends its ip and the next runs on a new one', () => {
+  const ns = scope.netns('w');
+  const fifo = join(scope.dir, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+  const script = join(scope.dir, 'wedge.mjs');
+  const mod = new URL('../../src/kernel/ip-session.js', import.meta.url).href;
+  writeFileSync(script, `
+    const { IpSession, IpSessionError } = await import(${JSON.stringify(mod)});
+    const { execFileSync } = await import('node:child_process');
+    const s = new IpSession();
+    const out = {};
+    await s.run(['link add fnw0 type veth peer name fnw9', 'link set fnw0 up']);
+    // fnw0 deleted and made again behind the session's back: renew() forgets its old index.
+    execFileSync('ip', ['link', 'del', 'fnw0']);
+    execFileSync('ip', ['link', 'add', 'fnw0', 'type', 'veth', 'peer', 'name', 'fnw9']);
+    s.renew();
+    const r = await s.run(['link set fnw0 up', 'link show fnw0']);
+    out.renewed = [...r.failures.values()];
+    out.up = /UP/.test(r.stdout);
+    // Opening a FIFO blocks ip for good: the deadline ends it, and the next request gets a new ip.
+    out.wedged = await s.run(['link add fnw1 type veth peer name fnw2 netns ${fifo}'], { timeoutMs: 300 })
+      .then(() => 'answered', (e) => e instanceof IpSessionError ? 'IpSessionError' : String(e));
+    out.after = [...(await s.run(['link set fnw0 down'])).failures.values()];
+    s.close();
+    console.log(JSON.stringify(out));
+  `);
+  const r = spawnSync('nsenter', [`--net=${netnsPath(ns)}`, process.execPath, script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { renewed: [], up: true, wedged: 'IpSessionError', after: [] });
+});

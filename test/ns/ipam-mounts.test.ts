@@ -23,29 +23,29 @@ const { DiskStore } = await import(storeUrl);
 const ipam = parseIpamConf({ dataDir, ranges: [[{ subnet: '10.66.0.0/24' }]] }, 'net1');
 const store = () => new DiskStore(dataDir, 'net1');
 const att = (id) => ({ containerId: id, ifname: 'eth0' });
-const attempt = (fn) => { try { return { ok: fn() }; } catch (e) { return { code: e.code, msg: e.message }; } };
+const attempt = async (fn) => { try { return { ok: await fn() }; } catch (e) { return { code: e.code, msg: e.message }; } };
 const files = () => readdirSync(dataDir + '/net1').sort();
 const out = {};
 if (scenario === 'ro') {
-  out.check = attempt(() => store().checkWritable());
-  out.add = attempt(() => allocate(store(), ipam, att('c1'), []));
+  out.check = await attempt(() => store().checkWritable());
+  out.add = await attempt(() => allocate(store(), ipam, att('c1'), []));
 } else if (scenario === 'remount') {
-  out.add = attempt(() => allocate(store(), ipam, att('c1'), []).map((a) => a.ip));
+  out.add = await attempt(async () => (await allocate(store(), ipam, att('c1'), [])).map((a) => a.ip));
   execFileSync('mount', ['-o', 'remount,ro', dataDir]);
-  out.find = attempt(() => findAttachment(store(), att('c1')));
-  out.del = attempt(() => releaseAttachment(store(), att('c1')));
-  out.check = attempt(() => store().checkWritable());
+  out.find = await attempt(() => findAttachment(store(), att('c1')));
+  out.del = await attempt(() => releaseAttachment(store(), att('c1')));
+  out.check = await attempt(() => store().checkWritable());
   out.files = files();
 } else if (scenario === 'full') {
   out.adds = [];
   for (let i = 0; i < 20; i++) {
-    const r = attempt(() => allocate(store(), ipam, att('c' + i), []).map((a) => a.ip));
+    const r = await attempt(async () => (await allocate(store(), ipam, att('c' + i), [])).map((a) => a.ip));
     out.adds.push(r);
     if (!r.ok) break;
   }
   out.filesWhenFull = files();
-  out.del = attempt(() => releaseAttachment(store(), att('c0')));
-  out.addAfterDel = attempt(() => allocate(store(), ipam, att('late'), []).map((a) => a.ip));
+  out.del = await attempt(() => releaseAttachment(store(), att('c0')));
+  out.addAfterDel = await attempt(async () => (await allocate(store(), ipam, att('late'), [])).map((a) => a.ip));
 }
 process.stdout.write(JSON.stringify(out));
 `;

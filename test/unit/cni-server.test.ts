@@ -42,10 +42,10 @@ test('an answer is the exit code line, then stdout as the plugin process prints 
   assert.throws(() => decodeAnswer(Buffer.from('x\n')), RequestFramingError);
 });
 
-test('a lock file holding this process\'s pid is never stolen from it', () => {
+test('a lock file holding this process\'s pid is never stolen from it', async () => {
   const path = join(root, 'own-lock');
   writeFileSync(path, String(process.pid));
-  assert.throws(() => new FileLock(path, 300).acquire(), (e: any) => e.code === 11 && /held by pid/.test(e.message));
+  await assert.rejects(new FileLock(path, 300).acquire(), (e: any) => e.code === 11 && /held by pid/.test(e.message));
 });
 
 test('concurrent in-process requests serialize: the critical section is synchronous, so each gets its own address', async () => {
@@ -53,7 +53,7 @@ test('concurrent in-process requests serialize: the critical section is synchron
   // Each request makes its own store and lock, as handleRequest does per ADD.
   const ips = await Promise.all(Array.from({ length: 13 }, async (_, i) => {
     await new Promise((r) => setImmediate(r));
-    return allocate(new DiskStore(ipam.dataDir, 'srv'), ipam, { containerId: `c${i}`, ifname: 'eth0' }, []).map((x) => x.ip)[0];
+    return (await allocate(new DiskStore(ipam.dataDir, 'srv'), ipam, { containerId: `c${i}`, ifname: 'eth0' }, [])).map((x) => x.ip)[0];
   }));
   assert.equal(new Set(ips).size, 13);
   assert.ok(!readdirSync(join(root, 'ipam', 'srv')).includes('lock'), 'no lock is left behind');

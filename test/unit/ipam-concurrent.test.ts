@@ -30,7 +30,7 @@ process.stdout.write('ready\\n');
 for await (const op of createInterface({ input: process.stdin })) {
   const store = new DiskStore(ipam.dataDir, 'conc'); // a fresh store per command, as each plugin run makes
   try {
-    const ips = op === 'add' ? allocate(store, ipam, a, []).map((x) => x.ip) : releaseAttachment(store, a);
+    const ips = op === 'add' ? (await allocate(store, ipam, a, [])).map((x) => x.ip) : await releaseAttachment(store, a);
     process.stdout.write(JSON.stringify({ ips }) + '\\n');
   } catch (err) {
     process.stdout.write(JSON.stringify({ error: String(err && err.message) }) + '\\n');
@@ -131,7 +131,7 @@ test('a plugin SIGKILLed while holding the lock does not wedge the others', { ti
   const script = join(root, 'holder.mjs');
   writeFileSync(script, `
 const { DiskStore } = await import(process.argv[3]);
-new DiskStore(process.argv[2], 'conc').withLock(() => {
+await new DiskStore(process.argv[2], 'conc').withLock(() => {
   process.stdout.write('holding\\n');
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // until killed
 });
@@ -143,7 +143,7 @@ new DiskStore(process.argv[2], 'conc').withLock(() => {
     holder.kill();
     await holder.exited;
     const t0 = Date.now();
-    assert.equal(new DiskStore(dataDir, 'conc', { lockTimeoutMs: 2000 }).withLock(() => 'after'), 'after');
+    assert.equal(await new DiskStore(dataDir, 'conc', { lockTimeoutMs: 2000 }).withLock(() => 'after'), 'after');
     assert.ok(Date.now() - t0 < 1000, `stealing took ${Date.now() - t0} ms`);
     assert.deepEqual(readdirSync(join(dataDir, 'conc')), []);
   } finally {

@@ -40,3 +40,11 @@ test('a process whose only work is done exits although its pool is still open', 
   assert.equal(r.stdout.trim(), 'done', r.stderr);
   assert.equal(r.status, 0);
 });
+
+test('a command past its deadline is ended and its caller told; the pool goes on with a new shell', async () => {
+  const pool = new ShellPool(1, 300);
+  try {
+    await assert.rejects(pool.run('sleep', ['30']), /sleep 30: no answer within 300 ms/);
+    assert.equal((await pool.run('echo', ['next'])).stdout, 'next\n');
+  } finally { pool.close(); }
+});
