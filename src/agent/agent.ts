@@ -152,6 +152,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     if (Date.now() - lastFullSync >= resyncMs) { proxyApplier.forget(); proxyState.invalidate(); lastFullSync = Date.now(); }
     const r = await proxyApplier.sync(proxyState.plan, proxyState.take());
     if (r.rebuilt || r.operations > 0) log(`proxy: ${r.rebuilt ? `table flatnet-proxy written, ${r.operations} elements` : `${r.operations} element changes`}${r.flushed ? `, ${r.flushed} UDP flows flushed` : ''}`);
+    // Said once per start, as for routes: a restart that adopted the table shows it wrote nothing.
+    else if (proxy.syncs === 0) log('proxy: table flatnet-proxy adopted as it is, nothing written');
   }, { periodMs: resyncMs, onError: onError('proxy') });
 
   nodes.onChange(() => routes.poke());
