@@ -59,7 +59,8 @@ export interface PodStatus {
   podIPs?: Array<{ ip: string }>;
   hostIP?: string;
   hostIPs?: Array<{ ip: string }>;
-  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False' }>;
+  /** Ready False carries why, as the kubelet says it (reason ContainersNotReady and a message). */
+  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False'; reason?: string; message?: string }>;
   message?: string;
 }
 
