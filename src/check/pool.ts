@@ -21,7 +21,7 @@ export interface PoolLimits {
  */
 export function defaultLimits(cpus: number): PoolLimits {
   const cores = Math.max(1, cpus);
-  return { starting: 2 * cores, workers: 32, perWorker: 32, total: 64 * cores };
+  return { starting: 2 * cores, workers: 64, perWorker: 32, total: 64 * cores };
 }
 
 /** What a started worker reports back. */
