@@ -22,6 +22,8 @@ const sender = (child: ChildProcess) => (p: StreamedProbe) => { child.stdin!.wri
 export class CheckServer {
   private events?: WorkerEvents;
   private err = '';
+  /** Why it exited, once it has. */
+  private gone?: string;
 
   private constructor(readonly netns: string, private readonly child: ChildProcess) {}
 
@@ -42,6 +44,7 @@ export class CheckServer {
       child.once('error', reject);
       child.once('exit', (code, signal) => {
         const why = `check server in ${netns} exited (${code ?? signal}): ${server.err.trim()}`;
+        server.gone = why;
         if (!listening) reject(new Error(why));
         server.events?.exit(why);
         server.events = undefined;
@@ -51,6 +54,11 @@ export class CheckServer {
 
   /** Probes from this namespace go through the server: ready at once, no Node start. */
   link(ev: WorkerEvents): WorkerLink {
+    if (this.gone) {
+      const why = this.gone;
+      queueMicrotask(() => ev.exit(why));
+      return { send: () => undefined, end: () => undefined };
+    }
     this.events = ev;
     queueMicrotask(() => ev.ready());
     return {

@@ -1,7 +1,8 @@
-// Runs the check's probes for real: a `flatnet serve` in every pod namespace and on the external host,
-// one probe worker per client namespace (pool.ts bounds how many run and how many probes are in flight),
-// then judges the answers. Service probes (rules 7-10) go to the Services' own backends, not to these
-// servers. A failed probe is tried again before it is judged; its time is the network's, from connect.
+// Runs the check's probes for real: a `flatnet serve --probes` in every pod namespace and on the external
+// host, which also runs the probes whose client is its namespace (a probe worker runs them elsewhere;
+// procs.ts), within pool.ts's bounds on starts and probes in flight; then judges the answers. Service
+// probes (rules 7-10) go to the Services' own backends, not to these servers. A failed probe is tried
+// again before it is judged; its time is the network's, from its connect.
 import { availableParallelism } from 'node:os';
 import { judge, planProbes, type CheckInputs, type Probe, type ProbeResult, type RuleResult, type UnreadyPod } from './model.js';
 import { REFUSE_WITHIN_MS, judgeServices, planServiceProbes, type ServiceCheckInputs, type ServiceProbe } from './services.js';
