@@ -118,7 +118,7 @@ test('with both cores busy, a pod whose input drops the check\'s port fails rule
   } finally { nft('delete table inet broken\n'); }
 });
 
-test('a pod whose server dies is not Ready (its port does not listen) and leaves its Service\'s endpoints', async () => {
+test('a pod whose server dies is not Ready (its port does not listen), leaves its Service\'s endpoints, and check reports it as not Ready, not as a failure', async () => {
   const half = (await pods()).find((p) => p.metadata.name === 'half')!;
   const readyOf = async () => (await pods()).find((p) => p.metadata.name === 'half')!.status?.conditions?.find((c) => c.type === 'Ready');
   const endpoints = async () => {
@@ -134,4 +134,10 @@ test('a pod whose server dies is not Ready (its port does not listen) and leaves
   const cond = await until('half to be not Ready', async () => { const c = await readyOf(); return c?.status === 'False' && c; });
   assert.deepEqual(cond, { type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: 'ports not listening: 8080/tcp' });
   await until('half to leave its Service', async () => (await endpoints()).length === 0);
+
+  // The check waits for it (bounded), then says so: a pod not Ready is no network failure.
+  const r = t.cli('check');
+  assert.equal(r.status, 0, r.stdout.slice(-3000));
+  assert.match(r.stdout, /^\[WAIT\] pod demo\/half on node-\d is not Ready: ports not listening: 8080\/tcp$/m);
+  assert.match(r.stdout, /^PASS: 10 rules passed, .*; 1 pod not Ready$/m);
 });
