@@ -19,10 +19,10 @@ export const READY_TIMEOUT_MS = 30_000;
 const listOf = async <T>(store: Store, prefix: string): Promise<T[]> => (await store.list(prefix)).items.map((kv) => JSON.parse(kv.value) as T);
 
 /** Waits (bounded) for the pods to be Ready and the EndpointSlices to follow, then reads what the check needs. */
-export async function gatherInputs(store: Store, lab: LabView, opts: { readyTimeoutMs?: number } = {}): Promise<CheckInputs> {
+export async function gatherInputs(store: Store, lab: LabView, opts: { readyTimeoutMs?: number; log?: (line: string) => void } = {}): Promise<CheckInputs> {
   const unready = await waitSettled(async () => ({
     pods: await listOf<Pod>(store, POD_PREFIX), services: await listOf<Service>(store, SERVICE_PREFIX), slices: await listOf<EndpointSlice>(store, ENDPOINTSLICE_PREFIX),
-  }), opts.readyTimeoutMs ?? READY_TIMEOUT_MS);
+  }), opts.readyTimeoutMs ?? READY_TIMEOUT_MS, { log: opts.log });
   const cfgKv = await store.get(CLUSTER_CONFIG_KEY);
   const config = parseClusterConfig(cfgKv?.value);
   const nodes = (await store.list(NODE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Node);

@@ -41,12 +41,15 @@ export function laggingServices(services: Service[], slices: EndpointSlice[], po
 export interface ClusterState { pods: Pod[]; services: Service[]; slices: EndpointSlice[] }
 
 /** Polls until every pod is Ready and the slices follow, or `timeoutMs` passes; resolves with the pods still not Ready. */
-export async function waitSettled(read: () => Promise<ClusterState>, timeoutMs: number, pollMs = 200): Promise<UnreadyPod[]> {
+export async function waitSettled(read: () => Promise<ClusterState>, timeoutMs: number, opts: { pollMs?: number; log?: (line: string) => void } = {}): Promise<UnreadyPod[]> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let said = false; ; said = true) {
     const st = await read();
     const unready = unreadyPods(st.pods);
-    if ((unready.length === 0 && laggingServices(st.services, st.slices, st.pods).length === 0) || Date.now() >= deadline) return unready;
-    await sleep(pollMs);
+    const lagging = laggingServices(st.services, st.slices, st.pods);
+    if ((unready.length === 0 && lagging.length === 0) || Date.now() >= deadline) return unready;
+    // Said once, so that a user does not wonder what the check is doing.
+    if (!said && unready.length) opts.log?.(`waiting up to ${Math.round(timeoutMs / 1000)} s for ${unready.length} pod${unready.length === 1 ? '' : 's'} to be Ready: ${unready.slice(0, 5).map((u) => u.pod).join(', ')}${unready.length > 5 ? ', ...' : ''}`);
+    await sleep(opts.pollMs ?? 200);
   }
 }

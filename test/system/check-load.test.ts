@@ -140,4 +140,5 @@ test('a pod whose server dies is not Ready (its port does not listen), leaves it
   assert.equal(r.status, 0, r.stdout.slice(-3000));
   assert.match(r.stdout, /^\[WAIT\] pod demo\/half on node-\d is not Ready: ports not listening: 8080\/tcp$/m);
   assert.match(r.stdout, /^PASS: 10 rules passed, .*; 1 pod not Ready$/m);
+  assert.match(r.stderr, /^waiting up to 30 s for 1 pod to be Ready: demo\/half$/m, 'it said what it waited for');
 });

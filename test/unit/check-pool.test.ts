@@ -100,9 +100,12 @@ test('laggingServices and waitSettled: the check waits until the slices say what
   assert.deepEqual(laggingServices([svc], [slice(['10.244.0.2', '10.244.0.3'])], pods), []);
 
   let reads = 0;
-  const settled = await waitSettled(async () => ({ pods, services: [svc], slices: [slice(++reads < 3 ? ['10.244.0.2'] : ['10.244.0.2', '10.244.0.3'])] }), 10_000, 1);
+  const settled = await waitSettled(async () => ({ pods, services: [svc], slices: [slice(++reads < 3 ? ['10.244.0.2'] : ['10.244.0.2', '10.244.0.3'])] }), 10_000, { pollMs: 1 });
   assert.deepEqual(settled, []);
   assert.equal(reads, 3, 'it read until the controller caught up');
   const cold = [pod('w1', { ready: false, message: 'ports not listening: 8080/tcp' })];
-  assert.deepEqual(await waitSettled(async () => ({ pods: cold, services: [], slices: [] }), 30, 5), [{ pod: 'd/w1', node: 'n1', reason: 'ports not listening: 8080/tcp' }]);
+  const said: string[] = [];
+  assert.deepEqual(await waitSettled(async () => ({ pods: cold, services: [], slices: [] }), 30, { pollMs: 5, log: (l) => said.push(l) }),
+    [{ pod: 'd/w1', node: 'n1', reason: 'ports not listening: 8080/tcp' }]);
+  assert.deepEqual(said, ['waiting up to 0 s for 1 pod to be Ready: d/w1'], 'said once');
 });
