@@ -76,7 +76,8 @@ export interface PodStatus {
   podIPs?: Array<{ ip: string }>;
   hostIP?: string;
   hostIPs?: Array<{ ip: string }>;
-  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False' } | { type: 'PodScheduled'; status: 'True' | 'False'; reason?: string; message?: string }>;
+  /** Ready False carries why, as the kubelet says it (reason ContainersNotReady and a message). */
+  conditions?: Array<{ type: 'Ready'; status: 'True' | 'False'; reason?: string; message?: string } | { type: 'PodScheduled'; status: 'True' | 'False'; reason?: string; message?: string }>;
   message?: string;
   /** A one-word cause when the kubelet rejected the pod (OutOfpods). */
   reason?: string;

@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js';
 import { podNetns } from '../lab/pods.js';
 import type { CheckInputs } from './model.js';
 import type { CheckEndpoint, CheckService } from './services.js';
+import { isPodReady, waitSettled } from './ready.js';
 
 export interface LabView {
   name: string;
@@ -12,12 +13,21 @@ export interface LabView {
   external?: { netns: string; ip: string; ip6?: string };
 }
 
-export async function gatherInputs(store: Store, lab: LabView): Promise<CheckInputs> {
+/** How long the check waits for pods to be Ready before it probes (a kubectl user's `wait --for=condition=Ready`). */
+export const READY_TIMEOUT_MS = 30_000;
+
+const listOf = async <T>(store: Store, prefix: string): Promise<T[]> => (await store.list(prefix)).items.map((kv) => JSON.parse(kv.value) as T);
+
+/** Waits (bounded) for the pods to be Ready and the EndpointSlices to follow, then reads what the check needs. */
+export async function gatherInputs(store: Store, lab: LabView, opts: { readyTimeoutMs?: number; log?: (line: string) => void } = {}): Promise<CheckInputs> {
+  const unready = await waitSettled(async () => ({
+    pods: await listOf<Pod>(store, POD_PREFIX), services: await listOf<Service>(store, SERVICE_PREFIX), slices: await listOf<EndpointSlice>(store, ENDPOINTSLICE_PREFIX),
+  }), opts.readyTimeoutMs ?? READY_TIMEOUT_MS, { log: opts.log });
   const cfgKv = await store.get(CLUSTER_CONFIG_KEY);
   const config = parseClusterConfig(cfgKv?.value);
   const nodes = (await store.list(NODE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Node);
   const pods = (await store.list(POD_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Pod);
-  const inputs: CheckInputs = { clusterCIDRs: config.clusterCIDRs, nodes: [], pods: [], external: lab.external };
+  const inputs: CheckInputs = { clusterCIDRs: config.clusterCIDRs, nodes: [], pods: [], external: lab.external, unready };
   for (const n of nodes) {
     const netns = lab.nodeNetns(n.metadata.name);
     const internal = (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
@@ -36,6 +46,7 @@ export async function gatherInputs(store: Store, lab: LabView): Promise<CheckInp
       ips: (p.status.podIPs ?? []).map((x) => x.ip),
       hostNetwork: !!p.spec.hostNetwork,
       netns,
+      ready: isPodReady(p),
       containers: p.spec.containers.map((c) => ({
         name: c.name,
         ports: (c.ports ?? []).map((cp) => ({ port: cp.containerPort, protocol: (cp.protocol ?? 'TCP').toLowerCase() as 'tcp' | 'udp' })),

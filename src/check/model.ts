@@ -13,7 +13,11 @@ export interface CheckPod {
   /** Where the pod's processes run: its own netns, or its node's for hostNetwork pods. */
   netns: string;
   containers: Array<{ name: string; ports: Array<{ port: number; protocol: 'tcp' | 'udp' }> }>;
+  /** False when the pod is not Ready (its servers not listening): its own ports are not probed. */
+  ready?: boolean;
 }
+/** A pod the check waited for in vain, and why (its Ready condition's message, or its phase). */
+export interface UnreadyPod { pod: string; node?: string; reason: string }
 export interface CheckInputs {
   clusterCIDRs: string[];
   nodes: CheckNode[];
@@ -22,6 +26,8 @@ export interface CheckInputs {
   external?: { netns: string; ip: string; ip6?: string };
   /** Services with their ready endpoints (rules 7-10; services.ts). */
   services?: CheckService[];
+  /** Pods still not Ready when the check stopped waiting (ready.ts). */
+  unready?: UnreadyPod[];
 }
 
 /** Rules 1-6: the pod network; 7-10: the service network (services.ts). */

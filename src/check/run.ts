@@ -1,37 +1,41 @@
-// Runs the check's probes for real: a `flatnet serve` in every pod namespace and on the external host,
-// one probe worker per client namespace (all of its probes in parallel), then judges the answers.
-// Service probes (rules 7-10) go to the Services' own backends, not to these servers.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { judge, planProbes, type CheckInputs, type Probe, type ProbeResult, type RuleResult } from './model.js';
-import { judgeServices, planServiceProbes, type ServiceCheckInputs } from './services.js';
+// Runs the check's probes for real: a `flatnet serve --probes` in every pod namespace and on the external
+// host, which also runs the probes whose client is its namespace (a probe worker runs them elsewhere;
+// procs.ts), within pool.ts's bounds on starts and probes in flight; then judges the answers. Service
+// probes (rules 7-10) go to the Services' own backends, not to these servers. A failed probe is tried
+// again before it is judged; its time is the network's, from its connect.
+import { availableParallelism } from 'node:os';
+import { judge, planProbes, type CheckInputs, type Probe, type ProbeResult, type RuleResult, type UnreadyPod } from './model.js';
+import { REFUSE_WITHIN_MS, judgeServices, planServiceProbes, type ServiceCheckInputs, type ServiceProbe } from './services.js';
+import { defaultLimits, runPool, type PoolLimits } from './pool.js';
+import { CheckServer, mapLimit, probeRunners } from './procs.js';
+import type { StreamedProbe, WorkerResult, WorkerSettings } from '../workload/probe-worker.js';
 
 export interface CheckOptions {
   /** How to start flatnet itself: [node, /path/flatnet.mjs]. */
   flatnet: string[];
   port?: number;
+  /** Per attempt, from its connect. */
   timeoutMs?: number;
+  /** Tries per probe before it is judged (default 3). */
+  attempts?: number;
+  limits?: Partial<PoolLimits>;
 }
 
-export interface CheckReport { rules: RuleResult[]; probes: number; elapsedMs: number; pass: boolean }
-
-const inNetns = (netns: string, argv: string[]) => ['nsenter', `--net=/run/netns/${netns}`, ...argv];
-
-/** Starts `flatnet serve` in a namespace and resolves once it listens (it prints one line then). */
-function startServer(flatnet: string[], netns: string, name: string, port: number): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const [cmd, ...args] = inNetns(netns, [...flatnet, 'serve', '--port', `${port}/tcp`, '--name', name]);
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`serve in ${netns} exited (${code}): ${err.trim()}`)));
-    child.once('error', reject);
-  });
+export interface CheckReport {
+  rules: RuleResult[];
+  probes: number;
+  /** Probes that needed more than one attempt. */
+  retried: number;
+  /** Pods not Ready when the check began: reported, not probed on their own ports. */
+  unready: UnreadyPod[];
+  elapsedMs: number;
+  pass: boolean;
 }
 
-type Target = Pick<Probe, 'id' | 'host' | 'port' | 'protocol'>;
+/** Backoff before the 2nd and 3rd attempt: long enough for a starved server to be scheduled. */
+const RETRY_BACKOFF_MS = [250, 1000];
+
+type Target = Pick<Probe, 'id' | 'host' | 'port' | 'protocol'> & Partial<Pick<ServiceProbe, 'expectRefused'>> & { clientNetns: string };
 
 /** The service rules' view: a client pod per node, the nodes, and where each pod runs. */
 function serviceView(inp: CheckInputs): ServiceCheckInputs {
@@ -45,69 +49,67 @@ function serviceView(inp: CheckInputs): ServiceCheckInputs {
   };
 }
 
-/** One worker per client namespace: targets as JSON on stdin, results as JSON on stdout. */
-function runWorker(flatnet: string[], netns: string, probes: Target[], timeoutMs: number): Promise<ProbeResult[]> {
-  return new Promise((resolve) => {
-    const [cmd, ...args] = inNetns(netns, [...flatnet, 'probe-worker']);
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
-    const failAll = (msg: string) => probes.map((p) => ({ id: p.id, ok: false, error: msg }));
-    child.once('error', (e) => resolve(failAll(`probe worker: ${e.message}`)));
-    child.once('close', (code) => {
-      try {
-        resolve(JSON.parse(out) as ProbeResult[]);
-      } catch {
-        resolve(failAll(`probe worker in ${netns} failed (${code}): ${err.trim() || out.trim()}`));
-      }
-    });
-    child.stdin!.end(JSON.stringify({
-      timeoutMs,
-      targets: probes.map((p) => ({ id: p.id, host: p.host, port: p.port, protocol: p.protocol })),
-    }));
-  });
+const wire = (p: Target, settings: WorkerSettings): StreamedProbe => ({
+  id: p.id, host: p.host, port: p.port, protocol: p.protocol, ...settings,
+  ...(p.expectRefused ? { expect: 'refused' as const, withinMs: REFUSE_WITHIN_MS } : {}),
+});
+
+/** Rule 4 probes a pod's own servers: not while it is not Ready (the kubelet says its ports do not listen). */
+function skipUnready(probes: Probe[], inp: CheckInputs): Probe[] {
+  const unready = new Set(inp.pods.filter((p) => p.ready === false).map((p) => `${p.namespace}/${p.name}`));
+  return probes.filter((p) => !(p.rule === 4 && unready.has(p.clientLabel)));
+}
+
+function noteUnready(rules: RuleResult[], inp: CheckInputs): void {
+  const rule4 = rules.find((r) => r.rule === 4);
+  const skipped = inp.pods.filter((p) => p.ready === false && p.containers.length > 1);
+  if (!rule4 || skipped.length === 0) return;
+  const notes = skipped.map((p) => `not probed: ${p.namespace}/${p.name} is not Ready (${inp.unready?.find((u) => u.pod === `${p.namespace}/${p.name}`)?.reason ?? 'not Ready'})`);
+  if (rule4.status === 'skip') rule4.evidence = notes;
+  else rule4.evidence.splice(1, 0, ...notes); // after the count, where the summary shows it
 }
 
 export async function runCheck(inp: CheckInputs, opts: CheckOptions): Promise<CheckReport> {
   const t0 = Date.now();
   const port = opts.port ?? 19999;
-  const probes = planProbes(inp, port);
-  const serviceProbes = planServiceProbes(serviceView(inp), probes.length);
-  const servers: ChildProcess[] = [];
+  const limits = { ...defaultLimits(availableParallelism()), ...opts.limits };
+  const probes = skipUnready(planProbes(inp, port), inp);
+  const serviceProbes = planServiceProbes(serviceView(inp), probes.reduce((m, p) => Math.max(m, p.id + 1), 0));
+  const servers = new Map<string, CheckServer>();
   try {
-    const starts = inp.pods.filter((p) => !p.hostNetwork && p.ips.length)
-      .map((p) => startServer(opts.flatnet, p.netns, `${p.namespace}/${p.name}`, port));
-    if (inp.external) starts.push(startServer(opts.flatnet, inp.external.netns, 'external', port));
-    const started = await Promise.allSettled(starts);
-    for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
+    const targets = inp.pods.filter((p) => !p.hostNetwork && p.ips.length).map((p) => ({ netns: p.netns, name: `${p.namespace}/${p.name}` }));
+    if (inp.external) targets.push({ netns: inp.external.netns, name: 'external' });
+    // Servers start before any probe is timed: more at once, only bounded against a fork storm.
+    const started = await mapLimit(targets, 4 * limits.starting, (t) => CheckServer.start(opts.flatnet, t.netns, t.name, port));
+    for (const s of started) if (s.status === 'fulfilled') servers.set(s.value.netns, s.value);
     const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failedStart) throw failedStart.reason;
 
-    const runAll = async (list: Array<Target & { clientNetns: string }>) => {
-      const byNetns = new Map<string, Target[]>();
-      for (const p of list) byNetns.set(p.clientNetns, [...(byNetns.get(p.clientNetns) ?? []), p]);
-      return (await Promise.all([...byNetns].map(([ns, ps]) => runWorker(opts.flatnet, ns, ps, opts.timeoutMs ?? 2000)))).flat();
+    const settings: WorkerSettings = { timeoutMs: opts.timeoutMs ?? 2000, attempts: opts.attempts ?? 3, backoffMs: RETRY_BACKOFF_MS };
+    const runAll = (list: Target[]): Promise<WorkerResult[]> => {
+      const byNetns = new Map<string, StreamedProbe[]>();
+      for (const p of list) byNetns.set(p.clientNetns, [...(byNetns.get(p.clientNetns) ?? []), wire(p, settings)]);
+      return runPool(byNetns, probeRunners(opts.flatnet, servers), limits);
     };
-    // Refusals are timed (rule 10): they run on their own, after the crowd, so queueing is not counted.
-    const results = [
+    // Refusals are timed (rule 10): they run on their own, after the crowd.
+    const results: Array<ProbeResult & { attempts?: number }> = [
       ...await runAll([...probes, ...serviceProbes.filter((p) => !p.expectRefused)]),
       ...await runAll(serviceProbes.filter((p) => p.expectRefused)),
     ];
     const rules = [...judge(inp, probes, results), ...judgeServices(serviceProbes, results, (inp.services ?? []).length > 0)];
-    return { rules, probes: probes.length + serviceProbes.length, elapsedMs: Date.now() - t0, pass: rules.every((r) => r.status !== 'fail') };
+    noteUnready(rules, inp);
+    return {
+      rules, probes: probes.length + serviceProbes.length, retried: results.filter((r) => (r.attempts ?? 1) > 1).length,
+      unready: inp.unready ?? [], elapsedMs: Date.now() - t0, pass: rules.every((r) => r.status !== 'fail'),
+    };
   } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
-      if (s.exitCode !== null || s.signalCode !== null) return resolve();
-      s.once('exit', () => resolve());
-      s.kill('SIGTERM');
-    })));
+    await Promise.all([...servers.values()].map((s) => s.stop()));
   }
 }
 
 export function formatReport(rep: CheckReport, verbose = false): string {
   const lines: string[] = [];
+  for (const u of rep.unready) lines.push(`[WAIT] pod ${u.pod}${u.node ? ` on ${u.node}` : ''} is not Ready: ${u.reason}`);
   for (const r of rep.rules) {
     const mark = r.status === 'pass' ? 'PASS' : r.status === 'fail' ? 'FAIL' : 'SKIP';
     lines.push(`[${mark}] rule ${r.rule}: ${r.title}`);
@@ -118,6 +120,7 @@ export function formatReport(rep: CheckReport, verbose = false): string {
   }
   lines.push(`${rep.pass ? 'PASS' : 'FAIL'}: ${rep.rules.filter((r) => r.status === 'pass').length} rules passed, `
     + `${rep.rules.filter((r) => r.status === 'fail').length} failed, ${rep.rules.filter((r) => r.status === 'skip').length} skipped; `
-    + `${rep.probes} probes in ${(rep.elapsedMs / 1000).toFixed(1)} s`);
+    + `${rep.probes} probes in ${(rep.elapsedMs / 1000).toFixed(1)} s${rep.retried ? ` (${rep.retried} retried)` : ''}`
+    + `${rep.unready.length ? `; ${rep.unready.length} pod${rep.unready.length === 1 ? '' : 's'} not Ready` : ''}`);
   return lines.join('\n');
 }

@@ -175,7 +175,7 @@ export async function checkCommand(v: Values): Promise<number> {
       name: lab.name,
       nodeNetns: (n) => plan.nodes.find((x) => x.name === n)?.netns,
       external: plan.external,
-    });
+    }, { log: (line) => console.error(line) });
     const report = await runCheck(inputs, { flatnet: flatnetArgv() });
     console.log(v.output === 'json' ? JSON.stringify(report, null, 2) : formatReport(report, !!v.verbose));
     return report.pass ? 0 : 1;

@@ -1,8 +1,8 @@
 // flatnet: the command line. Argument parsing and output only; the work happens in the subsystems.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { UsageError, USAGE } from './usage.js';
-import { runServeCommand, runProbeCommand, runProbeWorker } from '../workload/index.js';
+import { runServeCommand, runProbeCommand } from '../workload/index.js';
+import { runProbeWorker } from '../workload/probe-worker.js';
 
 export const OPTIONS = {
   lab: { type: 'string' },
@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   // The workload commands parse their own flags: they run inside pods, often many at once.
   if (argv[0] === 'serve') return runServeCommand(argv.slice(1));
   if (argv[0] === 'probe') return runProbeCommand(argv.slice(1));
-  if (argv[0] === 'probe-worker') return runProbeWorker(readFileSync(0, 'utf8'));
+  if (argv[0] === 'probe-worker') return runProbeWorker(argv.slice(1), process.stdin);
 
   const dash = argv.indexOf('--');
   const head = dash >= 0 ? argv.slice(0, dash) : argv;

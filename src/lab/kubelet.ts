@@ -21,6 +21,8 @@ import { CNI_STATE_ROOT } from './paths.js';
 
 /** The capabilities this host has at all (the agent's bounding set): what a privileged container gets. */
 const hostCaps = (): string[] => capsOfMask(/^CapBnd:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0');
+import { livePid } from './processes.js';
+import { READINESS_PERIOD_MS, portsInUse, readinessOf, readyCondition, type Readiness } from './readiness.js';
 
 const run = promisify(execFile);
 
@@ -89,6 +91,7 @@ export class Kubelet {
   private readonly recordsDir: string;
   /** Pods being stopped (uid → the work): a grace period runs beside the sync loop, not inside it. */
   private readonly terminating = new Map<string, Promise<void>>();
+  private readinessTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: KubeletOptions) {
     this.pods = new Mirror<Pod>(o.store, POD_PREFIX, jsonDecode);
@@ -104,12 +107,14 @@ export class Kubelet {
     this.pods.onChange(() => this.runner.poke());
     await this.pods.start();
     this.runner.start();
+    this.readinessTimer = setInterval(() => this.watchReadiness(), READINESS_PERIOD_MS);
   }
 
   idle(): Promise<void> { return this.runner.idle(); }
 
   async stop(): Promise<void> {
     // Terminations under way are not awaited: a restarted kubelet finds the pods still marked and resumes.
+    clearInterval(this.readinessTimer);
     this.runner.stop();
     await this.pods.stop();
   }
@@ -168,7 +173,7 @@ export class Kubelet {
       for (const c of pod.spec.containers) rec.containers.push(await this.startContainer(pod, rec, c));
       this.saveRecord(rec);
       this.o.log(`pod ${id}: running, IP ${rec.ips.join(', ')}${rec.hostNetwork ? ' (host network)' : ''}`);
-      await this.writeStatus(pod, this.statusOf(rec, true));
+      await this.writeStatus(pod, this.statusOf(rec, this.readiness(pod, rec)));
     } catch (err) {
       this.o.log(`pod ${id}: create failed: ${(err as Error).message}`);
       await this.teardown(rec).catch(() => undefined);
@@ -222,7 +227,7 @@ export class Kubelet {
       rec.containers = [...rec.containers.filter((x) => x.name !== c.name), fresh];
       this.saveRecord(rec);
     }
-    const want = this.statusOf(rec, true);
+    const want = this.statusOf(rec, this.readiness(pod, rec));
     if (!sameStatus(pod.status, want)) await this.writeStatus(pod, want);
   }
 
@@ -275,14 +280,30 @@ export class Kubelet {
     this.o.log(`pod ${rec.namespace}/${rec.name}: removed`);
   }
 
-  private statusOf(rec: PodRecord, ready: boolean): PodStatus {
+  /** Ready as a readiness probe on the pod's declared ports would say (readiness.ts). */
+  private readiness(pod: Pod, rec: PodRecord): Readiness {
+    const pids = new Map(rec.containers.flatMap((c) => { const pid = livePid(c.pidFile); return pid ? [[c.name, pid] as const] : []; }));
+    return readinessOf(pod.spec.containers, pids, portsInUse);
+  }
+
+  /** Syncs when a running pod's readiness no longer matches its status: a server came up, or died. */
+  private watchReadiness(): void {
+    const records = new Map(this.records().map((r) => [r.uid, r]));
+    for (const pod of this.pods.values()) {
+      const rec = records.get(pod.metadata.uid ?? '');
+      if (!rec || pod.spec.nodeName !== this.o.nodeName || isTerminating(pod) || pod.status?.phase !== 'Running') continue;
+      if (!sameStatus(pod.status, this.statusOf(rec, this.readiness(pod, rec)))) { this.runner.poke(); return; }
+    }
+  }
+
+  private statusOf(rec: PodRecord, readiness: Readiness): PodStatus {
     return {
       phase: 'Running',
       podIP: rec.ips[0],
       podIPs: rec.ips.map((ip) => ({ ip })),
       hostIP: this.o.nodeIP,
       hostIPs: [{ ip: this.o.nodeIP }],
-      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      conditions: [readyCondition(readiness)],
     };
   }
 

@@ -1,7 +1,7 @@
 // The lab's built-in workload, what agnhost netexec is to Kubernetes' e2e tests: `flatnet serve` answers
 // every TCP connection and UDP datagram with its own name and the client address it saw (so NAT on the
-// path shows), then echoes TCP lines; `flatnet probe` is its client; `flatnet probe-worker` runs many
-// probes at once for `flatnet check`.
+// path shows), then echoes TCP lines; `flatnet probe` is its client; `flatnet probe-worker`
+// (probe-worker.ts) runs many probes for `flatnet check`.
 import { createServer, connect, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { hostname } from 'node:os';
@@ -57,7 +57,7 @@ function bindUdp(type: 'udp4' | 'udp6', name: string, port: number): Promise<Udp
 }
 
 export async function runServeCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { port: { type: 'string', multiple: true }, name: { type: 'string' }, 'delay-shutdown': { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { port: { type: 'string', multiple: true }, name: { type: 'string' }, 'delay-shutdown': { type: 'string' }, probes: { type: 'boolean' } } });
   const ports = (values.port ?? []).map(parsePortSpec);
   if (ports.length === 0) throw new Error('serve needs at least one --port PORT[/tcp|udp]');
   const delay = values['delay-shutdown'] ?? '0';
@@ -72,6 +72,11 @@ export async function runServeCommand(args: string[]): Promise<number> {
     }
   }
   console.log(`${name}: serving on ${ports.map((p) => `${p.port}/${p.protocol}`).join(', ')}`);
+  // `flatnet check` probes from here too (probe-worker.ts): stdin brings probes, stdout takes results.
+  if (values.probes) {
+    const { answerProbes } = await import('./probe-worker.js');
+    answerProbes(process.stdin, (line) => process.stdout.write(`${line}\n`)).catch((e: Error) => console.error(e.message));
+  }
   await new Promise<void>((resolve) => { for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve()); });
   // Like agnhost netexec --delay-shutdown: keep answering while a terminating pod drains.
   if (Number(delay) > 0) {
@@ -85,18 +90,31 @@ export async function runServeCommand(args: string[]): Promise<number> {
 export interface ProbeTarget { host: string; port: number; protocol: 'tcp' | 'udp' }
 export interface ProbeAnswer { ok: boolean; answer?: ServeAnswer; error?: string; ms: number }
 
-/** One connection (or datagram, retried within the timeout) and the server's first answer. */
+/**
+ * A timeout that yields to answers already received: a process starved of CPU wakes with its timers due
+ * and its sockets ready at once, and timers run first in Node's loop. The verdict waits a few more
+ * turns of the loop without blocking (a pending connect completes in one, its data is read in the next),
+ * so an answer that came in time wins.
+ */
+function timeoutAfter(ms: number, fire: () => void): NodeJS.Timeout {
+  const later = (turns: number) => (turns === 0 ? fire() : setImmediate(() => later(turns - 1)));
+  return setTimeout(() => later(3), ms);
+}
+
+/** One connection (or datagram, retried within the timeout) and the server's first answer, timed from the connect. */
 export function probe(t: ProbeTarget, timeoutMs: number): Promise<ProbeAnswer> {
   const t0 = performance.now();
   const done = (r: Omit<ProbeAnswer, 'ms'>): ProbeAnswer => ({ ...r, ms: Math.round((performance.now() - t0) * 10) / 10 });
   const parse = (line: string): Omit<ProbeAnswer, 'ms'> => {
     try { return { ok: true, answer: JSON.parse(line) as ServeAnswer }; } catch { return { ok: false, error: `unexpected answer ${JSON.stringify(line.slice(0, 80))}` }; }
   };
-  return new Promise((resolve) => {
+  return new Promise((resolveOnce) => {
+    let settled = false;
+    const resolve = (r: ProbeAnswer) => { if (!settled) { settled = true; resolveOnce(r); } };
     if (t.protocol === 'tcp') {
       const sock = connect({ host: t.host, port: t.port });
       let buf = '';
-      const timer = setTimeout(() => { sock.destroy(); resolve(done({ ok: false, error: `timeout after ${timeoutMs} ms` })); }, timeoutMs);
+      const timer = timeoutAfter(timeoutMs, () => { if (!settled) { sock.destroy(); resolve(done({ ok: false, error: `timeout after ${timeoutMs} ms` })); } });
       sock.setEncoding('utf8');
       sock.on('data', (d: string) => {
         buf += d;
@@ -112,8 +130,11 @@ export function probe(t: ProbeTarget, timeoutMs: number): Promise<ProbeAnswer> {
     }
     const sock = createSocket(t.host.includes(':') ? 'udp6' : 'udp4');
     let retry: NodeJS.Timeout | undefined;
-    const finish = (r: Omit<ProbeAnswer, 'ms'>) => { clearTimeout(timer); clearInterval(retry); sock.close(); resolve(done(r)); };
-    const timer = setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs} ms` }), timeoutMs);
+    const finish = (r: Omit<ProbeAnswer, 'ms'>) => {
+      if (settled) return;
+      clearTimeout(timer); clearInterval(retry); sock.close(); resolve(done(r));
+    };
+    const timer = timeoutAfter(timeoutMs, () => finish({ ok: false, error: `timeout after ${timeoutMs} ms` }));
     sock.on('message', (msg) => finish(parse(msg.toString('utf8').trim())));
     // ICMP port unreachable surfaces as ECONNREFUSED only on a connected socket.
     sock.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, error: e.code ?? e.message }));
@@ -144,18 +165,4 @@ export async function runProbeCommand(args: string[]): Promise<number> {
   else if (r.ok) console.log(`${r.answer!.pod} answered from ${r.answer!.server} in ${r.ms} ms; it saw the client as ${r.answer!.client}`);
   else console.log(`no answer from ${target}/${protocol}: ${r.error}`);
   return r.ok ? 0 : 1;
-}
-
-/** `flatnet check`'s worker: {timeoutMs, targets:[{id,host,port,protocol}]} in, [{id,ok,client,server,error,ms}] out. */
-export async function runProbeWorker(input: string): Promise<number> {
-  const req = JSON.parse(input) as { timeoutMs: number; targets: Array<ProbeTarget & { id: number }> };
-  const results = await Promise.all(req.targets.map(async (t) => {
-    const r = await probe(t, req.timeoutMs);
-    return {
-      id: t.id, ok: r.ok, ms: r.ms, error: r.error, server: r.answer?.pod,
-      client: r.answer ? plainAddress(r.answer.client.replace(/^\[?(.*?)\]?:\d+$/, '$1')) : undefined,
-    };
-  }));
-  process.stdout.write(JSON.stringify(results));
-  return 0;
 }
