@@ -128,7 +128,12 @@ test('a pod whose server dies is not Ready (its port does not listen), leaves it
   assert.equal((await readyOf())?.status, 'True');
   assert.equal((await endpoints()).length, 1);
   const pids = spawnSync('ip', ['netns', 'pids', netnsOf(half)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
-  const server = pids.find((pid) => spawnSync('cat', [`/proc/${pid}/cmdline`], { encoding: 'utf8' }).stdout.includes('serve'))!;
+  // The server itself (node flatnet.mjs serve), not the container's init, whose arguments name it too.
+  const server = pids.find((pid) => {
+    const argv = spawnSync('cat', [`/proc/${pid}/cmdline`], { encoding: 'utf8' }).stdout.split('\0');
+    const at = argv.findIndex((a) => a.endsWith('flatnet.mjs'));
+    return at >= 0 && argv[at + 1] === 'serve';
+  })!;
   assert.ok(server, 'the pod runs its server');
   process.kill(server, 'SIGKILL');
   const cond = await until('half to be not Ready', async () => { const c = await readyOf(); return c?.status === 'False' && c; });
