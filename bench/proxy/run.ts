@@ -239,6 +239,8 @@ function targets(runs: SizeRun[], lat: Map<string, Latency>): TargetResult[] {
   return [
     { name: `10,000 Services full sync ≤ 1 s${at}`, value: `${f1(big.flatnet.fullMs)} ms`, met: big.flatnet.fullMs <= 1000 },
     { name: `one change ≤ 50 ms${at}`, value: `+1 service ${f1(big.flatnet.addMs)} ms, changed endpoint ${f1(big.flatnet.changeMs)} ms`, met: change <= 50 },
+    { name: `restart ≤ 0.5 s, writing nothing${at}`, value: `${f1(big.flatnet.restartMs)} ms, ${big.flatnet.restartOps} operations`,
+      met: big.flatnet.restartMs <= 500 && big.flatnet.restartOps === 0 },
     { name: `flatnet connect p50 (last Service) at 10,000 ≤ 1.1× at 10${at}${small.size === 10 ? '' : ` (small size ${small.size})`}`,
       value: `${f0(last(big, 'flatnet'))} µs vs ${f0(last(small, 'flatnet'))} µs = ${ratio(last(big, 'flatnet'), last(small, 'flatnet'))}`,
       met: last(big, 'flatnet') <= 1.1 * last(small, 'flatnet') },
