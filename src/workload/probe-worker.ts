@@ -7,7 +7,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { plainAddress, probe, type ProbeAnswer, type ProbeTarget } from './index.js';
+import { plainAddress, probe, type ProbeAnswer, type ProbeTarget } from './probe.js';
 
 export interface WorkerSettings {
   timeoutMs: number;

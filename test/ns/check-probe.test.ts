@@ -28,7 +28,7 @@ test('a prober starved past its timeout still takes the answer that arrived in t
   // The probe connects, then its process is kept off the CPU (a busy loop) for longer than the timeout:
   // meanwhile the server answers. Node runs due timers before reading sockets.
   const script = join(scope.dir, 'starved.mjs');
-  const mod = new URL('../../src/workload/index.js', import.meta.url).href;
+  const mod = new URL('../../src/workload/probe.js', import.meta.url).href;
   writeFileSync(script, `
     const { probe } = await import(${JSON.stringify(mod)});
     const answer = probe({ host: '127.0.0.1', port: 7101, protocol: 'tcp' }, 100);
