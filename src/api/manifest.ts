@@ -8,6 +8,7 @@
 import { parseAllDocuments } from 'yaml';
 import ipaddr from 'ipaddr.js';
 import { checkNonRoot, parseContainerSecurityContext, parsePodSecurityContext } from './security-context.js';
+import { DNS_LABEL, MAX_CONTAINERS, MAX_DEPLOYMENT_NAME, MAX_INT32, MAX_REPLICAS, annotationsSizeProblem, dnsNameProblem, labelValueProblem, qualifiedKeyProblem, type DnsRule } from './names.js';
 import type { Container, ContainerPort, Deployment, KubeObject, Namespace, ObjectMeta, Pod, PodSpec, Service, ServicePort } from './types.js';
 
 export class ManifestError extends Error {
@@ -19,29 +20,6 @@ export class ManifestError extends Error {
 
 type Json = unknown;
 type Mapping = Record<string, Json>;
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-/** A label value, or the name part of a label/annotation key. */
-const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** A Service name: a DNS-1035 label (it becomes a DNS name and environment variable names). */
-const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-
-/** Kubernetes' limit on an object's annotations: keys and values together, in bytes. */
-export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
-/** A Deployment's pods are "<name>-<5 characters>", and a pod's name becomes its hostname: a DNS label (63). */
-export const MAX_DEPLOYMENT_NAME = 63 - 6;
-/** Kubernetes' replicas is an int32. */
-const MAX_INT32 = 2 ** 31 - 1;
-/**
- * What the lab can run. Kubernetes has no per-pod container limit, but the lab runs each container as
- * processes on one machine: a pod of 10,000 containers would take its node down. 64 is far above any
- * real pod (an app and a few sidecars) and keeps a full node (110 pods) within one machine's means.
- */
-export const MAX_CONTAINERS = 64;
-/** Pods a Deployment may ask for here: each is a stored object and, once scheduled, processes on this machine. */
-export const MAX_REPLICAS = 10_000;
 
 /** Kubernetes metadata that the server owns or flatnet does not use: accepted and dropped. */
 const IGNORED_META = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
@@ -137,48 +115,21 @@ function stringList(v: Json, path: string, at: Where): string[] {
   return v.map((s, i) => str(s, `${path}[${i}]`, at));
 }
 
-function dnsName(v: Json, path: string, at: Where, rule: 'label' | 'subdomain' | 'dns1035'): string {
+function dnsName(v: Json, path: string, at: Where, rule: DnsRule): string {
   const s = str(v, path, at);
-  const ok = rule === 'label' ? s.length <= 63 && DNS_LABEL.test(s)
-    : rule === 'dns1035' ? s.length <= 63 && DNS_1035_LABEL.test(s)
-      : s.length <= 253 && DNS_SUBDOMAIN.test(s);
-  if (!ok) {
-    const long = s.length > (rule === 'subdomain' ? 253 : 63) ? ` (it is ${s.length} characters)` : '';
-    at.fail(path, rule === 'label'
-      ? `${show(s)} is not a DNS-1123 label (at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit)${long}`
-      : rule === 'dns1035'
-        ? `${show(s)} is not a DNS-1035 label (at most 63 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit)${long}`
-        : `${show(s)} is not a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit)${long}`);
-  }
+  const problem = dnsNameProblem(s, rule);
+  if (problem) at.fail(path, `${show(s)} ${problem}`);
   return s;
-}
-
-/** Kubernetes' total-size limit on annotations, counted as it does: every key's and value's length. */
-function checkAnnotationsSize(annotations: Record<string, string>, path: string, at: Where): void {
-  const bytes = Object.entries(annotations).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
-  if (bytes > MAX_ANNOTATIONS_BYTES) at.fail(path, `are ${bytes} bytes in total; the limit is ${MAX_ANNOTATIONS_BYTES} (256 KiB)`);
-}
-
-/** A label or annotation key: an optional DNS-subdomain prefix and "/", then a name of at most 63. */
-function checkQualifiedKey(k: string, path: string, at: Where): void {
-  const slash = k.lastIndexOf('/');
-  const prefix = slash >= 0 ? k.slice(0, slash) : undefined;
-  const name = slash >= 0 ? k.slice(slash + 1) : k;
-  const prefixOk = prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix));
-  if (!prefixOk || name.length > 63 || !QUALIFIED_NAME.test(name)) {
-    at.fail(`${path}`, `key ${show(k)} is not a valid key (an optional DNS subdomain and "/", then at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit)`);
-  }
 }
 
 function stringMap(v: Json, path: string, at: Where, values: 'label' | 'any'): Record<string, string> {
   const m = mapping(v, path, at);
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(m)) {
-    checkQualifiedKey(k, path, at);
+    if (qualifiedKeyProblem(k)) at.fail(path, `key ${show(k)} ${qualifiedKeyProblem(k)}`);
     const s = str(val, `${path}.${k}`, at);
-    if (values === 'label' && (s.length > 63 || (s !== '' && !QUALIFIED_NAME.test(s)))) {
-      at.fail(`${path}.${k}`, `${show(s)} is not a valid label value (at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit)`);
-    }
+    const problem = values === 'label' ? labelValueProblem(s) : undefined;
+    if (problem) at.fail(`${path}.${k}`, `${show(s)} ${problem}`);
     out[k] = s;
   }
   return out;
@@ -199,7 +150,8 @@ function parseMeta(v: Json, at: Where, kind: 'Namespace' | 'Pod' | 'Deployment' 
   if (m.labels !== undefined) meta.labels = stringMap(m.labels, 'metadata.labels', at, 'label');
   if (m.annotations !== undefined) {
     meta.annotations = stringMap(m.annotations, 'metadata.annotations', at, 'any');
-    checkAnnotationsSize(meta.annotations, 'metadata.annotations', at);
+    const problem = annotationsSizeProblem(meta.annotations);
+    if (problem) at.fail('metadata.annotations', problem);
   }
   return meta;
 }
@@ -282,7 +234,7 @@ function protocol(v: Json, path: string, at: Where): 'TCP' | 'UDP' {
 /** An IANA service name, as container and Service ports are named. */
 function portName(v: Json, path: string, at: Where): string {
   const name = str(v, path, at);
-  if (name.length > 15 || !PORT_NAME.test(name) || !/[a-z]/.test(name) || name.includes('--')) {
+  if (name.length > 15 || !DNS_LABEL.test(name) || !/[a-z]/.test(name) || name.includes('--')) {
     at.fail(path, `${show(name)} is not a port name (at most 15 lowercase letters, digits and '-', with a letter, no "--")`);
   }
   return name;
@@ -411,7 +363,8 @@ function parseDeployment(v: Mapping, at: Where): Deployment {
   const templateMeta: { labels?: Record<string, string>; annotations?: Record<string, string> } = { labels };
   if (tmeta.annotations !== undefined) {
     templateMeta.annotations = stringMap(tmeta.annotations, 'spec.template.metadata.annotations', at, 'any');
-    checkAnnotationsSize(templateMeta.annotations, 'spec.template.metadata.annotations', at);
+    const problem = annotationsSizeProblem(templateMeta.annotations);
+    if (problem) at.fail('spec.template.metadata.annotations', problem);
   }
 
   return {

@@ -2,7 +2,7 @@
 // node past its maxPods rejects the pod (phase Failed, reason OutOfpods) instead of overloading the
 // machine; so does a pod with more containers than the lab runs. The scheduler never binds such a
 // pod; this catches pods bound by hand (spec.nodeName) or written to the store directly.
-import { MAX_CONTAINERS } from '../api/manifest.js';
+import { MAX_CONTAINERS } from '../api/names.js';
 import { DEFAULT_MAX_PODS, type Pod } from '../api/types.js';
 
 export interface Rejection { reason: string; message: string }
