@@ -3,7 +3,7 @@
 // `flatnet lab pod add`), and each container is a process inside it. What it made is recorded per pod on
 // disk, so a restarted agent adopts running pods instead of recreating them.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { POD_PREFIX } from '../api/keys.js';
@@ -17,7 +17,7 @@ import { loadConfList } from '../runtime/conflist.js';
 import { podNetnsName } from './pods.js';
 import { admissionProblem, type Rejection } from './admission.js';
 import { capsOfMask, containedArgv, planContainment, type Identity } from './containment.js';
-import { CNI_STATE_ROOT } from './paths.js';
+import { CNI_STATE_ROOT, flatnetArgv } from './paths.js';
 
 /** The capabilities this host has at all (the agent's bounding set): what a privileged container gets. */
 const hostCaps = (): string[] => capsOfMask(/^CapBnd:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0');
@@ -82,6 +82,15 @@ export function containerArgv(c: Container): string[] {
   if (argv.length) return argv;
   const ports = (c.ports ?? []).flatMap((p) => ['--port', `${p.containerPort}/${(p.protocol ?? 'TCP').toLowerCase()}`]);
   return ports.length ? ['flatnet', 'serve', ...ports] : ['sleep', 'infinity'];
+}
+
+/**
+ * What a container must not see: the node's CNI sockets and state, and the lab's directory (etcd, every
+ * node's files). What it must still run from: the node's bin dir and flatnet's own executables, which
+ * may sit under a directory every container gets empty (a checkout under /tmp).
+ */
+export function containerDirs(nodeDir: string, binDir: string, flatnetBinDir: string): { hiddenDirs: string[]; keepDirs: string[] } {
+  return { hiddenDirs: [CNI_STATE_ROOT, resolve(nodeDir, '..', '..')], keepDirs: [binDir, flatnetBinDir] };
 }
 
 export class Kubelet {
@@ -196,10 +205,9 @@ export class Kubelet {
 
   private async startContainer(pod: Pod, rec: PodRecord, c: Container) {
     const base = join(this.recordsDir, `${rec.uid}-${c.name}`);
-    // Hidden from the container: the node's CNI sockets and state, and the lab's directory (etcd, every node's files).
     const plan = planContainment({
       spec: pod.spec, container: c, podName: rec.name, hostCaps: hostCaps(),
-      hiddenDirs: [CNI_STATE_ROOT, resolve(this.o.nodeDir, '..', '..')], keepDirs: [this.o.binDir],
+      ...containerDirs(this.o.nodeDir, this.o.binDir, dirname(flatnetArgv()[1])),
     });
     const entry = { name: c.name, pidFile: `${base}.pid`, logFile: `${base}.log`, identity: plan.identity };
     await this.o.supervisor.start({

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { capsOfMask, containedArgv, containerIdentity, execArgv, planContainment, setprivArgs, setupScript } from '../../src/lab/containment.js';
 import { ManifestError, parseManifests } from '../../src/api/manifest.js';
 import type { Container, PodSpec } from '../../src/api/types.js';
+import { containerDirs } from '../../src/lab/kubelet.js';
 
 const spec = (c: Partial<Container> = {}, pod: Partial<PodSpec> = {}): PodSpec => ({ containers: [{ name: 'c', ...c }], ...pod });
 
@@ -92,4 +93,13 @@ test('securityContext is validated: errors name the field and the value', () => 
   const [ok] = parseManifests(pod('{ runAsUser: 1000, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { add: [NET_RAW], drop: [ALL] } }', '{ runAsGroup: 5, fsGroup: 9 }'), 'p.yaml');
   assert.deepEqual((ok as { spec: PodSpec }).spec.securityContext, { runAsGroup: 5 });
   assert.deepEqual((ok as { spec: PodSpec }).spec.containers[0].securityContext, { runAsUser: 1000, runAsNonRoot: true, capabilities: { add: ['NET_RAW'], drop: ['ALL'] } });
+});
+
+test('a container still runs flatnet when its checkout sits under a directory containers get empty (/tmp)', () => {
+  const s = spec();
+  const dirs = containerDirs('/tmp/t1/labs/l/nodes/n', '/tmp/t1/labs/l/nodes/n/bin', '/tmp/ci/main/dist/bin');
+  assert.deepEqual(dirs.hiddenDirs, ['/run/flatnet', '/tmp/t1/labs/l']);
+  const plan = planContainment({ spec: s, container: s.containers[0], podName: 'web', ...dirs });
+  assert.deepEqual(plan.keep, ['/tmp/t1/labs/l/nodes/n/bin', '/tmp/ci/main/dist/bin'], 'both are bound back read-only');
+  assert.match(setupScript(plan), /exec 4<'\/tmp\/ci\/main\/dist\/bin'/);
 });
