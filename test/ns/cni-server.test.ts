@@ -3,57 +3,20 @@
 // server listens. Every server runs inside a netns of this test and is ended by pid.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestScope, netnsPath, inNetns } from '../helpers/scope.js';
 import { callPlugin, flatnetConf, FLATNET_CNI, type PluginAnswer } from '../helpers/plugin.js';
 import { CNI_SOCKET_DIR } from '../../src/cni/server.js';
+import { warmServers, type RunningServer } from '../helpers/warm-server.js';
 
 const scope = new TestScope('srv');
 after(() => scope.cleanupSync());
 
-// A socket a killed server leaves behind is ours to remove, and so is the directory if we made it.
-const dirExisted = existsSync(CNI_SOCKET_DIR);
-scope.onCleanup(() => {
-  if (!dirExisted) try { rmdirSync(CNI_SOCKET_DIR); } catch { /* another server uses it */ }
-});
-
-// The shim alone, without flatnet-cni-node beside it: a call succeeds only through a server.
-const loneDir = join(scope.dir, 'lone');
-mkdirSync(loneDir);
-const LONE_SHIM = join(loneDir, 'flatnet-cni');
-copyFileSync(FLATNET_CNI, LONE_SHIM);
-
-const SERVER_SCRIPT = join(scope.dir, 'server.mjs');
-writeFileSync(SERVER_SCRIPT, `
-const { startCniServer } = await import(process.argv[2]);
-const server = await startCniServer();
-process.on('SIGTERM', () => { void server.close().then(() => process.exit(0)); });
-process.stdout.write(JSON.stringify({ socketPath: server.socketPath }) + '\\n');
-`);
-const serverModule = new URL('../../src/cni/server.js', import.meta.url).href;
-
-interface RunningServer { child: ChildProcess; socketPath: string }
-
-/** Starts a server inside `node` (nsenter execs node, so the child's pid is the server's). */
-function startServer(node: string): Promise<RunningServer> {
-  const child = spawn('nsenter', [`--net=${netnsPath(node)}`, process.execPath, SERVER_SCRIPT, serverModule], { stdio: ['ignore', 'pipe', 'pipe'] });
-  scope.adoptProcess(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => { err += b; });
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b;
-      if (!out.includes('\n')) return;
-      const { socketPath } = JSON.parse(out) as { socketPath: string };
-      scope.onCleanup(() => { try { unlinkSync(socketPath); } catch { /* closed cleanly */ } });
-      resolve({ child, socketPath });
-    });
-    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
-  });
-}
+const servers = warmServers(scope);
+const LONE_SHIM = servers.loneShim;
+const startServer = (node: string): Promise<RunningServer> => servers.start(node);
 
 function stopServer(s: RunningServer, signal: NodeJS.Signals): Promise<{ code: number | null; signal: string | null }> {
   return new Promise((resolve) => {
