@@ -23,9 +23,10 @@ const pods = new Map<string, Pod>();
 interface Result { ok: boolean; server?: string; client?: string; error?: string; ms: number }
 
 /** Probes from a namespace, all at once, through `flatnet probe-worker` (what `flatnet check` uses). */
+/** Probes at once from `netns`; a failed one is tried once more after 250 ms, as `flatnet check` does, so a starved moment is no failure. */
 function probes(netns: string, host: string, port: number, count: number, protocol: 'tcp' | 'udp' = 'tcp', timeoutMs = 1500): Result[] {
   const targets = Array.from({ length: count }, (_, id) => ({ id, host, port, protocol }));
-  const r = spawnSync('nsenter', [`--net=/run/netns/${netns}`, process.execPath, CLI, 'probe-worker'], { input: JSON.stringify({ timeoutMs, targets }), encoding: 'utf8' });
+  const r = spawnSync('nsenter', [`--net=/run/netns/${netns}`, process.execPath, CLI, 'probe-worker'], { input: JSON.stringify({ timeoutMs, attempts: 2, backoffMs: [250], targets }), encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as Result[];
 }
