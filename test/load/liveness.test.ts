@@ -48,24 +48,19 @@ before(async () => {
 });
 
 test('one agent frozen (SIGSTOP) and one killed (kill -9, restart held) for 30 s: cross-node streams flow, probes answer', async () => {
-  const file = join(scope.dir, 'stream.yaml');
   const server = (name: string, node: string) => `apiVersion: v1
 kind: Pod
 metadata: { name: ${name}, namespace: default }
 spec: { nodeName: ${node}, containers: [{ name: s, command: [flatnet, serve, --port, "7000"] }] }
 ---
 `;
-  writeFileSync(file, `${server('srv-frozen', 'node-3')}${server('srv-killed', 'node-2')}apiVersion: v1
+  const pods = await t.applyAndRun('stream.yaml', `${server('srv-frozen', 'node-3')}${server('srv-killed', 'node-2')}apiVersion: v1
 kind: Pod
 metadata: { name: cli, namespace: default }
 spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] }
-`);
-  assert.equal(t.cli('apply', '-f', file).status, 0);
-  const store = t.lab.store();
-  let pods: Pod[];
-  try { pods = await waitPodsRunning(store, 3, 30_000); } finally { await store.close(); }
-  const ip = (name: string) => pods.find((p) => p.metadata.name === name)!.status!.podIP!;
-  const cliNs = podNetnsName(t.lab.name, pods.find((p) => p.metadata.name === 'cli')!.metadata.uid!);
+`, 3, 30_000);
+  const ip = (name: string) => pods.get(name)!.status!.podIP!;
+  const cliNs = podNetnsName(t.lab.name, pods.get('cli')!.metadata.uid!);
   // node-3 is across the router (VXLAN from node-1), node-2 on node-1's segment (host-gw).
   const streams = [await startStream(scope, cliNs, ip('srv-frozen'), 7000), await startStream(scope, cliNs, ip('srv-killed'), 7000)];
   const probes = await startProbes(scope, cliNs, [`${ip('srv-frozen')}:7000`, `${ip('srv-killed')}:7000`]);

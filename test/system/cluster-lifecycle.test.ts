@@ -59,8 +59,7 @@ test('removing a node withdraws its routes on the others; its CIDR is reused onl
 });
 
 test('agent kill -9 and restart during a pod-to-pod TCP stream: the stream survives, no probe fails, nothing changes', async () => {
-  const file = join(scope.dir, 'stream.yaml');
-  writeFileSync(file, `apiVersion: v1
+  const pods = await t.applyAndRun('stream.yaml', `apiVersion: v1
 kind: Pod
 metadata: { name: srv, namespace: default }
 spec: { nodeName: node-3, containers: [{ name: s, command: [flatnet, serve, --port, "7000"] }] }
@@ -69,13 +68,9 @@ apiVersion: v1
 kind: Pod
 metadata: { name: cli, namespace: default }
 spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] }
-`);
-  assert.equal(t.cli('apply', '-f', file).status, 0);
-  const store = t.lab.store();
-  let pods: Pod[];
-  try { pods = await waitPodsRunning(store, 2, 30_000); } finally { await store.close(); }
-  const srv = pods.find((p) => p.metadata.name === 'srv')!;
-  const cli = pods.find((p) => p.metadata.name === 'cli')!;
+`, 2, 30_000);
+  const srv = pods.get('srv')!;
+  const cli = pods.get('cli')!;
   const cliNs = podNetnsName(t.lab.name, cli.metadata.uid!);
   const n1 = t.lab.plan().nodes.find((n) => n.name === 'node-1')!.netns;
   const routesBefore = routesOf(n1);

@@ -101,12 +101,7 @@ function counters(): Map<string, number> {
 before(async () => {
   t = labFor(scope, 'c');
   await t.lab.up(cluster('auto'));
-  const file = join(scope.dir, 'pods.yaml');
-  writeFileSync(file, MANIFEST);
-  const r = t.cli('apply', '-f', file);
-  assert.equal(r.status, 0, r.stderr);
-  const store = t.lab.store();
-  try { for (const p of await waitPodsRunning(store, 5, 60_000)) pods.set(p.metadata.name, p); } finally { await store.close(); }
+  for (const [name, p] of await t.applyAndRun('pods.yaml', MANIFEST, 5, 60_000)) pods.set(name, p);
   const rules = [9100, 9101, 9102, 9103, 9120, 9121].map((p) => `add rule ip seen pre udp dport ${p} counter`)
     .concat([9110, 9111, 9112, 9113].map((p) => `add rule ip seen pre tcp dport ${p} counter`));
   execFileSync('nsenter', [`--net=/run/netns/${podNs('target')}`, 'nft', '-f', '-'], {

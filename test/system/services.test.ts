@@ -125,12 +125,7 @@ spec:
 before(async () => {
   t = labFor(scope, 's');
   await t.lab.up(cluster('auto'));
-  const file = join(scope.dir, 'services.yaml');
-  writeFileSync(file, MANIFEST);
-  const r = t.cli('apply', '-f', file);
-  assert.equal(r.status, 0, r.stderr);
-  const store = t.lab.store();
-  try { for (const p of await waitPodsRunning(store, 5, 30_000)) pods.set(p.metadata.name, p); } finally { await store.close(); }
+  for (const [name, p] of await t.applyAndRun('services.yaml', MANIFEST, 5, 30_000)) pods.set(name, p);
   await waitServiceProgrammed(t.lab, '10.96.0.50', 80, 3, 10_000);
 });
 
