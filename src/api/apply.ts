@@ -43,6 +43,7 @@ const RESOURCE: Record<Kind, { singular: string; plural: string }> = {
   Deployment: { singular: 'deployment.apps', plural: 'deployments.apps' },
   Service: { singular: 'service', plural: 'services' },
   EndpointSlice: { singular: 'endpointslice.discovery.k8s.io', plural: 'endpointslices.discovery.k8s.io' },
+  NetworkPolicy: { singular: 'networkpolicy.networking.k8s.io', plural: 'networkpolicies.networking.k8s.io' },
 };
 
 /** Namespaces the cluster itself needs, as Kubernetes refuses to delete them. */
@@ -168,6 +169,7 @@ function created(desired: KubeObject, now: string): KubeObject {
     case 'Pod': return { apiVersion: 'v1', kind: 'Pod', metadata, spec: desired.spec, status: { phase: 'Pending' } };
     case 'Deployment': return { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec: desired.spec };
     case 'Service': return { apiVersion: 'v1', kind: 'Service', metadata, spec: desired.spec };
+    case 'NetworkPolicy': return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata, spec: desired.spec };
     case 'Node': case 'EndpointSlice': throw new ApplyError(`${describe(desired)}: cannot be applied`);
   }
 }

@@ -1,7 +1,7 @@
 // What `flatnet get` prints, in kubectl's shapes: the same table columns (and -o wide ones), the same
 // AGE spelling, and -o json/yaml as kubectl gives them, so habits and scripts carry over.
 import { stringify } from 'yaml';
-import { podCIDRsOf, type Deployment, type EndpointSlice, type Kind, type KubeObject, type Namespace, type Node, type Pod, type Service } from './types.js';
+import { podCIDRsOf, type Deployment, type EndpointSlice, type Kind, type KubeObject, type LabelSelector, type Namespace, type NetworkPolicy, type Node, type Pod, type Service } from './types.js';
 
 export interface TableOptions {
   wide: boolean;
@@ -35,6 +35,16 @@ export function humanDuration(ms: number): string {
 function age(o: KubeObject, now: number): string {
   const t = o.metadata.creationTimestamp ? Date.parse(o.metadata.creationTimestamp) : NaN;
   return Number.isNaN(t) ? '<unknown>' : humanDuration(now - t);
+}
+
+/** A selector as kubectl prints it: "app=web,tier in (a,b)", or "<none>" for one that selects everything. */
+export function selectorText(sel: LabelSelector): string {
+  const terms = [
+    ...Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`),
+    ...(sel.matchExpressions ?? []).map((e) => e.operator === 'Exists' ? e.key : e.operator === 'DoesNotExist' ? `!${e.key}`
+      : `${e.key} ${e.operator === 'In' ? 'in' : 'notin'} (${(e.values ?? []).join(',')})`),
+  ];
+  return terms.join(',') || NONE;
 }
 
 interface Columns { headers: string[]; row(o: KubeObject): string[] }
@@ -85,6 +95,10 @@ function columns(kind: Kind, wide: boolean, now: number): Columns {
         return [s.metadata.name, s.spec.type, s.spec.clusterIP ?? NONE, NONE, ports, age(s, now),
           ...(wide ? [Object.entries(s.spec.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || NONE] : [])];
       },
+    };
+    case 'NetworkPolicy': return {
+      headers: ['NAME', 'POD-SELECTOR', 'AGE'],
+      row: (o) => [o.metadata.name, selectorText((o as NetworkPolicy).spec.podSelector), age(o, now)],
     };
     case 'EndpointSlice': return {
       headers: ['NAME', 'ADDRESSTYPE', 'PORTS', 'ENDPOINTS', 'AGE'],

@@ -11,6 +11,7 @@ const RESOURCE: Record<Kind, { resource: string; namespaced: boolean }> = {
   Deployment: { resource: 'deployments', namespaced: true },
   Service: { resource: 'services/specs', namespaced: true },
   EndpointSlice: { resource: 'endpointslices', namespaced: true },
+  NetworkPolicy: { resource: 'networkpolicies', namespaced: true },
 };
 
 export const isNamespaced = (kind: Kind): boolean => RESOURCE[kind].namespaced;
@@ -36,6 +37,7 @@ export const NAMESPACE_PREFIX = kindPrefix('Namespace');
 export const DEPLOYMENT_PREFIX = kindPrefix('Deployment');
 export const SERVICE_PREFIX = kindPrefix('Service');
 export const ENDPOINTSLICE_PREFIX = kindPrefix('EndpointSlice');
+export const NETWORKPOLICY_PREFIX = kindPrefix('NetworkPolicy');
 
 /** One key per ClusterIP and per NodePort in use, created in the same transaction as the Service, so
  * two applies racing for one address cannot both win (the second's create of the key fails). */

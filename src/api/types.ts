@@ -153,7 +153,45 @@ export interface EndpointSlice {
   ports: EndpointPort[];
 }
 
-export type KubeObject = Node | Namespace | Pod | Deployment | Service | EndpointSlice;
+/** A label selector: every term must hold; `{}` (or no terms) selects everything. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }>;
+}
+
+export type PolicyProtocol = 'TCP' | 'UDP' | 'SCTP';
+
+/** After defaulting (manifest.ts), `protocol` is always set; `port` absent means every port. */
+export interface NetworkPolicyPort { protocol: PolicyProtocol; port?: number | string; endPort?: number }
+
+/** One peer: ipBlock alone, or podSelector and/or namespaceSelector (both given: AND). */
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: { cidr: string; except?: string[] };
+}
+
+/** `from`/`to` absent or empty: every peer; `ports` absent or empty: every port and protocol. */
+export interface NetworkPolicyIngressRule { from?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }
+export interface NetworkPolicyEgressRule { to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }
+
+export interface NetworkPolicy {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: ObjectMeta;
+  spec: {
+    podSelector: LabelSelector;
+    /** Always set after defaulting: [Ingress], plus Egress when egress rules are given. */
+    policyTypes: Array<'Ingress' | 'Egress'>;
+    ingress?: NetworkPolicyIngressRule[];
+    egress?: NetworkPolicyEgressRule[];
+  };
+}
+
+/** The label the API server puts on every namespace, so namespaceSelector can pick one by name. */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+export type KubeObject = Node | Namespace | Pod | Deployment | Service | EndpointSlice | NetworkPolicy;
 
 /** Kubernetes' label naming the Service an EndpointSlice belongs to. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
