@@ -70,12 +70,22 @@ export function decodeAnswer(buf: Buffer): CniAnswer {
   return { exitCode: Number(code), stdout: buf.toString('utf8', nl + 1) };
 }
 
+/**
+ * Work done in-process around a request, by the agent's features: afterAdd runs after a successful ADD
+ * and before its answer goes back (the policy feature isolates the pod before ADD returns); an error
+ * fails the ADD (code 999) and undoes it. afterDel runs after a successful DEL.
+ */
+export interface CniServerHooks {
+  afterAdd?(env: Record<string, string>, result: unknown): Promise<void>;
+  afterDel?(env: Record<string, string>): Promise<void>;
+}
+
 export interface CniServer {
   socketPath: string;
   close(): Promise<void>;
 }
 
-export async function startCniServer(opts: { log?: (msg: string) => void } = {}): Promise<CniServer> {
+export async function startCniServer(opts: { log?: (msg: string) => void; hooks?: CniServerHooks } = {}): Promise<CniServer> {
   const log = opts.log ?? (() => {});
   const socketPath = cniSocketPath();
   const dir = dirname(socketPath);
