@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderPolicy } from '../../src/dataplane/policy/render.js';
-import { cidrRange, mergeRanges, nftRange, subtractRanges } from '../../src/dataplane/policy/intervals.js';
+import { cidrRange, formatRange, mergeRanges, subtractRange } from '../../src/policy/addresses.js';
 import { namespace, pod, policy } from '../helpers/policy-objects.js';
 
 const elements = (t: ReturnType<typeof renderPolicy>, prefix: string) =>
@@ -9,12 +9,13 @@ const elements = (t: ReturnType<typeof renderPolicy>, prefix: string) =>
 const chain = (t: ReturnType<typeof renderPolicy>, name: string) => t.blocks.find((b) => b.kind === 'chain' && b.name === name)?.body;
 
 test('ranges: a cidr with host bits is its network; except cuts a hole; adjacent ranges join; nft spelling', () => {
-  assert.equal(nftRange(cidrRange('10.1.2.3/16')), '10.1.0.0/16');
-  assert.deepEqual(subtractRanges(cidrRange('10.0.0.0/24'), [cidrRange('10.0.0.128/25')]).map(nftRange), ['10.0.0.0/25']);
-  assert.deepEqual(subtractRanges(cidrRange('10.0.0.0/24'), [cidrRange('10.0.0.5')]).map(nftRange), ['10.0.0.0-10.0.0.4', '10.0.0.6-10.0.0.255']);
-  assert.deepEqual(mergeRanges([cidrRange('10.0.0.0/25'), cidrRange('10.0.0.128/25'), cidrRange('10.0.1.1')]).map(nftRange), ['10.0.0.0/24', '10.0.1.1']);
-  assert.equal(nftRange(cidrRange('0.0.0.0/0')), '0.0.0.0/0');
-  assert.equal(nftRange(cidrRange('fd00::5/120')), 'fd00::/120');
+  const r = (c: string) => cidrRange(c)!;
+  assert.equal(formatRange(r('10.1.2.3/16')), '10.1.0.0/16');
+  assert.deepEqual(subtractRange([r('10.0.0.0/24')], r('10.0.0.128/25')).map(formatRange), ['10.0.0.0/25']);
+  assert.deepEqual(subtractRange([r('10.0.0.0/24')], r('10.0.0.5')).map(formatRange), ['10.0.0.0-10.0.0.4', '10.0.0.6-10.0.0.255']);
+  assert.deepEqual(mergeRanges([r('10.0.0.0/25'), r('10.0.0.128/25'), r('10.0.1.1')]).map(formatRange), ['10.0.0.0/24', '10.0.1.1']);
+  assert.equal(formatRange(r('0.0.0.0/0')), '0.0.0.0/0');
+  assert.equal(formatRange(r('fd00::5/120')), 'fd00::/120');
 });
 
 test('no policy: the table holds its maps and base chains, and isolates nobody', () => {

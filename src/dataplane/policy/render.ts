@@ -10,8 +10,9 @@ import { createHash } from 'node:crypto';
 import type { Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod } from '../../api/types.js';
 import { namespaceOf } from '../../policy/selector.js';
 import type { NftBlock, NftTable } from '../nft/model.js';
-import { addressRange, cidrRange, mergePorts, mergeRanges, nftPorts, nftRange, subtractRanges, type Range } from './intervals.js';
-import { indexWorld, namedPort, peerPods, selectedBy, type PolicyWorldIndex, type WorldPod } from './world.js';
+import { cidrRange, formatRange, ipBlockRanges, mergeRanges, type IpRange } from '../../policy/addresses.js';
+import { mergePorts, nftPorts } from './intervals.js';
+import { indexWorld, resolveNamedPort, peerPods, selectedBy, type PolicyWorldIndex, type WorldPod } from './world.js';
 
 export const POLICY_TABLE = 'flatnet-policy';
 
@@ -62,12 +63,9 @@ class TableBuilder {
 }
 
 /** A rule's peers as address ranges: pods the selectors pick, plus each ipBlock minus its own excepts. */
-function peerRanges(peers: NetworkPolicyPeer[], ns: string, w: PolicyWorldIndex): Range[] {
-  const ranges: Range[] = peerPods(peers, ns, w).flatMap((p) => p.ips.map(addressRange));
-  for (const peer of peers) {
-    if (!peer.ipBlock) continue;
-    ranges.push(...subtractRanges(cidrRange(peer.ipBlock.cidr), (peer.ipBlock.except ?? []).map(cidrRange)));
-  }
+function peerRanges(peers: NetworkPolicyPeer[], ns: string, w: PolicyWorldIndex): IpRange[] {
+  const ranges: IpRange[] = peerPods(peers, ns, w).flatMap((p) => p.ips.map((ip) => cidrRange(ip)!));
+  for (const peer of peers) ranges.push(...ipBlockRanges(peer));
   return mergeRanges(ranges);
 }
 
@@ -90,7 +88,7 @@ function namedPorts(ports: NetworkPolicyPort[], destinations: WorldPod[], family
   for (const p of ports) {
     if (typeof p.port !== 'string') continue;
     for (const d of destinations) {
-      const number = namedPort(d.pod, p.port, p.protocol);
+      const number = resolveNamedPort(d.pod, p.port, p.protocol);
       if (number === undefined) continue;
       for (const ip of d.ips) if (ip.includes(':') === (family === 6)) out.add(`${ip} . ${p.protocol.toLowerCase()} . ${number}`);
     }
@@ -124,7 +122,7 @@ function policyChain(t: TableBuilder, policy: NetworkPolicy, dir: Direction, sel
       let match = '';
       if (peers.length && fam) {
         const f = FAMILIES[fam];
-        const set = t.set(`a${f.suffix}-${peerId}`, f.addr, ranges.filter((r) => r.family === fam).map(nftRange));
+        const set = t.set(`a${f.suffix}-${peerId}`, f.addr, ranges.filter((r) => r.family === fam).map(formatRange));
         match = `${f.ip} ${peerField} @${set} `;
       }
       if (ports.length === 0) { rules.push(`${match}accept ${note}`); continue; }

@@ -5,7 +5,8 @@ import type { Namespace, NetworkPolicy, Node, Pod } from '../../api/types.js';
 import type { NftTable } from '../nft/model.js';
 import { flowsToCut, type Flow, type FlowJudge } from './cut.js';
 import { renderPolicy } from './render.js';
-import { indexWorld, podIPs } from './world.js';
+import { indexWorld } from './world.js';
+import { podAddresses } from '../../policy/addresses.js';
 
 export interface PolicyInputs { pods(): Pod[]; namespaces(): Namespace[]; policies(): NetworkPolicy[]; nodes(): Node[] }
 
@@ -66,7 +67,7 @@ export class PolicySync {
       const extra = this.pending.get(key);
       seen.add(key);
       // The store caught up: the pending entry has done its job.
-      if (extra && podIPs(p).length > 0) { this.pending.delete(key); out.push(p); continue; }
+      if (extra && podAddresses(p).length > 0) { this.pending.delete(key); out.push(p); continue; }
       out.push(extra ? withIPs(p, extra.ips) : p);
     }
     for (const [key, extra] of this.pending) {

@@ -3,6 +3,8 @@
 // cost one pass each. Pure.
 import type { Namespace, NetworkPolicy, NetworkPolicyPeer, Pod } from '../../api/types.js';
 import { matchesSelector, namespaceOf, peerSelectsPod } from '../../policy/selector.js';
+import { podAddresses } from '../../policy/addresses.js';
+import { resolveNamedPort } from '../../policy/ports.js';
 
 export interface WorldPod {
   key: string; // "ns/name"
@@ -19,26 +21,15 @@ export interface PolicyWorldIndex {
   namespaces: ReadonlyMap<string, Namespace>;
 }
 
-/** Addresses a pod holds: status.podIPs, else status.podIP. */
-export function podIPs(pod: Pod): string[] {
-  const listed = pod.status?.podIPs?.map((p) => p.ip) ?? [];
-  return listed.length ? listed : pod.status?.podIP ? [pod.status.podIP] : [];
-}
-
-/**
- * Pods that own an address: not host-network, not finished (a Succeeded or Failed pod's address may
- * already be another's). A terminating pod still runs, so it stays isolated until it is gone.
- * `pending` adds addresses the warm CNI ADD knows before the store does.
- */
+/** Pods that own an address (podAddresses); `pending` adds those the warm CNI ADD knows before the store does. */
 export function indexWorld(nodeName: string, pods: Pod[], namespaces: Namespace[],
   pending?: ReadonlyMap<string, string[]>): PolicyWorldIndex {
   const out: WorldPod[] = [];
   for (const pod of pods) {
     if (pod.spec.hostNetwork) continue;
-    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
     const namespace = namespaceOf(pod);
     const key = `${namespace}/${pod.metadata.name}`;
-    const ips = [...new Set([...podIPs(pod), ...(pending?.get(key) ?? [])])];
+    const ips = [...new Set([...podAddresses(pod), ...(pending?.get(key) ?? [])])];
     if (ips.length === 0) continue;
     out.push({ key, namespace, pod, local: pod.spec.nodeName === nodeName, ips });
   }
@@ -57,10 +48,4 @@ export function peerPods(peers: NetworkPolicyPeer[], policyNamespace: string, w:
   return w.pods.filter((p) => peers.some((peer) => peerSelectsPod(peer, policyNamespace, p.pod, w.namespaces)));
 }
 
-/** The port a pod's container declares under `name` for `protocol`, if any. */
-export function namedPort(pod: Pod, name: string, protocol: string): number | undefined {
-  for (const c of pod.spec.containers) {
-    for (const p of c.ports ?? []) if (p.name === name && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
-  }
-  return undefined;
-}
+export { resolveNamedPort };
