@@ -6,6 +6,7 @@ import { guardFeature } from './guard.js';
 import { routesFeature } from './routes.js';
 import { masqueradeFeature } from './masquerade.js';
 import { proxyFeature } from './proxy.js';
+import { policyFeature } from './policy.js';
 
 export type { Feature, NodeContext } from './feature.js';
 
@@ -17,12 +18,14 @@ export type FeatureSwitches = { [K in OptionalFeature]?: boolean };
 
 interface FeatureEntry { name: string; optional?: OptionalFeature; build(ctx: NodeContext): Feature }
 
-/** Start order: the guard first (pods wait for it), then routes, masquerade, the proxy. */
+/** Start order: the guard first (pods wait for it), then routes, masquerade, the proxy, policy. */
 export const FEATURES: FeatureEntry[] = [
   { name: 'guard', build: guardFeature },
   { name: 'routes', build: routesFeature },
   { name: 'masquerade', optional: 'masquerade', build: masqueradeFeature },
   { name: 'proxy', optional: 'proxy', build: proxyFeature },
+  // Last: it gates pods (they start isolated) and its CNI hook runs after the others'.
+  { name: 'policy', optional: 'policy', build: policyFeature },
 ];
 
 export interface BuiltFeatures {
