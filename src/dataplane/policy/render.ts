@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import type { Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod } from '../../api/types.js';
 import { namespaceOf } from '../../policy/selector.js';
 import type { NftBlock, NftTable } from '../nft/model.js';
-import { cidrRange, formatRange, ipBlockRanges, mergeRanges, type IpRange } from '../../policy/addresses.js';
+import { formatRange, ipBlockRanges, mergeRanges, type IpRange } from '../../policy/addresses.js';
 import { mergePorts, nftPorts } from './intervals.js';
-import { indexWorld, resolveNamedPort, peerPods, selectedBy, type PolicyWorldIndex, type WorldPod } from './world.js';
+import { indexWorld, resolveNamedPort, peerPods, selectedLocal, type PolicyWorldIndex, type WorldPod } from './world.js';
 
 export const POLICY_TABLE = 'flatnet-policy';
 
@@ -46,6 +46,9 @@ class TableBuilder {
   readonly sets: NftBlock[] = [];
   readonly chains: NftBlock[] = [];
   readonly elements = new Map<string, Map<string, string>>();
+  private readonly chainNames = new Set<string>();
+
+  has(name: string): boolean { return this.elements.has(name); }
 
   set(name: string, type: string, items: string[], verdictMap = false): string {
     if (!this.elements.has(name)) {
@@ -58,13 +61,15 @@ class TableBuilder {
   }
 
   chain(name: string, rules: string[]): void {
-    if (!this.chains.some((c) => c.name === name)) this.chains.push({ kind: 'chain', name, body: rules });
+    if (this.chainNames.has(name)) return;
+    this.chainNames.add(name);
+    this.chains.push({ kind: 'chain', name, body: rules });
   }
 }
 
 /** A rule's peers as address ranges: pods the selectors pick, plus each ipBlock minus its own excepts. */
 function peerRanges(peers: NetworkPolicyPeer[], ns: string, w: PolicyWorldIndex): IpRange[] {
-  const ranges: IpRange[] = peerPods(peers, ns, w).flatMap((p) => p.ips.map((ip) => cidrRange(ip)!));
+  const ranges: IpRange[] = peerPods(peers, ns, w).flatMap((p) => p.ranges);
   for (const peer of peers) ranges.push(...ipBlockRanges(peer));
   return mergeRanges(ranges);
 }
@@ -110,7 +115,6 @@ function policyChain(t: TableBuilder, policy: NetworkPolicy, dir: Direction, sel
     const note = comment(`${key} ${dir} ${index}`);
     const peerField = dir === 'ingress' ? 'saddr' : 'daddr';
     // Per family: the peer match ("" when the rule has no peers), then one rule per kind of port match.
-    const ranges = peers.length ? peerRanges(peers, ns, w) : [];
     const peerId = shortHash(`${ns}|${JSON.stringify(peers)}`);
     const numeric = numericPorts(ports);
     const portsSet = numeric.length ? t.set(`p-${shortHash(numeric.join(','))}`, 'inet_proto . inet_service', numeric) : undefined;
@@ -122,7 +126,9 @@ function policyChain(t: TableBuilder, policy: NetworkPolicy, dir: Direction, sel
       let match = '';
       if (peers.length && fam) {
         const f = FAMILIES[fam];
-        const set = t.set(`a${f.suffix}-${peerId}`, f.addr, ranges.filter((r) => r.family === fam).map(formatRange));
+        const name = `a${f.suffix}-${peerId}`;
+        // Identical peers share one set: its elements are computed once.
+        const set = t.has(name) ? name : t.set(name, f.addr, peerRanges(peers, ns, w).filter((r) => r.family === fam).map(formatRange));
         match = `${f.ip} ${peerField} @${set} `;
       }
       if (ports.length === 0) { rules.push(`${match}accept ${note}`); continue; }
@@ -166,10 +172,13 @@ export function renderPolicy(input: PolicyRenderInput): NftTable {
     const isolating = new Map<WorldPod, Array<{ policy: NetworkPolicy; chain: string }>>();
     for (const policy of policies) {
       if (!policy.spec.policyTypes.includes(dir === 'ingress' ? 'Ingress' : 'Egress')) continue;
-      const selected = selectedBy(policy, w.local);
+      const selected = selectedLocal(policy, w);
       if (selected.length === 0) continue;
       const chain = policyChain(t, policy, dir, selected, w, families);
-      for (const pod of selected) isolating.set(pod, [...(isolating.get(pod) ?? []), { policy, chain }]);
+      for (const pod of selected) {
+        const list = isolating.get(pod);
+        if (list) list.push({ policy, chain }); else isolating.set(pod, [{ policy, chain }]);
+      }
     }
     for (const [pod, list] of isolating) {
       const names = list.map((l) => policyKey(l.policy));
