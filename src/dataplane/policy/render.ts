@@ -152,7 +152,11 @@ function baseChains(families: Array<4 | 6>): NftBlock[] {
   const nd = families.includes(6) ? ['icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept'] : [];
   const head = (hook: string, priority: string) => `type filter hook ${hook} priority ${priority}; policy accept;`;
   return [
-    { kind: 'chain', name: 'forward-egress', body: [head('forward', 'filter'), 'ct state established,related accept', ...nd, ...lookups('saddr', 'egress')] },
+    { kind: 'chain', name: 'forward-egress', body: [head('forward', 'filter'), 'ct state established,related accept',
+      // A TCP segment of no known connection starts none (conntrack would pick it up mid-stream): else a
+      // flow whose entry a policy change removed would come back as a "new" one from its server's side.
+      `ct state new tcp flags != syn / fin,syn,rst,ack drop ${comment('not a SYN: no connection to pick up')}`,
+      ...nd, ...lookups('saddr', 'egress')] },
     // A pod's packets to its own node (input) are egress too.
     { kind: 'chain', name: 'input-egress', body: [head('input', 'filter'), 'ct state established,related accept', ...nd, ...lookups('saddr', 'egress')] },
     // After egress (a later priority), so a packet between two local pods is judged both ways.
