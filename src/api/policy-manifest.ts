@@ -106,7 +106,7 @@ function expression(v: Json, path: string, at: Where): NonNullable<LabelSelector
     return value;
   });
   if ((operator === 'In' || operator === 'NotIn') && values.length === 0) {
-    at.fail(`${path}.values`, `${given(m.values) ? show(m.values) : 'absent'}: values must be specified (non-empty) when operator is "${operator}"`);
+    at.fail(`${path}.values`, given(m.values) ? `${show(m.values)} may not be empty when operator is "${operator}"` : `is required (at least one value) when operator is "${operator}"`);
   }
   if ((operator === 'Exists' || operator === 'DoesNotExist') && values.length > 0) {
     at.fail(`${path}.values`, `${show(values)} may not be specified when operator is "${operator}"`);

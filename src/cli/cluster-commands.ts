@@ -146,8 +146,11 @@ const KINDS: Record<string, Kind> = {
   'networkpolicy.networking.k8s.io': 'NetworkPolicy', 'networkpolicies.networking.k8s.io': 'NetworkPolicy',
 };
 
+/** The kind a `get` resource name means (kubectl's names, plurals and short names), or undefined. */
+export const resourceKind = (name: string): Kind | undefined => (Object.prototype.hasOwnProperty.call(KINDS, name) ? KINDS[name] : undefined);
+
 export async function getCommand(rest: string[], v: Values): Promise<number> {
-  const kind = KINDS[rest[0] ?? ''];
+  const kind = resourceKind(rest[0] ?? '');
   if (!kind) throw new UsageError(`get: unknown resource "${rest[0] ?? ''}" (nodes, pods, namespaces, deployments, services, endpointslices, networkpolicies)`);
   const name = rest[1];
   const out = v.output;
