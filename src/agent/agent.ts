@@ -80,8 +80,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     routeSyncs: () => routes?.syncs() ?? 0,
     async idle() { await Promise.all(enabled.map((f) => f.idle())); },
     async stop() {
-      await Promise.all(enabled.map((f) => f.stop()));
+      // The server first: a request in flight may still call a feature's hook.
       await cniServer?.close();
+      await Promise.all(enabled.map((f) => f.stop()));
       await heartbeat.stop();
       await view.stop();
     },
