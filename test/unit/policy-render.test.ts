@@ -72,3 +72,23 @@ test('dual stack: each family has its maps and sets, and neighbour discovery pas
   assert.deepEqual(elements(t, 'a6-'), [['fd00:10:244:2::2']]);
   assert.ok(chain(t, 'forward-ingress')!.includes('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept'));
 });
+
+test('cut: only live flows a new state denies, judged after DNAT, each node its own pods', async () => {
+  const { flowsToCut } = await import('../../src/dataplane/policy/cut.js');
+  const flow = (src: string, dst: string, replySrc: string, dport: number, state = 'ESTABLISHED') =>
+    ({ protocol: 'tcp', state, orig: { src, dst, sport: 40000, dport }, reply: { src: replySrc, dst: src, sport: dport, dport: 40000 } });
+  const local = new Set(['10.244.1.2']);
+  const judged: string[] = [];
+  const judge = (q: { from: string; to: string; port: number }) => {
+    judged.push(`${q.from}>${q.to}:${q.port}`);
+    return { egress: { allowed: true }, ingress: { allowed: q.port !== 81 } };
+  };
+  const cut = flowsToCut([
+    flow('10.244.2.2', '10.96.0.10', '10.244.1.2', 81), // to a ClusterIP: judged against its backend here
+    flow('10.244.2.2', '10.244.1.2', '10.244.1.2', 80), // allowed still
+    flow('10.244.2.2', '10.244.1.2', '10.244.1.2', 81, 'TIME_WAIT'), // over already
+    flow('10.244.2.2', '10.244.3.3', '10.244.3.3', 81), // neither end ours: another node judges it
+  ], (ip) => local.has(ip), judge);
+  assert.deepEqual(cut.map((f) => f.orig.dst), ['10.96.0.10']);
+  assert.deepEqual(judged, ['10.244.2.2>10.244.1.2:81', '10.244.2.2>10.244.1.2:80']);
+});

@@ -6,12 +6,17 @@
 /** One conntrack entry: the original tuple, and the reply's (whose source is the real, post-DNAT server). */
 export interface Flow {
   protocol: string; // "tcp", "udp", "icmp", ...
+  /** TCP's state ("ESTABLISHED", "TIME_WAIT"), absent for stateless protocols. */
+  state?: string;
   orig: { src: string; dst: string; sport?: number; dport?: number };
   reply: { src: string; dst: string; sport?: number; dport?: number };
 }
 
 export interface FlowQuery { from: string; to: string; port: number; protocol: 'TCP' | 'UDP' | 'SCTP' | 'ICMP' }
 export type FlowJudge = (q: FlowQuery) => { egress: { allowed: boolean }; ingress: { allowed: boolean } };
+
+/** TCP states of a connection that is over: nothing left to cut. */
+const OVER = new Set(['TIME_WAIT', 'CLOSE']);
 
 const PROTOCOLS: Record<string, FlowQuery['protocol']> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP', icmp: 'ICMP', icmpv6: 'ICMP', 'ipv6-icmp': 'ICMP' };
 
@@ -23,7 +28,7 @@ export function flowsToCut(flows: Flow[], isLocalPod: (ip: string) => boolean, j
   const cut: Flow[] = [];
   for (const f of flows) {
     const protocol = PROTOCOLS[f.protocol];
-    if (!protocol) continue;
+    if (!protocol || (f.state !== undefined && OVER.has(f.state))) continue;
     const from = f.orig.src;
     // After DNAT the server answers from its own address and port: that is what policy judged.
     const to = f.reply.src;
