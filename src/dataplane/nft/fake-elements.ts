@@ -101,7 +101,7 @@ export function parseValue(text: string, type: FieldType): bigint {
 }
 
 /** One field of a key: a value, or in an interval set a prefix or a range. */
-function parseField(text: string, type: FieldType, interval: boolean): Range {
+export function parseField(text: string, type: FieldType, interval: boolean): Range {
   const t = text.trim();
   const prefix = /^(.+)\/(\d+)$/.exec(t);
   const range = type === 'ipv6_addr' || type === 'ipv4_addr' || type === 'inet_service' || type === 'integer' || type === 'mark'
