@@ -238,7 +238,7 @@ class Transaction {
       case 'delete set': case 'delete map': {
         const t = this.table(c.family, c.table);
         const s = this.set(t, c.name);
-        if (s.kind !== c.op.slice(7)) throw new Error(`${c.op.slice(7)} ${c.name}: No such file or directory (it is a ${s.kind})`);
+        // nft 1.0.6 deletes a set by `delete map` and a map by `delete set` alike.
         const users = [...t.chains.values()].filter((ch) => ch.rules.some((r) => setRefs(r).includes(c.name))).map((ch) => `chain ${ch.name}`);
         if (users.length) throw new Error(`${s.kind} ${c.name}: Device or resource busy (still used by ${users.join(', ')})`);
         this.elementsDeleted += s.elements.size;
@@ -258,7 +258,7 @@ class Transaction {
         const have = t.chains.get(b.name);
         if (!have) { t.chains.set(b.name, { kind: 'chain', name: b.name, decl: b.decl, rules: [] }); this.touch(t, 'chain', b.name); }
         else if (b.decl.length && b.decl.join() !== have.decl.join()) {
-          throw new Error(`chain ${b.name}: exists as "${have.decl.join(' ') || 'a regular chain'}", redeclared as "${b.decl.join(' ')}"`);
+          throw new Error(`chain ${b.name}: Operation not supported (exists as "${have.decl.join(' ') || 'a regular chain'}", redeclared as "${b.decl.join(' ')}")`);
         }
         continue;
       }
