@@ -11,8 +11,8 @@ export interface TracePacket {
   family: 4 | 6;
   /**
    * Where the packet goes on this node: 'forward' (pod to pod, pod to a ClusterIP) and 'input' (to the
-   * node itself) arrive through prerouting; 'output' is sent by the node. After prerouting's DNAT a
-   * destination among `local` goes to input, whatever was said.
+   * node itself) arrive through prerouting; 'output' is sent by the node. After prerouting a
+   * destination among `local` goes to input, one DNAT sent elsewhere to forward, whatever was said.
    */
   hook: 'forward' | 'input' | 'output';
   saddr: string;
@@ -102,7 +102,8 @@ export function traceNft(rulesets: string[], packet: TracePacket): TraceResult {
     return finish(run('postrouting'));
   }
   if (run('prerouting') === 'drop') return finish('drop');
-  const next = p.local.includes(p.daddr) ? 'input' : packet.hook;
+  // Routing after prerouting: to this node's own address, input; DNAT elsewhere, forward; else as said.
+  const next = p.local.includes(p.daddr) ? 'input' : p.dnat ? 'forward' : packet.hook;
   if (run(next) === 'drop') return finish('drop');
   if (next === 'forward') return finish(run('postrouting'));
   return finish('accept');
