@@ -101,6 +101,41 @@ test('the proxy skeleton as nft -f input lists as its listing form (the aff-T ru
   assert.equal(await f.listTable('ip', 'flatnet-proxy'), renderSkeleton(o, 'listing'));
 });
 
+test('lists rules and elements in the shapes nft 1.0.6 prints: implied protocol matches folded, host bits cleared', async () => {
+  const f = new FakeNft();
+  await f.apply(`table inet f {
+	set a { type ipv4_addr; flags interval; }
+	set n { type ipv4_addr . inet_proto . inet_service; flags interval; }
+	chain c {
+		meta l4proto tcp tcp dport 80 accept
+		meta l4proto tcp th dport 80 accept
+		meta l4proto udp th dport { 53, 5353 } accept
+		meta l4proto icmp icmp type echo-request accept
+		meta l4proto ipv6-icmp icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+		ip protocol tcp tcp dport 80 accept
+		meta nfproto ipv4 ip saddr 10.0.0.1 accept
+		tcp dport 80 meta l4proto tcp accept
+	}
+}
+add element inet f a { 10.0.0.5/24 }
+add element inet f n { 10.244.0.0-10.244.255.255 . tcp . 80, 10.245.0.1 . tcp . 1-1024 }`);
+  const listed = (await f.listTable('inet', 'f'))!;
+  assert.equal(listed.slice(listed.indexOf('\tchain c')), `\tchain c {
+		tcp dport 80 accept
+		tcp dport 80 accept
+		udp dport { 53, 5353 } accept
+		icmp type echo-request accept
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+		ip protocol tcp tcp dport 80 accept
+		ip saddr 10.0.0.1 accept
+		tcp dport 80 meta l4proto tcp accept
+	}
+}
+`);
+  assert.match(listed, /elements = \{ 10\.0\.0\.0\/24 \}/);
+  assert.match(listed, /elements = \{ 10\.244\.0\.0\/16 \. tcp \. 80,\n\t\t\t     10\.245\.0\.1 \. tcp \. 1-1024 \}/);
+});
+
 // [what, script, nft 1.0.6's words]: each applied on top of BASE must be refused and change nothing.
 const REFUSED: Array<[string, string, RegExp]> = [
   ['element of a missing table', 'add element inet nope a-1 { 10.0.0.1 }', /table inet nope: No such file or directory/],

@@ -205,6 +205,32 @@ test('policy is judged after DNAT: a ClusterIP connection meets the backend pod\
   assert.deepEqual([v6.verdict, v6.path.some((s) => s.table === 'ip flatnet-proxy')], ['accept', false], 'an ip table sees no IPv6');
 });
 
+test('dual stack: an IPv6 pod isolated through ingress6; neighbour discovery passes, a ping does not', () => {
+  const v6 = `table inet flatnet-policy {
+	map ingress6 { type ipv6_addr : verdict; }
+	set a6-1 { type ipv6_addr; flags interval; }
+	set p-1 { type inet_proto . inet_service; flags interval; }
+	chain forward-ingress { type filter hook forward priority filter + 10; policy accept;
+		ct state established,related accept
+		icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept
+		ip6 daddr vmap @ingress6
+	}
+	chain pi-1 { ip6 saddr @a6-1 meta l4proto . th dport @p-1 accept comment "x/web ingress 0"; }
+	chain ig-1 { jump pi-1; drop comment "ingress isolated by x/web"; }
+}
+add element inet flatnet-policy ingress6 { fd00:10:244:1::5 : goto ig-1 }
+add element inet flatnet-policy a6-1 { fd00:10:244::/48 }
+add element inet flatnet-policy p-1 { tcp . 80 }
+`;
+  const t = (p: Partial<TracePacket>) => traceNft([v6, POLICY], pkt({ family: 6, saddr: 'fd00:10:244:2::9', daddr: 'fd00:10:244:1::5', ...p }));
+  assert.deepEqual([t({}).verdict, last(t({})).comment], ['accept', 'x/web ingress 0']);
+  assert.equal(t({ saddr: 'fd00:99::1' }).verdict, 'drop');
+  const icmp = { protocol: 'icmp', sport: undefined, dport: undefined } as const;
+  assert.equal(t({ ...icmp, icmpType: 'nd-neighbor-solicit' }).verdict, 'accept');
+  assert.equal(t({ ...icmp }).verdict, 'drop', 'a ping (echo-request) to an isolated pod');
+  assert.equal(traceNft([v6], pkt({ protocol: 'icmp', dport: undefined })).verdict, 'accept', 'IPv4 ICMP meets no icmpv6 rule');
+});
+
 test('the guard passes packets its rules do not match; a rule the tracer cannot evaluate is an error naming it', () => {
   const guard = renderGuardSkeleton({ podInterfaces: ['veth*'], vxlanPort: 8472 });
   const r = traceNft([guard, POLICY], pkt({ dport: 80 }));

@@ -65,7 +65,13 @@ export function listingRule(rule: string): string {
   // nft folds "meta l4proto tcp" into the `th dport` of the same rule (src/dataplane/proxy/skeleton.ts, aff-T).
   const m = /^meta l4proto (tcp|udp|sctp) (update @\S+ \{.*) : (.*)th dport \}$/.exec(rule);
   if (m) return `${m[2]} : ${m[3]}${m[1]} dport }`;
-  return rule;
+  // A protocol match that the next expression implies is dropped from the listing (checked on nft 1.0.6).
+  return rule
+    .replace(/(^| )meta l4proto (tcp|udp|sctp) (?:th|\2) (dport|sport)(?= )/g, '$1$2 $3')
+    .replace(/(^| )meta l4proto (?:ipv6-icmp|icmpv6) icmpv6 type(?= )/g, '$1icmpv6 type')
+    .replace(/(^| )meta l4proto icmp icmp type(?= )/g, '$1icmp type')
+    .replace(/(^| )meta nfproto ipv4 ip (?=saddr|daddr)/g, '$1ip ')
+    .replace(/(^| )meta nfproto ipv6 ip6 (?=saddr|daddr)/g, '$1ip6 ');
 }
 
 /** A table as `nft list table` prints it: sets and maps, then chains, each in the order made. */

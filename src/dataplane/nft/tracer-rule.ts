@@ -17,6 +17,8 @@ export interface PacketState {
   sport?: number;
   dport?: number;
   ctState: 'new' | 'established' | 'related';
+  /** ICMP's type by nft's name ("echo-request", "nd-neighbor-solicit"). */
+  icmpType: string;
   mark: bigint;
   iifname?: string;
   oifname?: string;
@@ -53,7 +55,7 @@ export function tokenize(rule: string): string[] {
   return out;
 }
 
-type Special = 'ct_state' | 'ct_status' | 'fib_type' | 'nfproto' | 'ifname_glob';
+type Special = 'ct_state' | 'ct_status' | 'fib_type' | 'nfproto' | 'ifname_glob' | 'icmp_type';
 interface Selector { text: string; type: FieldType | Special; get: (p: PacketState) => bigint | undefined }
 
 const isL4 = (p: PacketState) => p.proto === 6 || p.proto === 17 || p.proto === 132;
@@ -79,6 +81,11 @@ function selector(t: string[], i: number): [Selector, number] | undefined {
   }
   if (two === 'ct state') return [{ text: two, type: 'ct_state', get: () => 0n }, i + 2];
   if (two === 'ct status') return [{ text: two, type: 'ct_status', get: () => 0n }, i + 2];
+  if (two === 'icmp type' || two === 'icmpv6 type') {
+    // Implies its protocol: ICMP for `icmp type` (IPv4), ICMPv6 for `icmpv6 type`.
+    const want = t[i] === 'icmp' ? 1 : 58;
+    return [{ text: two, type: 'icmp_type', get: (p) => (p.proto === want ? 0n : undefined) }, i + 2];
+  }
   if (two === 'meta nfproto') return [{ text: two, type: 'nfproto', get: (p) => BigInt(p.family) }, i + 2];
   if (t[i] === 'ct' && t[i + 1] === 'original') {
     const rest = `${t[i + 2]} ${t[i + 3]}`;
@@ -147,6 +154,7 @@ function special(sel: Selector, operand: string, p: PacketState): boolean {
       if (names.some((n) => n !== 'local')) throw new TraceError(`fib daddr type ${operand}: only "local" is known`);
       return p.local.includes(p.daddr);
     case 'nfproto': return names.includes(p.family === 4 ? 'ipv4' : 'ipv6');
+    case 'icmp_type': return sel.get(p) !== undefined && names.includes(p.icmpType);
     default: {
       const have = sel.text === 'iifname' ? p.iifname : p.oifname;
       if (have === undefined) return false;
@@ -166,8 +174,14 @@ export function evalRule(rule: string, table: FakeTable, p: PacketState): RuleOu
   while (i < t.length) {
     const w = t[i];
     // Statements that end the rule.
-    if (['accept', 'drop', 'return', 'continue'].includes(w)) { out.verdict = parseVerdict(w); out.did.push(w); return out; }
-    if (w === 'jump' || w === 'goto') { out.verdict = parseVerdict(`${w} ${t[i + 1]}`); out.did.push(`${w} ${t[i + 1]}`); return out; }
+    if (['accept', 'drop', 'return', 'continue', 'jump', 'goto'].includes(w)) {
+      const text = w === 'jump' || w === 'goto' ? `${w} ${t[i + 1]}` : w;
+      const after = t.slice(i + text.split(' ').length);
+      if (after.length) throw new TraceError(`"${after.join(' ')}" after the verdict "${text}"`);
+      out.verdict = parseVerdict(text);
+      out.did.push(text);
+      return out;
+    }
     if (w === 'reject') {
       const how = t.slice(i).join(' ');
       // `reject with tcp reset` carries an implicit "meta l4proto tcp" (nft adds the dependency).
@@ -221,6 +235,8 @@ export function evalRule(rule: string, table: FakeTable, p: PacketState): RuleOu
     if (operand === undefined) throw new TraceError(`"${sels.map((s) => s.text).join(' . ')}" without a value`);
     let ok: boolean;
     if (sels.length === 1 && !['ipv4_addr', 'ipv6_addr', 'inet_proto', 'inet_service', 'integer', 'mark', 'ifname'].includes(sels[0].type)) {
+      // `icmp type` of a TCP packet fails the rule, negated or not (its implied protocol match fails).
+      if (sels[0].get(p) === undefined) return fail();
       ok = special(sels[0], operand, p);
     } else if (mask !== undefined) {
       const v = sels[0].get(p);

@@ -21,6 +21,8 @@ export interface TracePacket {
   sport?: number;
   dport?: number;
   ctState: 'new' | 'established' | 'related';
+  /** For ICMP: its type as nft names it; "echo-request" (a ping) by default. */
+  icmpType?: string;
   mark?: number;
   iifname?: string;
   oifname?: string;
@@ -87,7 +89,7 @@ export function traceNft(rulesets: string[], packet: TracePacket): TraceResult {
   const chains = baseChains([...fake.state().values()], packet.family);
   const p: PacketState = {
     family: packet.family, saddr: packet.saddr, daddr: packet.daddr, proto: PROTO[packet.protocol][packet.family === 4 ? 0 : 1],
-    sport: packet.sport, dport: packet.dport, ctState: packet.ctState, mark: BigInt(packet.mark ?? 0),
+    sport: packet.sport, dport: packet.dport, ctState: packet.ctState, icmpType: packet.icmpType ?? 'echo-request', mark: BigInt(packet.mark ?? 0),
     iifname: packet.iifname, oifname: packet.oifname, local: packet.local ?? [], pick: packet.pick ?? 0,
     original: { daddr: packet.daddr, dport: packet.dport }, dnat: false, masquerade: false,
   };
