@@ -1,8 +1,10 @@
 // An in-memory nftables for pure tests: it takes the scripts an applier writes, applies each one whole
 // or throws and keeps its state (as `nft -f` does), refuses what nft 1.0.6 refuses, counts the
 // operations of every transaction, and prints tables as `nft list table` does, so an applier's
-// adoption logic runs on it. Each refusal was checked against nft 1.0.6 in a network namespace; the
-// few places the fake is stricter than the kernel say so.
+// adoption logic runs on it. Each refusal was checked against nft 1.0.6 in a network namespace. The fake
+// is stricter in two places: a repeated `add element` of the same key and value (see FakeNftOptions),
+// and an element with too few fields (nft 1.0.6 takes "tcp" into an inet_proto . inet_service set and
+// lists "ip . 0"). Blocks list as nft lists them: sets and maps first, then chains, each in the order made.
 import { NftError } from '../../kernel/nft.js';
 import { ElementError, compareElements, overlaps, parseElement, perLine, setType, type Element, type SetType } from './fake-elements.js';
 import { NftParseError, parseScript, type BlockDecl, type Command, type Family } from './fake-parse.js';
