@@ -10,10 +10,7 @@ import { ElementError, compareElements, overlaps, parseElement, perLine, setType
 import { NftParseError, parseScript, type BlockDecl, type Command, type Family } from './fake-parse.js';
 
 /** What an applier needs of the kernel (the lead points this at src/dataplane/nft/kernel.ts at merge). */
-export interface NftKernel {
-  apply(script: string): Promise<void>;
-  listTable(family: string, name: string): Promise<string | undefined>;
-}
+import type { NftKernel } from './kernel.js';
 
 export interface FakeSet { kind: 'set' | 'map'; name: string; decl: string[]; type: SetType; elements: Map<string, Element> }
 export interface FakeChain { kind: 'chain'; name: string; decl: string[]; rules: string[] }
