@@ -41,12 +41,14 @@ export interface PolicyIndex {
   hostNetworkByAddress: Map<string, Pod[]>;
   /** Namespace → its policies. */
   policiesByNamespace: Map<string, NetworkPolicy[]>;
+  /** isolatingIn's answers, per pod and direction (the world does not change under an index). */
+  isolating: Map<Pod, Partial<Record<Direction, NetworkPolicy[]>>>;
 }
 
 export function indexWorld(world: PolicyWorld): PolicyIndex {
   const idx: PolicyIndex = {
     world, namespaces: new Map(), podByAddress: new Map(), nodeByAddress: new Map(),
-    hostNetworkByAddress: new Map(), policiesByNamespace: new Map(),
+    hostNetworkByAddress: new Map(), policiesByNamespace: new Map(), isolating: new Map(),
   };
   for (const ns of world.namespaces) idx.namespaces.set(ns.metadata.name, ns);
   for (const pod of world.pods) for (const a of podAddresses(pod)) idx.podByAddress.set(a, pod);
@@ -77,7 +79,9 @@ export function nodeAt(idx: PolicyIndex, address: string): Node | undefined {
 
 /** isolatingPolicies over an index (only the pod's namespace is searched). */
 export function isolatingIn(idx: PolicyIndex, pod: Pod, direction: Direction): NetworkPolicy[] {
-  return isolatingPolicies({ policies: idx.policiesByNamespace.get(namespaceOf(pod)) ?? [] }, pod, direction);
+  let cached = idx.isolating.get(pod);
+  if (!cached) idx.isolating.set(pod, cached = {});
+  return cached[direction] ??= isolatingPolicies({ policies: idx.policiesByNamespace.get(namespaceOf(pod)) ?? [] }, pod, direction);
 }
 
 /**
