@@ -155,6 +155,6 @@ test('explainText: the verdict per direction, the isolating policies and the all
   ]);
   const fromNode = explain({ from: '10.100.0.11', to: '10.244.1.3', port: 0, protocol: 'ICMP' });
   assert.equal(fromNode[0], 'node n1 (10.100.0.11; host network of y/h) -> y/b (10.244.1.3) icmp: allowed');
-  assert.equal(fromNode[1], 'egress of 10.100.0.11: not judged (a node address: only ipBlock rules match it)');
+  assert.equal(fromNode[1], 'egress of 10.100.0.11: not judged (a node\'s address: policy isolates no node or host-network pod)');
   assert.match(fromNode[2], /^ingress of y\/b: allowed \(node n1 always reaches its own pods\); isolated by y\/deny/);
 });
