@@ -54,11 +54,12 @@ export function formatAddress(family: Family, value: bigint): string {
 
 /**
  * The addresses a pod has for policy matching: status.podIPs, else status.podIP. None for a
- * terminating pod, a pod without an address, or a host-network pod (it is its node's address, which
- * only ipBlock matches).
+ * terminating pod, a finished one (Succeeded/Failed: its address may already be another pod's), a pod
+ * without an address, or a host-network pod (it is its node's address, which only ipBlock matches).
  */
 export function podAddresses(pod: Pod): string[] {
-  if (pod.spec.hostNetwork || isTerminating(pod)) return [];
+  const phase = pod.status?.phase;
+  if (pod.spec.hostNetwork || isTerminating(pod) || phase === 'Succeeded' || phase === 'Failed') return [];
   const listed = pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : pod.status?.podIP ? [pod.status.podIP] : [];
   const out: string[] = [];
   for (const ip of listed) {

@@ -30,7 +30,7 @@ test('mergeRanges joins ranges that overlap or touch, IPv4 before IPv6', () => {
   assert.deepEqual(merged.map(formatRange), ['10.0.0.0/23', 'fd00::/64']);
 });
 
-test('podAddresses: podIPs, else podIP; none for host-network, terminating or address-less pods', () => {
+test('podAddresses: podIPs, else podIP; none for host-network, terminating, finished or address-less pods', () => {
   assert.deepEqual(podAddresses(pod('x/a', ['10.244.1.2', 'fd00:0::2'])), ['10.244.1.2', 'fd00::2']);
   const single = pod('x/a', '10.244.1.2');
   delete single.status!.podIPs;
@@ -38,6 +38,7 @@ test('podAddresses: podIPs, else podIP; none for host-network, terminating or ad
   assert.deepEqual(podAddresses(pod('x/h', '10.100.0.11', { hostNetwork: true })), []);
   assert.deepEqual(podAddresses(pod('x/t', '10.244.1.3', { terminating: true })), []);
   assert.deepEqual(podAddresses({ ...single, status: { phase: 'Pending' } }), []);
+  assert.deepEqual(podAddresses({ ...single, status: { ...single.status, phase: 'Succeeded' } }), []);
 });
 
 test('resolveNamedPort and portMatches: per pod, by name and protocol', () => {
