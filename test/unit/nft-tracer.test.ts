@@ -238,12 +238,21 @@ test('the guard passes packets its rules do not match; a rule the tracer cannot 
   assert.equal(r.path[0].chain, 'prerouting', 'raw (-300) first');
   assert.throws(() => traceNft([guard], pkt({ iifname: 'veth1234' })), (err: unknown) =>
     err instanceof TraceError && /inet flatnet-guard chain prerouting rule "iifname "veth\*" fib saddr \. iif oif missing drop"/.test(err.message));
-  const odd = 'table inet x { chain c { type filter hook forward priority 0; policy accept; tcp flags syn accept; } }';
-  assert.throws(() => traceNft([odd], pkt({})), /rule "tcp flags syn accept": .*a form the tracer does not know/);
+  const odd = 'table inet x { chain c { type filter hook forward priority 0; policy accept; ip ttl 64 accept; } }';
+  assert.throws(() => traceNft([odd], pkt({})), /rule "ip ttl 64 accept": .*a form the tracer does not know/);
   assert.throws(() => traceNft(['table inet x { chain c { jump nope; } }'], pkt({})), (err: unknown) => err instanceof TraceError && /nope/.test(err.message));
 });
 
 test('priorities: standard names, offsets and numbers', () => {
   assert.deepEqual(['filter + 10', 'filter - 10', 'dstnat', '-100', 'srcnat', 'raw', 'mangle', 'security', 'srcnat - 5'].map(parsePriority), [10, -10, -100, -100, 100, -300, -150, 50, 95]);
   assert.throws(() => parsePriority('sideways'), TraceError);
+});
+
+test('tcp flags under a mask: a connection\'s first SYN passes, a segment of no known connection is dropped', () => {
+  const t = 'table inet x { chain c { type filter hook forward priority 0; policy accept; ct state new tcp flags != syn / fin,syn,rst,ack drop; } }';
+  const base = { family: 4 as const, hook: 'forward' as const, saddr: '10.244.1.2', daddr: '10.244.2.2', protocol: 'tcp' as const, sport: 40000, dport: 80, ctState: 'new' as const };
+  assert.equal(traceNft([t], base).verdict, 'accept');
+  assert.equal(traceNft([t], { ...base, tcpFlags: ['syn', 'ecn'] }).verdict, 'accept', 'flags outside the mask do not count');
+  assert.equal(traceNft([t], { ...base, tcpFlags: ['ack', 'psh'] }).verdict, 'drop');
+  assert.equal(traceNft([t], { ...base, protocol: 'udp' }).verdict, 'accept', 'not TCP: the match fails');
 });

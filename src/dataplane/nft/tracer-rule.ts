@@ -19,6 +19,8 @@ export interface PacketState {
   ctState: 'new' | 'established' | 'related';
   /** ICMP's type by nft's name ("echo-request", "nd-neighbor-solicit"). */
   icmpType: string;
+  /** TCP's flags by nft's names (a connection's first packet: ["syn"]). */
+  tcpFlags: string[];
   mark: bigint;
   iifname?: string;
   oifname?: string;
@@ -206,6 +208,18 @@ export function evalRule(rule: string, table: FakeTable, p: PacketState): RuleOu
       } else { v = parseValue(t[i + 3], 'mark'); i += 4; }
       p.mark = v;
       out.did.push(`mark set 0x${v.toString(16).padStart(8, '0')}`);
+      continue;
+    }
+    // `tcp flags [!=|==] VALUE [/ MASK]`: the flags under the mask equal the value's (comma lists).
+    if (w === 'tcp' && t[i + 1] === 'flags') {
+      if (p.proto !== 6) return fail();
+      i += 2;
+      let negate = false;
+      if (t[i] === '!=' || t[i] === '==') { negate = t[i] === '!='; i++; }
+      const value = t[i++].split(',');
+      const mask = t[i] === '/' ? t[(i += 2) - 1].split(',') : undefined;
+      const under = (flags: string[]) => (mask ? flags.filter((f) => mask.includes(f)) : flags).sort().join(',');
+      if ((under(p.tcpFlags) === under(value)) === negate) return fail();
       continue;
     }
     // A match: selectors joined by ".", an operator, an operand.

@@ -23,6 +23,8 @@ export interface TracePacket {
   ctState: 'new' | 'established' | 'related';
   /** For ICMP: its type as nft names it; "echo-request" (a ping) by default. */
   icmpType?: string;
+  /** For TCP: its flags as nft names them; ["syn"] for a new connection, ["ack"] otherwise, by default. */
+  tcpFlags?: string[];
   mark?: number;
   iifname?: string;
   oifname?: string;
@@ -82,14 +84,28 @@ const PROTO: Record<string, [number, number]> = { tcp: [6, 6], udp: [17, 17], sc
 
 /** Runs the packet through the tables' base chains on one node. Throws TraceError on a rule it cannot evaluate. */
 export function traceNft(rulesets: string[], packet: TracePacket): TraceResult {
-  const fake = new FakeNft({ duplicateAdd: 'kernel' });
-  for (const text of rulesets) {
-    try { fake.applySync(text); } catch (err) { throw new TraceError(`ruleset not read: ${(err as Error).message}`, { cause: err }); }
+  return new RulesetTracer(rulesets).trace(packet);
+}
+
+/** One node's rulesets, read once, for many packets (a table of 1,000 policies takes a while to read). */
+export class RulesetTracer {
+  private readonly fake = new FakeNft({ duplicateAdd: 'kernel' });
+
+  constructor(rulesets: string[]) {
+    for (const text of rulesets) {
+      try { this.fake.applySync(text); } catch (err) { throw new TraceError(`ruleset not read: ${(err as Error).message}`, { cause: err }); }
+    }
   }
+
+  trace(packet: TracePacket): TraceResult { return tracePacket(this.fake, packet); }
+}
+
+function tracePacket(fake: FakeNft, packet: TracePacket): TraceResult {
   const chains = baseChains([...fake.state().values()], packet.family);
   const p: PacketState = {
     family: packet.family, saddr: packet.saddr, daddr: packet.daddr, proto: PROTO[packet.protocol][packet.family === 4 ? 0 : 1],
-    sport: packet.sport, dport: packet.dport, ctState: packet.ctState, icmpType: packet.icmpType ?? 'echo-request', mark: BigInt(packet.mark ?? 0),
+    sport: packet.sport, dport: packet.dport, ctState: packet.ctState, icmpType: packet.icmpType ?? 'echo-request',
+    tcpFlags: packet.tcpFlags ?? (packet.ctState === 'new' ? ['syn'] : ['ack']), mark: BigInt(packet.mark ?? 0),
     iifname: packet.iifname, oifname: packet.oifname, local: packet.local ?? [], pick: packet.pick ?? 0,
     original: { daddr: packet.daddr, dport: packet.dport }, dnat: false, masquerade: false,
   };
