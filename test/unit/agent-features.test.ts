@@ -38,7 +38,7 @@ test('buildFeatures: every feature on by default, guard first; a switch set to f
   assert.deepEqual(all.disabled, []);
   const some = buildFeatures(context(view), { proxy: false, masquerade: true, policy: false });
   assert.deepEqual(some.enabled.map((f) => f.name), ['guard', 'routes', 'masquerade']);
-  assert.deepEqual(some.disabled.map((f) => f.name), ['proxy']);
+  assert.deepEqual(some.disabled.map((f) => f.name), ['proxy', 'policy']);
   for (const f of FEATURES) if (f.optional) assert.ok(OPTIONAL_FEATURES.includes(f.optional));
 });
 
