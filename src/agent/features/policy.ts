@@ -94,7 +94,8 @@ export function policyFeature(ctx: NodeContext): Feature {
       async afterAdd(env, result) {
         const who = podOf(env);
         const ips = resultIPs(result);
-        if (!who || ips.length === 0) return;
+        // No policy anywhere: nothing can isolate the pod, and the watch brings its address soon enough.
+        if (!who || ips.length === 0 || view.networkPolicies.size === 0) return;
         const key = objectKey('Pod', who.name, who.namespace);
         const pod = await waitForPod(key);
         if (!pod) log(`policy: pod ${who.namespace}/${who.name} not seen within ${POD_WAIT_MS} ms of its ADD; isolated once it is`);
