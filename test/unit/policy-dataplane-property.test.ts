@@ -51,7 +51,7 @@ function dataplane(w: PolicyWorld, t: Map<string, RulesetTracer>, c: Connection)
   return { allowed: true, path };
 }
 
-for (const { seed, dualStack } of [1, 2, 3, 4, 5, 6, 7, 8].map((seed) => ({ seed, dualStack: seed % 4 === 0 }))) {
+for (const { seed, dualStack } of Array.from({ length: 16 }, (_, i) => ({ seed: i + 1, dualStack: (i + 1) % 4 === 0 }))) {
   test(`renderer + tracer give the evaluator's verdict (world ${seed}${dualStack ? ', dual stack' : ''})`, () => {
     const w = randomWorld(seed, { nodes: 2, namespaces: 3, podsPerNamespace: 4, policies: 6, dualStack });
     const t = tables(w, dualStack);

@@ -48,7 +48,7 @@ test('a named port means each destination pod\'s own number; a pod without the n
 test('except narrows only its own peer: another peer allowing the range still allows it', () => {
   const p = policy('x', 'blocks', { ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }, { ipBlock: { cidr: '10.1.2.0/24' } }] }] });
   const t = renderPolicy({ nodeName: 'node-1', pods: [pod('x', 'a', { ip: '10.244.1.2' })], namespaces: [namespace('x')], policies: [p], ipv6: false });
-  assert.deepEqual(elements(t, 'a-'), [['10.0.0.0/16', '10.1.2.0/24', '10.2.0.0-10.255.255.255']]);
+  assert.deepEqual(elements(t, 'b-'), [['10.0.0.0/16', '10.1.2.0/24', '10.2.0.0-10.255.255.255']]);
 });
 
 test('ports: TCP by default, endPort ranges merged per protocol, a protocol without port is every port', () => {
@@ -123,4 +123,13 @@ test('the renderer renders again only what a change touches, and always what a f
   pods = [...pods, pod('c', 'late', { node: 'node-1', ip: '10.244.9.9', labels: { app: 'app3' } })];
   r.render(input());
   assert.ok(r.rendered < policies.length, `one new pod renders again only the parts it touches (${r.rendered} of ${policies.length * 2})`);
+});
+
+test('egress: a named port resolves on a pod inside the rule\'s ipBlock, as the evaluator says', async () => {
+  const { evaluate } = await import('../../src/policy/evaluate.js');
+  const pods = [pod('x', 'a', { ip: '10.244.1.2' }), pod('y', 'b', { ip: '10.244.2.7', node: 'node-2', ports: [{ name: 'web', port: 8080 }] })];
+  const p = policy('x', 'out', { policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.244.2.0/24' } }], ports: [{ protocol: 'TCP', port: 'web' }] }] });
+  const t = renderPolicy({ nodeName: 'node-1', pods, namespaces: [namespace('x'), namespace('y')], policies: [p], ipv6: false });
+  assert.deepEqual(elements(t, 'n-'), [['10.244.2.7 . tcp . 8080']]);
+  assert.equal(evaluate({ pods, namespaces: [namespace('x'), namespace('y')], policies: [p], nodes: [] }, { from: '10.244.1.2', to: '10.244.2.7', port: 8080, protocol: 'TCP' }).allowed, true);
 });

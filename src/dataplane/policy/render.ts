@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod } from '../../api/types.js';
 import { namespaceOf } from '../../policy/selector.js';
 import type { NftBlock } from '../nft/model.js';
-import { formatRange, ipBlockRanges, mergeRanges, type IpRange } from '../../policy/addresses.js';
+import { formatRange, ipBlockRanges, mergeRanges, rangesContain } from '../../policy/addresses.js';
 import { mergePorts, nftPorts } from './intervals.js';
 import { resolveNamedPort, peerPods, type PolicyWorldIndex, type WorldPod } from './world.js';
 
@@ -70,23 +70,38 @@ export interface PolicyPart {
 
 const intervalSet = (name: string, type: string, identity: string, elements: string[]): SetPart =>
   ({ block: { kind: 'set', name, body: [`type ${type}`, 'flags interval'] }, identity, elements });
+const hashSet = (name: string, type: string, identity: string, elements: string[]): SetPart =>
+  ({ block: { kind: 'set', name, body: [`type ${type}`] }, identity, elements });
 
-/** A rule's peers as address ranges: pods the selectors pick, plus each ipBlock minus its own excepts. */
-function peerRanges(peers: NetworkPolicyPeer[], ns: string, w: PolicyWorldIndex): IpRange[] {
-  const ranges: IpRange[] = peerPods(peers, ns, w).flatMap((p) => p.ranges);
-  for (const peer of peers) ranges.push(...ipBlockRanges(peer));
-  return mergeRanges(ranges);
-}
-
-/** A peer set's elements in one family, computed once per render for peers that many rules share. */
-function peerElements(peers: NetworkPolicyPeer[], ns: string, identity: string, fam: 4 | 6, w: PolicyWorldIndex): string[] {
+/**
+ * The addresses of the pods a rule's pod/namespace peers pick, in one family, once per render for peers
+ * that many rules share. A hash set: nft 1.0.6 reads back every interval set of a table before any
+ * change to it (a GETSETELEM per set), so the sets that change with pods are kept out of intervals.
+ */
+function podPeerElements(peers: NetworkPolicyPeer[], ns: string, identity: string, fam: 4 | 6, w: PolicyWorldIndex): string[] {
   const key = `${fam}|${identity}`;
   let out = w.elementsMemo.get(key);
   if (!out) {
-    out = peerRanges(peers, ns, w).filter((r) => r.family === fam).map(formatRange);
+    out = [...new Set(peerPods(peers, ns, w).flatMap((p) => p.ips.filter((ip) => ip.includes(':') === (fam === 6))))].sort();
     w.elementsMemo.set(key, out);
   }
   return out;
+}
+
+/**
+ * The pods an egress rule's named ports may resolve on: those its selectors pick and those inside its
+ * ipBlocks (a block may hold pod addresses), or every pod when the rule has no peers.
+ */
+function namedPortDestinations(peers: NetworkPolicyPeer[], podPeers: NetworkPolicyPeer[], ns: string, w: PolicyWorldIndex): WorldPod[] {
+  if (peers.length === 0) return w.pods;
+  const picked = new Set(podPeers.length ? peerPods(podPeers, ns, w) : []);
+  const blocks = peers.flatMap((p) => ipBlockRanges(p));
+  return w.pods.filter((p) => picked.has(p) || p.ips.some((ip) => rangesContain(blocks, ip)));
+}
+
+/** A rule's ipBlocks in one family: each cidr minus its own excepts, merged (nft refuses overlaps). */
+function blockElements(peers: NetworkPolicyPeer[], fam: 4 | 6): string[] {
+  return mergeRanges(peers.flatMap((p) => ipBlockRanges(p))).filter((r) => r.family === fam).map(formatRange);
 }
 
 /** Numeric ports as "tcp . 80" / "udp . 81-90" elements; a protocol without a port is every port. */
@@ -131,29 +146,40 @@ export function policyPart(policy: NetworkPolicy, dir: Direction, selectedLocal:
     const ports = rule.ports ?? [];
     const note = comment(`${key} ${dir} ${index}`);
     const peerField = dir === 'ingress' ? 'saddr' : 'daddr';
-    // Per family: the peer match ("" when the rule has no peers), then one rule per kind of port match.
-    const peerIdentity = `${ns}|${JSON.stringify(peers)}`;
+    const podPeers = peers.filter((p) => !p.ipBlock);
+    const blockPeers = peers.filter((p) => p.ipBlock);
+    const podIdentity = `${ns}|${JSON.stringify(podPeers)}`;
     const numeric = numericPorts(ports);
     const portsIdentity = numeric.join(',');
     const portsSet = numeric.length ? addSet(intervalSet(nameFor('p', portsIdentity), 'inet_proto . inet_service', portsIdentity, numeric)) : undefined;
     const hasNamed = ports.some((p) => typeof p.port === 'string');
     // Ingress: the named port is the isolated pod's own; egress: the destination peer's.
-    const destinations = dir === 'ingress' ? selectedLocal : peers.length ? peerPods(peers, ns, w) : w.pods;
+    const destinations = dir === 'ingress' ? selectedLocal : namedPortDestinations(peers, podPeers, ns, w);
     const familyList: Array<4 | 6 | undefined> = peers.length || hasNamed ? families : [undefined];
     for (const fam of familyList) {
-      let match = '';
-      if (peers.length && fam) {
+      // The peer matches, any of which will do: the selected pods' addresses, the ipBlocks ("" when
+      // the rule has no peers); then one rule per kind of port match.
+      const matches: string[] = peers.length ? [] : [''];
+      if (fam && podPeers.length) {
         const f = FAMILIES[fam];
-        const set = addSet(intervalSet(nameFor(`a${f.suffix}`, peerIdentity), f.addr, peerIdentity, peerElements(peers, ns, peerIdentity, fam, w)));
-        match = `${f.ip} ${peerField} @${set} `;
+        const set = addSet(hashSet(nameFor(`a${f.suffix}`, podIdentity), f.addr, podIdentity, podPeerElements(podPeers, ns, podIdentity, fam, w)));
+        matches.push(`${f.ip} ${peerField} @${set} `);
       }
-      if (ports.length === 0) { rules.push(`${match}accept ${note}`); continue; }
-      if (portsSet) rules.push(`${match}meta l4proto . th dport @${portsSet} accept ${note}`);
-      if (hasNamed && fam) {
+      const blocks = fam && blockPeers.length ? blockElements(blockPeers, fam) : [];
+      if (fam && blocks.length) {
         const f = FAMILIES[fam];
-        const identity = `${key}|${dir}|${index}`;
-        const set = addSet(intervalSet(nameFor(`n${f.suffix}`, identity), `${f.addr} . inet_proto . inet_service`, identity, namedPorts(ports, destinations, fam)));
-        rules.push(`${match}${f.ip} daddr . meta l4proto . th dport @${set} accept ${note}`);
+        const set = addSet(intervalSet(nameFor(`b${f.suffix}`, blocks.join(',')), f.addr, blocks.join(','), blocks));
+        matches.push(`${f.ip} ${peerField} @${set} `);
+      }
+      for (const match of matches) {
+        if (ports.length === 0) { rules.push(`${match}accept ${note}`); continue; }
+        if (portsSet) rules.push(`${match}meta l4proto . th dport @${portsSet} accept ${note}`);
+        if (hasNamed && fam) {
+          const f = FAMILIES[fam];
+          const identity = `${key}|${dir}|${index}`;
+          const set = addSet(hashSet(nameFor(`n${f.suffix}`, identity), `${f.addr} . inet_proto . inet_service`, identity, namedPorts(ports, destinations, fam)));
+          rules.push(`${match}${f.ip} daddr . meta l4proto . th dport @${set} accept ${note}`);
+        }
       }
     }
   });

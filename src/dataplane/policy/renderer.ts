@@ -6,6 +6,7 @@
 import type { Namespace, NetworkPolicy, Pod } from '../../api/types.js';
 import type { NftBlock, NftTable } from '../nft/model.js';
 import { matchesSelector, namespaceOf, peerSelectsPod } from '../../policy/selector.js';
+import { ipBlockRanges, podAddresses, rangesContain } from '../../policy/addresses.js';
 import { FAMILIES, POLICY_TABLE, baseChains, comment, nameFor, policyKey, policyPart, type Direction, type PolicyPart, type PolicyRenderInput } from './render.js';
 import { indexWorld, selectedLocal, type PolicyWorldIndex } from './world.js';
 
@@ -28,6 +29,8 @@ function touches(policy: NetworkPolicy, dir: Direction, pod: Pod, namespaces: Re
     // An egress rule with named ports and no peers resolves them on every pod of the cluster.
     if (peers.length === 0 && dir === 'egress' && hasNamedPorts(rule)) return 'all';
     if (peers.some((peer) => peerSelectsPod(peer, namespaceOf(policy), pod, namespaces))) return 'all';
+    // Named ports of an egress rule also resolve on pods inside its ipBlocks.
+    if (dir === 'egress' && hasNamedPorts(rule) && peers.some((peer) => podAddresses(pod).some((ip) => rangesContain(ipBlockRanges(peer), ip)))) return 'all';
   }
   if (namespaceOf(pod) === namespaceOf(policy) && matchesSelector(policy.spec.podSelector, pod.metadata.labels)) {
     // Ingress named ports are resolved on the isolated pods themselves: their set follows the selection.
