@@ -1,0 +1,94 @@
+// flatnet's side: the policy renderer and the nft table applier, driven as the agent drives them. Each
+// figure is render + apply (the agent's time from the change to the kernel holding it): full sync into
+// an empty node, then one policy added, one pod added (its address in the sets), one label changed.
+import { performance } from 'node:perf_hooks';
+import { percentile } from '../cni/stats.js';
+import { ADDED_POD_INDEX, podIP, withLabel, withPod, withPolicy, type PolicyWorld } from './world.js';
+
+/** What the bench needs of flatnet's policy dataplane for one node netns. */
+export interface FlatnetNode {
+  /** render + apply of `world`; `touched`: set names → keys whose membership may have changed. */
+  sync(world: PolicyWorld): Promise<{ renderMs: number; applyMs: number; operations: number; rebuilt: boolean }>;
+  /** Removes the table and forgets it (the next sync starts from an empty node). */
+  reset(): Promise<void>;
+  /** Whether the kernel's table holds `address` in some set or map (read back, untimed). */
+  holds(address: string): Promise<boolean>;
+}
+
+/** Stop repeating a figure once its samples add up to this. */
+const REPEAT_BUDGET_MS = 3000;
+
+export interface Timing { ms: number; renderMs: number; ops: number; samples: number[] }
+
+async function toggled(repeat: number, toBase: () => Promise<unknown>, toTarget: () => ReturnType<FlatnetNode['sync']>): Promise<Timing> {
+  const samples: number[] = [];
+  let renderMs: number[] = [];
+  let ops = 0;
+  while (samples.length < repeat && (samples.length === 0 || samples.reduce((a, b) => a + b, 0) < REPEAT_BUDGET_MS)) {
+    if (samples.length > 0) await toBase();
+    const t0 = performance.now();
+    const r = await toTarget();
+    samples.push(performance.now() - t0);
+    renderMs.push(r.renderMs);
+    ops = r.operations;
+  }
+  const med = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+  return { ms: med(samples), renderMs: med(renderMs), ops, samples };
+}
+
+export interface FlatnetResult {
+  full: Timing; policy: Timing; pod: Timing; label: Timing;
+  /** The added pod's address was found in the kernel's table after its sync. */
+  podInSets: boolean;
+}
+
+export async function benchFlatnet(node: FlatnetNode, world: PolicyWorld, seed: number, repeat: number): Promise<FlatnetResult> {
+  await node.reset();
+  const full = await toggled(1, async () => undefined, () => node.sync(world));
+  const policy = await toggled(repeat, () => node.sync(world), () => node.sync(withPolicy(world, seed)));
+  await node.sync(world);
+  const pod = await toggled(repeat, () => node.sync(world), () => node.sync(withPod(world)));
+  // Only meaningful when a policy selects the new pod or names it as a peer: with none, nothing holds it.
+  const podInSets = world.policies.length === 0 ? true : await node.holds(podIP(ADDED_POD_INDEX));
+  await node.sync(world);
+  const label = await toggled(repeat, () => node.sync(world), () => node.sync(withLabel(world)));
+  await node.sync(world);
+  return { full, policy, pod, label, podInSets };
+}
+
+/**
+ * flatnet's renderer and applier, loaded by path at run time so this bench builds (and runs its
+ * reference side alone) on a tree that does not have them yet. Undefined with the reason when absent.
+ */
+export async function loadFlatnet(netns: string): Promise<FlatnetNode | string> {
+  const load = (spec: string) => import(spec) as Promise<Record<string, any>>;
+  try {
+    const [render, applier, kernel] = await Promise.all([
+      load('../../src/dataplane/policy/render.js'), load('../../src/dataplane/nft/applier.js'), load('../../src/kernel/nft.js')]);
+    return makeNode(netns, render, applier, kernel);
+  } catch (err) {
+    return err instanceof Error ? err.message.split('\n')[0] : String(err);
+  }
+}
+
+function makeNode(netns: string, render: Record<string, any>, applierMod: Record<string, any>, kernelMod: Record<string, any>): FlatnetNode {
+  const kernel = new kernelMod.NftKernelImpl(netns);
+  let applier = new applierMod.NftTableApplier(kernel, 'inet', 'flatnet-policy');
+  return {
+    async sync(world) {
+      const t0 = performance.now();
+      const table = render.renderPolicy(world, world.nodes[0].metadata.name);
+      const t1 = performance.now();
+      const r = await applier.sync(table);
+      return { renderMs: t1 - t0, applyMs: performance.now() - t1, operations: r.operations, rebuilt: r.rebuilt };
+    },
+    async reset() {
+      await applier.cleanup();
+      applier = new applierMod.NftTableApplier(kernel, 'inet', 'flatnet-policy');
+    },
+    async holds(address) {
+      const text: string | undefined = await kernel.listTable('inet', 'flatnet-policy');
+      return text !== undefined && new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`).test(text);
+    },
+  };
+}
