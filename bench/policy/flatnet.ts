@@ -2,6 +2,7 @@
 // figure is render + apply (the agent's time from the change to the kernel holding it): full sync into
 // an empty node, then one policy added, one pod added (its address in the sets), one label changed.
 import { performance } from 'node:perf_hooks';
+import { Netns } from '../../src/kernel/netns.js';
 import { percentile } from '../cni/stats.js';
 import { ADDED_POD_INDEX, podIP, withLabel, withPod, withPolicy, type PolicyWorld } from './world.js';
 
@@ -64,7 +65,7 @@ export async function loadFlatnet(netns: string): Promise<FlatnetNode | string> 
   const load = (spec: string) => import(spec) as Promise<Record<string, any>>;
   try {
     const [render, applier, kernel] = await Promise.all([
-      load('../../src/dataplane/policy/render.js'), load('../../src/dataplane/nft/applier.js'), load('../../src/kernel/nft.js')]);
+      load('../../src/dataplane/policy/render.js'), load('../../src/dataplane/nft/applier.js'), load('../../src/dataplane/nft/kernel.js')]);
     return makeNode(netns, render, applier, kernel);
   } catch (err) {
     return err instanceof Error ? err.message.split('\n')[0] : String(err);
@@ -72,7 +73,7 @@ export async function loadFlatnet(netns: string): Promise<FlatnetNode | string> 
 }
 
 function makeNode(netns: string, render: Record<string, any>, applierMod: Record<string, any>, kernelMod: Record<string, any>): FlatnetNode {
-  const kernel = new kernelMod.NftKernelImpl(netns);
+  const kernel = new kernelMod.NetnsNftKernel(new Netns(netns));
   let applier = new applierMod.NftTableApplier(kernel, 'inet', 'flatnet-policy');
   return {
     async sync(world) {

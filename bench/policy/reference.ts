@@ -26,6 +26,8 @@ export interface Reference {
   chains: number;
   sets: number;
   elements: number;
+  /** Mean number of policies isolating a pod (over all pods), per direction. */
+  isolating: { ingress: number; egress: number };
 }
 
 /** The kernel's CONFIG_IP_SET_MAX here; a ruleset needing more sets cannot be loaded. */
@@ -111,6 +113,7 @@ export function renderReference(world: PolicyWorld): Reference {
   const chains: string[] = ['RFWD'];
   const rules: string[] = ['-A FORWARD -j RFWD', '-A RFWD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'];
   const policyChain = new Map<string, string>();
+  const isolatingCount = { ingress: 0, egress: 0 };
   const chainOf = (pol: NetworkPolicy, dir: 'ingress' | 'egress') => {
     const key = `${dir}/${idOf(pol)}`;
     let c = policyChain.get(key);
@@ -128,6 +131,7 @@ export function renderReference(world: PolicyWorld): Reference {
     for (const dir of ['egress', 'ingress'] as const) {
       const type = dir === 'ingress' ? 'Ingress' : 'Egress';
       const isolating = policies.filter((p) => namespaceOf(p) === namespaceOf(pod) && p.spec.policyTypes.includes(type) && matchesSelector(p.spec.podSelector, pod.metadata.labels));
+      isolatingCount[dir] += isolating.length;
       if (isolating.length === 0) continue;
       const mark = dir === 'ingress' ? INGRESS_OK : EGRESS_OK;
       const podChain = `${dir === 'ingress' ? 'RIG' : 'REG'}-${h(idOf(pod))}`;
@@ -147,5 +151,7 @@ export function renderReference(world: PolicyWorld): Reference {
     for (const e of s.elements) ipsets.push(`add ${name} ${e}`);
     elements += s.elements.length;
   }
-  return { ipsets: ipsets.join('\n') + '\n', iptables, rules: rules.length, chains: chains.length, sets: book.sets.size, elements };
+  const pods = Math.max(1, world.pods.length);
+  return { ipsets: ipsets.join('\n') + '\n', iptables, rules: rules.length, chains: chains.length, sets: book.sets.size, elements,
+    isolating: { ingress: isolatingCount.ingress / pods, egress: isolatingCount.egress / pods } };
 }

@@ -5,6 +5,7 @@ import type { Latency } from './native.js';
 
 export interface ReferenceResult {
   rules: number; chains: number; sets: number; elements: number;
+  isolating: { ingress: number; egress: number };
   /** ipset restore + iptables-restore into an empty node (median of the samples), and each part. */
   loadMs: number; ipsetMs: number; iptablesMs: number; samples: number;
   /** Why it was not loaded (more sets than the kernel allows), when it was not. */
@@ -28,7 +29,7 @@ const lat = (l?: Latency) => (l ? `${f0(l.p50)} / ${f0(l.p99)}` : '-');
 export function printSize(r: SizeResult, baseLabel: string): void {
   const fn = r.flatnet, ref = r.reference;
   const row = (name: string, cells: string[]) => console.log(name.padEnd(12) + cells.map((c, i) => c.padStart([13, 13, 13, 13, 16][i])).join(''));
-  console.log(`\n${r.size} policies (${r.policies} with the probe policies); reference: ${ref.rules} iptables rules, ${ref.chains} chains, ${ref.sets} ipsets, ${ref.elements} set elements`);
+  console.log(`\n${r.size} policies (${r.policies} with the probe policies); reference: ${ref.rules} iptables rules, ${ref.chains} chains, ${ref.sets} ipsets, ${ref.elements} set elements; policies isolating a pod: ${f1(ref.isolating.ingress)} ingress, ${f1(ref.isolating.egress)} egress (mean)`);
   row('', ['full sync', '+1 policy', '+1 pod', 'label change', 'connect p50/p99']);
   row('', ['ms', 'ms (ops)', 'ms (ops)', 'ms (ops)', 'µs']);
   if (fn) {
