@@ -6,6 +6,7 @@
 //
 // Usage: node dist/bench/policy/run.js [--sizes 0,10,100,1000,5000] [--connects 2000] [--rounds 10]
 //                                      [--repeat 3] [--seed 1] [--no-flatnet] [--json]
+import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -33,7 +34,9 @@ const repeat = Math.max(1, Number(values.repeat));
 const seed = Number(values.seed);
 
 const say = (m: string) => process.stderr.write(m + '\n');
-const scope = new Scope();
+/** bench/proxy's scope under its own prefix, so a policy run's namespaces are told apart from a proxy run's. */
+class PolicyScope extends Scope { override readonly prefix = `fnq${randomBytes(3).toString('hex')}`; }
+const scope = new PolicyScope();
 scope.installExitHandlers();
 let natives: Natives | undefined;
 process.on('exit', () => { if (natives) removeNatives(natives); });
