@@ -3,12 +3,15 @@
 // an empty node, then one policy added, one pod added (its address in the sets), one label changed.
 import { performance } from 'node:perf_hooks';
 import { Netns } from '../../src/kernel/netns.js';
+import { NftTableApplier } from '../../src/dataplane/nft/applier.js';
+import { NetnsNftKernel } from '../../src/dataplane/nft/kernel.js';
+import { POLICY_TABLE, renderPolicy } from '../../src/dataplane/policy/render.js';
 import { percentile } from '../cni/stats.js';
 import { ADDED_POD_INDEX, podIP, withLabel, withPod, withPolicy, type PolicyWorld } from './world.js';
 
 /** What the bench needs of flatnet's policy dataplane for one node netns. */
 export interface FlatnetNode {
-  /** render + apply of `world`; `touched`: set names → keys whose membership may have changed. */
+  /** render + apply of `world`, as the agent's PolicySync does it (the flow cut after it is not timed). */
   sync(world: PolicyWorld): Promise<{ renderMs: number; applyMs: number; operations: number; rebuilt: boolean }>;
   /** Removes the table and forgets it (the next sync starts from an empty node). */
   reset(): Promise<void>;
@@ -57,39 +60,25 @@ export async function benchFlatnet(node: FlatnetNode, world: PolicyWorld, seed: 
   return { full, policy, pod, label, podInSets };
 }
 
-/**
- * flatnet's renderer and applier, loaded by path at run time so this bench builds (and runs its
- * reference side alone) on a tree that does not have them yet. Undefined with the reason when absent.
- */
-export async function loadFlatnet(netns: string): Promise<FlatnetNode | string> {
-  const load = (spec: string) => import(spec) as Promise<Record<string, any>>;
-  try {
-    const [render, applier, kernel] = await Promise.all([
-      load('../../src/dataplane/policy/render.js'), load('../../src/dataplane/nft/applier.js'), load('../../src/dataplane/nft/kernel.js')]);
-    return makeNode(netns, render, applier, kernel);
-  } catch (err) {
-    return err instanceof Error ? err.message.split('\n')[0] : String(err);
-  }
-}
-
-function makeNode(netns: string, render: Record<string, any>, applierMod: Record<string, any>, kernelMod: Record<string, any>): FlatnetNode {
-  const kernel = new kernelMod.NetnsNftKernel(new Netns(netns));
-  let applier = new applierMod.NftTableApplier(kernel, 'inet', 'flatnet-policy');
+/** flatnet's renderer and applier on the nft of the netns at `netnsPath`, as the agent's policy feature wires them. */
+export function flatnetNode(netnsPath: string): FlatnetNode {
+  const kernel = new NetnsNftKernel(new Netns(netnsPath));
+  let applier = new NftTableApplier(kernel, 'inet', POLICY_TABLE);
   return {
     async sync(world) {
       const t0 = performance.now();
-      const table = render.renderPolicy(world, world.nodes[0].metadata.name);
+      const table = renderPolicy({ nodeName: world.nodes[0].metadata.name, pods: world.pods, namespaces: world.namespaces, policies: world.policies, ipv6: false });
       const t1 = performance.now();
       const r = await applier.sync(table);
       return { renderMs: t1 - t0, applyMs: performance.now() - t1, operations: r.operations, rebuilt: r.rebuilt };
     },
     async reset() {
       await applier.cleanup();
-      applier = new applierMod.NftTableApplier(kernel, 'inet', 'flatnet-policy');
+      applier = new NftTableApplier(kernel, 'inet', POLICY_TABLE);
     },
     async holds(address) {
-      const text: string | undefined = await kernel.listTable('inet', 'flatnet-policy');
-      return text !== undefined && new RegExp(`\\b${address.replace(/\./g, '\\.')}\\b`).test(text);
+      const text = await kernel.listTable('inet', POLICY_TABLE);
+      return text !== undefined && new RegExp(`(^|[^0-9.])${address.replace(/\./g, '\\.')}([^0-9.]|$)`, 'm').test(text);
     },
   };
 }

@@ -48,10 +48,10 @@ export function printSize(r: SizeResult, baseLabel: string): void {
   if (fn && r.connect.flatnet && r.connect.iptables) parts.push(`connect p50 ${ratio(r.connect.flatnet.p50, r.connect.iptables.p50)}, p99 ${ratio(r.connect.flatnet.p99, r.connect.iptables.p99)}`);
   if (parts.length) console.log(`flatnet/iptables: ${parts.join(', ')}`);
   const b = r.connect.base.p50;
-  const over = (l: Latency) => `${f1(l.p50 - b)} µs`;
+  const over = (l: Latency) => `${l.p50 - b >= 0 ? '+' : '−'}${f1(Math.abs(l.p50 - b))} µs`;
   const cmp: string[] = [];
-  if (r.connect.flatnet) cmp.push(`flatnet ${ratio(r.connect.flatnet.p50, b)} (${over(r.connect.flatnet)} more)`);
-  if (r.connect.iptables) cmp.push(`iptables ${ratio(r.connect.iptables.p50, b)} (${over(r.connect.iptables)} more)`);
+  if (r.connect.flatnet) cmp.push(`flatnet ${ratio(r.connect.flatnet.p50, b)} ${over(r.connect.flatnet)}`);
+  if (r.connect.iptables) cmp.push(`iptables ${ratio(r.connect.iptables.p50, b)} ${over(r.connect.iptables)}`);
   if (cmp.length) console.log(`connect p50 against ${baseLabel} in the same rounds: ${cmp.join(', ')}`);
 }
 

@@ -12,7 +12,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { percentile } from '../cni/stats.js';
 import { Scope, run } from '../proxy/topology.js';
-import { benchFlatnet, loadFlatnet, type FlatnetNode, type FlatnetResult } from './flatnet.js';
+import { useCommandRunner } from '../../src/kernel/exec.js';
+import { ShellPool } from '../../src/kernel/shell-pool.js';
+import { benchFlatnet, flatnetNode, type FlatnetNode, type FlatnetResult } from './flatnet.js';
 import { buildNatives, connectTimes, latency, removeNatives, startServer, type Natives, type Pair } from './native.js';
 import { EMPTY_FILTER, IP_SET_MAX, renderReference } from './reference.js';
 import { printSize, printTargets, targets, type ReferenceResult, type SizeResult } from './report.js';
@@ -39,6 +41,7 @@ class PolicyScope extends Scope { override readonly prefix = `fnq${randomBytes(3
 const scope = new PolicyScope();
 scope.installExitHandlers();
 let natives: Natives | undefined;
+let pool: ShellPool | undefined;
 process.on('exit', () => { if (natives) removeNatives(natives); });
 
 const inNode = (node: string, cmd: string, args: string[], input = '') => run('ip', ['netns', 'exec', node, cmd, ...args], input);
@@ -109,16 +112,11 @@ async function main(): Promise<void> {
   let flatnet: FlatnetNode | undefined;
   let baseLabel = 'no rules';
   if (topo.flatnet) {
-    const fn = await loadFlatnet(netnsPath(topo.flatnet.node));
-    const base = await loadFlatnet(netnsPath(topo.base!.node));
-    if (typeof fn === 'string' || typeof base === 'string') {
-      say(`flatnet side not run: ${typeof fn === 'string' ? fn : base}`);
-      delete topo.flatnet;
-    } else {
-      flatnet = fn;
-      await base.sync(makeWorld(0, seed));
-      baseLabel = 'flatnet@0';
-    }
+    // nft runs as in the agent: through its pool of shells (the warm CNI server installs one), not a spawn per call.
+    useCommandRunner(pool = new ShellPool(8));
+    flatnet = flatnetNode(netnsPath(topo.flatnet.node));
+    await flatnetNode(netnsPath(topo.base!.node)).sync(makeWorld(0, seed));
+    baseLabel = 'flatnet@0';
   }
   const probes = probePairs(seed);
   const pairsOf = (t: Topology): Pair[] => probes.map((p) => ({ netns: netnsPath(t.pods[p.from]), address: podIP(p.to), port: PROBE_PORT }));
@@ -160,10 +158,12 @@ async function main(): Promise<void> {
 }
 
 main().then(() => {
+  pool?.close();
   const left = scope.cleanupSync();
   say(left.length ? `could not remove namespaces: ${left.join(' ')}` : `namespaces ${scope.prefix}-*: all removed`);
 }, (err: unknown) => {
   say(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
+  pool?.close();
   scope.cleanupSync();
   process.exitCode = 1;
 });
