@@ -50,8 +50,8 @@ export function printSize(r: SizeResult, baseLabel: string): void {
   const b = r.connect.base.p50;
   const over = (l: Latency) => `${l.p50 - b >= 0 ? '+' : '−'}${f1(Math.abs(l.p50 - b))} µs`;
   const cmp: string[] = [];
-  if (r.connect.flatnet) cmp.push(`flatnet ${ratio(r.connect.flatnet.p50, b)} ${over(r.connect.flatnet)}`);
-  if (r.connect.iptables) cmp.push(`iptables ${ratio(r.connect.iptables.p50, b)} ${over(r.connect.iptables)}`);
+  if (r.connect.flatnet) cmp.push(`flatnet ${ratio(r.connect.flatnet.p50, b)} (${over(r.connect.flatnet)})`);
+  if (r.connect.iptables) cmp.push(`iptables ${ratio(r.connect.iptables.p50, b)} (${over(r.connect.iptables)})`);
   if (cmp.length) console.log(`connect p50 against ${baseLabel} in the same rounds: ${cmp.join(', ')}`);
 }
 
