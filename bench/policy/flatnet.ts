@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { Netns } from '../../src/kernel/netns.js';
 import { NftTableApplier } from '../../src/dataplane/nft/applier.js';
 import { NetnsNftKernel } from '../../src/dataplane/nft/kernel.js';
+import { renderTable } from '../../src/dataplane/nft/model.js';
 import { POLICY_TABLE, renderPolicy } from '../../src/dataplane/policy/render.js';
 import { percentile } from '../cni/stats.js';
 import { ADDED_POD_INDEX, podIP, withLabel, withPod, withPolicy, type PolicyWorld } from './world.js';
@@ -17,7 +18,13 @@ export interface FlatnetNode {
   reset(): Promise<void>;
   /** Whether the kernel's table holds `address` in some set or map (read back, untimed). */
   holds(address: string): Promise<boolean>;
+  /** Size of the table `world` renders to. */
+  size(world: PolicyWorld): TableSize;
+  /** One `nft -f` that changes nothing (`add table` of the existing table): the floor of any sync at this size. */
+  noop(): Promise<void>;
 }
+
+export interface TableSize { chains: number; sets: number; elements: number; scriptKB: number }
 
 /** Stop repeating a figure once its samples add up to this. */
 const REPEAT_BUDGET_MS = 3000;
@@ -42,6 +49,9 @@ async function toggled(repeat: number, toBase: () => Promise<unknown>, toTarget:
 
 export interface FlatnetResult {
   full: Timing; policy: Timing; pod: Timing; label: Timing;
+  table: TableSize;
+  /** Median of 5 `nft -f` transactions that change nothing, with the table loaded. */
+  noopMs: number;
   /** The added pod's address was found in the kernel's table after its sync. */
   podInSets: boolean;
 }
@@ -57,17 +67,20 @@ export async function benchFlatnet(node: FlatnetNode, world: PolicyWorld, seed: 
   await node.sync(world);
   const label = await toggled(repeat, () => node.sync(world), () => node.sync(withLabel(world)));
   await node.sync(world);
-  return { full, policy, pod, label, podInSets };
+  const noop: number[] = [];
+  for (let i = 0; i < 5; i++) { const t0 = performance.now(); await node.noop(); noop.push(performance.now() - t0); }
+  return { full, policy, pod, label, podInSets, table: node.size(world), noopMs: percentile(noop.sort((a, b) => a - b), 50) };
 }
 
 /** flatnet's renderer and applier on the nft of the netns at `netnsPath`, as the agent's policy feature wires them. */
 export function flatnetNode(netnsPath: string): FlatnetNode {
   const kernel = new NetnsNftKernel(new Netns(netnsPath));
+  const render = (world: PolicyWorld) => renderPolicy({ nodeName: world.nodes[0].metadata.name, pods: world.pods, namespaces: world.namespaces, policies: world.policies, ipv6: false });
   let applier = new NftTableApplier(kernel, 'inet', POLICY_TABLE);
   return {
     async sync(world) {
       const t0 = performance.now();
-      const table = renderPolicy({ nodeName: world.nodes[0].metadata.name, pods: world.pods, namespaces: world.namespaces, policies: world.policies, ipv6: false });
+      const table = render(world);
       const t1 = performance.now();
       const r = await applier.sync(table);
       return { renderMs: t1 - t0, applyMs: performance.now() - t1, operations: r.operations, rebuilt: r.rebuilt };
@@ -76,6 +89,12 @@ export function flatnetNode(netnsPath: string): FlatnetNode {
       await applier.cleanup();
       applier = new NftTableApplier(kernel, 'inet', POLICY_TABLE);
     },
+    size(world) {
+      const t = render(world);
+      return { chains: t.blocks.filter((b) => b.kind === 'chain').length, sets: t.blocks.filter((b) => b.kind !== 'chain').length,
+        elements: [...t.elements.values()].reduce((n, e) => n + e.size, 0), scriptKB: Buffer.byteLength(renderTable(t)) / 1024 };
+    },
+    noop: () => kernel.apply(`add table inet ${POLICY_TABLE}\n`),
     async holds(address) {
       const text = await kernel.listTable('inet', POLICY_TABLE);
       return text !== undefined && new RegExp(`(^|[^0-9.])${address.replace(/\./g, '\\.')}([^0-9.]|$)`, 'm').test(text);

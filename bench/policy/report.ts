@@ -34,6 +34,8 @@ export function printSize(r: SizeResult, baseLabel: string): void {
   row('', ['ms', 'ms (ops)', 'ms (ops)', 'ms (ops)', 'µs']);
   if (fn) {
     row('flatnet', [f1(fn.full.ms), `${f1(fn.policy.ms)} (${fn.policy.ops})`, `${f1(fn.pod.ms)} (${fn.pod.ops})`, `${f1(fn.label.ms)} (${fn.label.ops})`, lat(r.connect.flatnet)]);
+    console.log(`  table: ${fn.table.chains} chains, ${fn.table.sets} sets and maps, ${fn.table.elements} elements, ${f0(fn.table.scriptKB)} KB of nft -f input; ` +
+      `an nft -f that changes nothing takes ${f1(fn.noopMs)} ms at this size`);
     console.log(`  of which render: full ${f1(fn.full.renderMs)} ms, +1 policy ${f1(fn.policy.renderMs)}, +1 pod ${f1(fn.pod.renderMs)}, label ${f1(fn.label.renderMs)}; ` +
       `new pod's address in the table: ${fn.podInSets ? 'yes' : 'NO'}`);
   } else {
