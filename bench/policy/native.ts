@@ -53,6 +53,7 @@ int main(int argc, char **argv) {
 // connect COUNT WARM : lines "NETNS_PATH ADDRESS PORT" on stdin; connects round-robin over them, each
 // socket made in its source pod's netns, timed from connect() to its return (the SYN-ACK), closed with
 // a reset (SO_LINGER 0: no TIME_WAIT). Prints one µs figure a line; exits 1 on the first failure.
+// connect 0 0 TIMEOUT_MS : each pair once, printing 1 (connected) or 0 (no answer within the timeout).
 const CONNECT_C = String.raw`
 #define _GNU_SOURCE
 #include <sched.h>
@@ -67,7 +68,7 @@ const CONNECT_C = String.raw`
 #include <arpa/inet.h>
 struct pair { int ns; struct sockaddr_in to; char text[600]; };
 int main(int argc, char **argv) {
-  int count = atoi(argv[1]), warm = atoi(argv[2]), n = 0;
+  int count = atoi(argv[1]), warm = atoi(argv[2]), n = 0, check = argc > 3 ? atoi(argv[3]) : 0;
   static struct pair p[4096];
   char line[600], path[512], addr[64]; int port;
   while (n < 4096 && fgets(line, sizeof line, stdin)) {
@@ -79,6 +80,7 @@ int main(int argc, char **argv) {
   }
   if (!n) { fprintf(stderr, "no pairs\n"); return 1; }
   struct linger lg = { 1, 0 }; struct timeval tmo = { 3, 0 };
+  if (check) { tmo.tv_sec = check / 1000; tmo.tv_usec = (check % 1000) * 1000; count = n; }
   for (int i = 0; i < warm + count; i++) {
     struct pair *q = &p[i % n];
     if (setns(q->ns, CLONE_NEWNET) != 0) { perror("setns"); return 1; }
@@ -89,6 +91,7 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &a);
     int r = connect(s, (struct sockaddr *)&q->to, sizeof q->to);
     clock_gettime(CLOCK_MONOTONIC, &b);
+    if (check) { printf("%d\n", r == 0); close(s); continue; }
     if (r != 0) { fprintf(stderr, "connect %s: %s\n", q->text, strerror(errno)); return 1; }
     close(s);
     if (i >= warm) printf("%.1f\n", (b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3);
@@ -141,6 +144,21 @@ export async function connectTimes(scope: Scope, n: Natives, pairs: Pair[], coun
   scope.children.delete(child);
   if (code !== 0) throw new Error(`connect client exited ${code}: ${Buffer.concat(err).toString().trim()}`);
   return Buffer.concat(out).toString().trim().split('\n').map(Number);
+}
+
+/** Each pair once, a connect given up after `timeoutMs`: whether it connected. */
+export async function connectsPass(scope: Scope, n: Natives, pairs: Pair[], timeoutMs: number): Promise<boolean[]> {
+  const child = spawn(n.connect, ['0', '0', String(timeoutMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  scope.children.add(child);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (b: Buffer) => out.push(b));
+  child.stderr!.on('data', (b: Buffer) => err.push(b));
+  child.stdin!.end(pairs.map((p) => `${p.netns} ${p.address} ${p.port}`).join('\n') + '\n');
+  const code = await new Promise<number | null>((resolve, reject) => { child.once('error', reject); child.once('close', resolve); });
+  scope.children.delete(child);
+  if (code !== 0) throw new Error(`connect check exited ${code}: ${Buffer.concat(err).toString().trim()}`);
+  return Buffer.concat(out).toString().trim().split('\n').map((l) => l === '1');
 }
 
 export interface Latency { p50: number; p99: number; n: number }

@@ -2,6 +2,7 @@
 // targets, each printed as met or NOT met.
 import type { FlatnetResult } from './flatnet.js';
 import type { Latency } from './native.js';
+import type { VerdictResult } from './verdicts.js';
 
 export interface ReferenceResult {
   rules: number; chains: number; sets: number; elements: number;
@@ -18,6 +19,7 @@ export interface SizeResult {
   policies: number;
   flatnet?: FlatnetResult;
   reference: ReferenceResult;
+  verdicts: VerdictResult;
   connect: { flatnet?: Latency; iptables?: Latency; base: Latency };
 }
 
@@ -45,6 +47,9 @@ export function printSize(r: SizeResult, baseLabel: string): void {
   if (ref.skipped) console.log(`  reference not loaded: ${ref.skipped}`);
   else console.log(`  of which ipset restore ${f1(ref.ipsetMs)} ms, iptables-restore ${f1(ref.iptablesMs)} ms (median of ${ref.samples})`);
   row(baseLabel, ['', '', '', '', lat(r.connect.base)]);
+  const v = r.verdicts;
+  const judged = Object.entries(v.disagree).map(([name, bad]) => (bad.length ? `${name} got ${bad.length} wrong (${bad.join('; ')})` : `${name} agrees on all`));
+  console.log(`verdicts against the evaluator, ${v.probes} pod pairs (${v.allowed} allowed, ${v.probes - v.allowed} denied): ${judged.join(', ')}`);
   const parts: string[] = [];
   if (fn && !ref.skipped) parts.push(`full sync ${ratio(fn.full.ms, ref.loadMs)}`);
   if (fn && r.connect.flatnet && r.connect.iptables) parts.push(`connect p50 ${ratio(r.connect.flatnet.p50, r.connect.iptables.p50)}, p99 ${ratio(r.connect.flatnet.p99, r.connect.iptables.p99)}`);

@@ -19,6 +19,7 @@ import { buildNatives, connectTimes, latency, removeNatives, startServer, type N
 import { EMPTY_FILTER, IP_SET_MAX, renderReference } from './reference.js';
 import { printSize, printTargets, targets, type ReferenceResult, type SizeResult } from './report.js';
 import { makeTopology, netnsPath, type Topology } from './topology.js';
+import { checkVerdicts, sampleVerdicts } from './verdicts.js';
 import { ADDED_POD_INDEX, PROBE_PORT, SERVE_PORTS, makeWorld, podIP, probePairs, type PolicyWorld } from './world.js';
 
 const { values } = parseArgs({ options: {
@@ -134,9 +135,13 @@ async function main(): Promise<void> {
     }
     const loaded = { ...topo };
     if (reference.skipped) delete loaded.iptables;
+    const judged: Record<string, Topology> = {};
+    for (const name of ['flatnet', 'iptables'] as const) if (loaded[name]) judged[name] = loaded[name]!;
+    const verdicts = await checkVerdicts(scope, natives, judged, sampleVerdicts(world, seed));
+    for (const [name, bad] of Object.entries(verdicts.disagree)) if (bad.length) say(`warning: ${name} at ${size} disagrees with the evaluator: ${bad.join('; ')}`);
     const us = await benchConnects(loaded, pairsOf, i);
     const r: SizeResult = {
-      size, policies: world.policies.length, flatnet: fnResult, reference,
+      size, policies: world.policies.length, flatnet: fnResult, reference, verdicts,
       connect: { flatnet: us.flatnet && latency(us.flatnet), iptables: us.iptables && latency(us.iptables), base: latency(us.base!) },
     };
     results.push(r);
