@@ -7,6 +7,8 @@ import type { VerdictResult } from './verdicts.js';
 export interface ReferenceResult {
   rules: number; chains: number; sets: number; elements: number;
   isolating: { ingress: number; egress: number };
+  /** Rendering the restore inputs (not in loadMs). */
+  renderMs: number;
   /** ipset restore + iptables-restore into an empty node (median of the samples), and each part. */
   loadMs: number; ipsetMs: number; iptablesMs: number; samples: number;
   /** Why it was not loaded (more sets than the kernel allows), when it was not. */
@@ -45,7 +47,7 @@ export function printSize(r: SizeResult, baseLabel: string): void {
   }
   row('iptables', [ref.skipped ? 'not loaded' : f1(ref.loadMs), '-', '-', '-', lat(r.connect.iptables)]);
   if (ref.skipped) console.log(`  reference not loaded: ${ref.skipped}`);
-  else console.log(`  of which ipset restore ${f1(ref.ipsetMs)} ms, iptables-restore ${f1(ref.iptablesMs)} ms (median of ${ref.samples})`);
+  else console.log(`  of which ipset restore ${f1(ref.ipsetMs)} ms, iptables-restore ${f1(ref.iptablesMs)} ms (median of ${ref.samples}); rendering its input ${f1(ref.renderMs)} ms, not included`);
   row(baseLabel, ['', '', '', '', lat(r.connect.base)]);
   const v = r.verdicts;
   const judged = Object.entries(v.disagree).map(([name, bad]) => (bad.length ? `${name} got ${bad.length} wrong (${bad.join('; ')})` : `${name} agrees on all`));

@@ -55,8 +55,9 @@ async function resetReference(node: string): Promise<void> {
 
 /** Loads the reference ruleset for `world` into an empty node, timed (median of up to --repeat loads). */
 async function benchReference(node: string, world: PolicyWorld): Promise<ReferenceResult> {
+  const r0 = performance.now();
   const ref = renderReference(world);
-  const base = { rules: ref.rules, chains: ref.chains, sets: ref.sets, elements: ref.elements, isolating: ref.isolating };
+  const base = { rules: ref.rules, chains: ref.chains, sets: ref.sets, elements: ref.elements, isolating: ref.isolating, renderMs: performance.now() - r0 };
   if (ref.sets > IP_SET_MAX - 6) {
     await resetReference(node);
     return { ...base, loadMs: NaN, ipsetMs: NaN, iptablesMs: NaN, samples: 0, skipped: `${ref.sets} ipsets, the kernel allows ${IP_SET_MAX}` };
