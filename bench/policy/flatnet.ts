@@ -22,6 +22,8 @@ export interface FlatnetNode {
   size(world: PolicyWorld): TableSize;
   /** One `nft -f` that changes nothing (`add table` of the existing table): the floor of any sync at this size. */
   noop(): Promise<void>;
+  /** One `nft -f` adding and deleting one map element (nft loads its cache of the table for it). */
+  element(): Promise<void>;
 }
 
 export interface TableSize { chains: number; sets: number; elements: number; scriptKB: number }
@@ -52,6 +54,8 @@ export interface FlatnetResult {
   table: TableSize;
   /** Median of 5 `nft -f` transactions that change nothing, with the table loaded. */
   noopMs: number;
+  /** Median of 5 `nft -f` transactions of one element added and deleted. */
+  elementMs: number;
   /** The added pod's address was found in the kernel's table after its sync. */
   podInSets: boolean;
 }
@@ -67,9 +71,12 @@ export async function benchFlatnet(node: FlatnetNode, world: PolicyWorld, seed: 
   await node.sync(world);
   const label = await toggled(repeat, () => node.sync(world), () => node.sync(withLabel(world)));
   await node.sync(world);
-  const noop: number[] = [];
-  for (let i = 0; i < 5; i++) { const t0 = performance.now(); await node.noop(); noop.push(performance.now() - t0); }
-  return { full, policy, pod, label, podInSets, table: node.size(world), noopMs: percentile(noop.sort((a, b) => a - b), 50) };
+  const floor = async (fn: () => Promise<void>) => {
+    const ms: number[] = [];
+    for (let i = 0; i < 5; i++) { const t0 = performance.now(); await fn(); ms.push(performance.now() - t0); }
+    return percentile(ms.sort((a, b) => a - b), 50);
+  };
+  return { full, policy, pod, label, podInSets, table: node.size(world), noopMs: await floor(() => node.noop()), elementMs: await floor(() => node.element()) };
 }
 
 /** flatnet's renderer and applier on the nft of the netns at `netnsPath`, as the agent's policy feature wires them. */
@@ -95,6 +102,7 @@ export function flatnetNode(netnsPath: string): FlatnetNode {
         elements: [...t.elements.values()].reduce((n, e) => n + e.size, 0), scriptKB: Buffer.byteLength(renderTable(t)) / 1024 };
     },
     noop: () => kernel.apply(`add table inet ${POLICY_TABLE}\n`),
+    element: () => kernel.apply(`add element inet ${POLICY_TABLE} ingress { 10.255.255.254 : drop }\ndelete element inet ${POLICY_TABLE} ingress { 10.255.255.254 }\n`),
     async holds(address) {
       const text = await kernel.listTable('inet', POLICY_TABLE);
       return text !== undefined && new RegExp(`(^|[^0-9.])${address.replace(/\./g, '\\.')}([^0-9.]|$)`, 'm').test(text);

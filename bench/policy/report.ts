@@ -39,7 +39,7 @@ export function printSize(r: SizeResult, baseLabel: string): void {
   if (fn) {
     row('flatnet', [f1(fn.full.ms), `${f1(fn.policy.ms)} (${fn.policy.ops})`, `${f1(fn.pod.ms)} (${fn.pod.ops})`, `${f1(fn.label.ms)} (${fn.label.ops})`, lat(r.connect.flatnet)]);
     console.log(`  table: ${fn.table.chains} chains, ${fn.table.sets} sets and maps, ${fn.table.elements} elements, ${f0(fn.table.scriptKB)} KB of nft -f input; ` +
-      `an nft -f that changes nothing takes ${f1(fn.noopMs)} ms at this size`);
+      `nft -f floors at this size: nothing changed ${f1(fn.noopMs)} ms, one map element added and deleted ${f1(fn.elementMs)} ms`);
     console.log(`  of which render: full ${f1(fn.full.renderMs)} ms, +1 policy ${f1(fn.policy.renderMs)}, +1 pod ${f1(fn.pod.renderMs)}, label ${f1(fn.label.renderMs)}; ` +
       `new pod's address in the table: ${fn.podInSets ? 'yes' : 'NO'}`);
   } else {
