@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderPolicy } from '../../src/dataplane/policy/render.js';
+import { renderPolicy } from '../../src/dataplane/policy/renderer.js';
 import { cidrRange, formatRange, mergeRanges, subtractRange } from '../../src/policy/addresses.js';
 import { namespace, pod, policy } from '../helpers/policy-objects.js';
 
@@ -57,11 +57,13 @@ test('ports: TCP by default, endPort ranges merged per protocol, a protocol with
   assert.deepEqual(elements(t, 'p-'), [['sctp . 80', 'tcp . 80-91', 'udp . 0-65535']]);
 });
 
-test('the warm CNI ADD\'s address isolates a pod the store has no address for yet', () => {
-  const fresh = pod('x', 'new', {});
-  const t = renderPolicy({ nodeName: 'node-1', pods: [fresh], namespaces: [namespace('x')], policies: [policy('x', 'deny', { policyTypes: ['Egress'], egress: [] })],
-    pending: new Map([['x/new', ['10.244.1.9']]]), ipv6: false });
+test('a policy type without rules isolates and allows nothing: an egress-only policy leaves ingress open', () => {
+  const t = renderPolicy({ nodeName: 'node-1', pods: [pod('x', 'a', { ip: '10.244.1.9' })], namespaces: [namespace('x')], policies: [policy('x', 'deny', { policyTypes: ['Egress'], egress: [] })], ipv6: false });
   assert.deepEqual([...t.elements.get('egress')!.keys()], ['10.244.1.9']);
+  assert.equal(t.elements.get('ingress')!.size, 0);
+  const group = t.elements.get('egress')!.get('10.244.1.9')!.replace('goto ', '');
+  const part = chain(t, group)![0].replace('jump ', '');
+  assert.deepEqual(chain(t, part), [], 'egress: [] has no rule: nothing is allowed');
 });
 
 test('dual stack: each family has its maps and sets, and neighbour discovery passes', () => {
@@ -91,4 +93,34 @@ test('cut: only live flows a new state denies, judged after DNAT, each node its 
   ], (ip) => local.has(ip), judge);
   assert.deepEqual(cut.map((f) => f.orig.dst), ['10.96.0.10']);
   assert.deepEqual(judged, ['10.244.2.2>10.244.1.2:81', '10.244.2.2>10.244.1.2:80']);
+});
+
+test('the renderer renders again only what a change touches, and always what a fresh render gives', async () => {
+  const { PolicyRenderer } = await import('../../src/dataplane/policy/renderer.js');
+  const { renderTable } = await import('../../src/dataplane/nft/model.js');
+  let seed = 7;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const nss = ['a', 'b', 'c'].map((n, i) => namespace(n, { team: `t${i % 2}` }));
+  let pods = Array.from({ length: 30 }, (_, i) => pod(['a', 'b', 'c'][i % 3], `p${i}`, { node: i % 2 ? 'node-1' : 'node-2', ip: `10.244.${i % 2}.${i + 2}`,
+    labels: { app: `app${i % 4}` }, ports: [{ name: 'http', port: 8000 + (i % 3) }] }));
+  const policies = Array.from({ length: 12 }, (_, i) => policy(['a', 'b', 'c'][i % 3], `pol${i}`, i % 3 === 0
+    ? { podSelector: { matchLabels: { app: `app${i % 4}` } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 't0' } }, podSelector: { matchLabels: { app: `app${(i + 1) % 4}` } } }], ports: [{ protocol: 'TCP', port: 'http' }] }] }
+    : i % 3 === 1 ? { policyTypes: ['Ingress', 'Egress'], egress: [{ to: [{ podSelector: { matchLabels: { app: `app${i % 4}` } } }, { ipBlock: { cidr: '192.168.0.0/16', except: ['192.168.1.0/24'] } }] }] }
+      : { podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['app1', 'app2'] }] }, egress: [{ ports: [{ protocol: 'TCP', port: 'http' }, { protocol: 'UDP', port: 53 }] }] }));
+  const r = new PolicyRenderer();
+  const input = () => ({ nodeName: 'node-1', pods, namespaces: nss, policies, ipv6: false });
+  const same = () => assert.equal(renderTable(r.render(input())), renderTable(renderPolicy(input())));
+  same();
+  assert.equal(r.render(input()) && r.rendered, 0, 'nothing changed: no part rendered again');
+  for (let step = 0; step < 40; step++) {
+    const i = rnd(pods.length);
+    const kind = rnd(3);
+    if (kind === 0) pods = pods.map((p, j) => (j === i ? { ...p, metadata: { ...p.metadata, labels: { app: `app${rnd(4)}` } } } : p));
+    else if (kind === 1) pods = pods.filter((_, j) => j !== i);
+    else pods = [...pods, pod(['a', 'b', 'c'][rnd(3)], `new${step}`, { node: rnd(2) ? 'node-1' : 'node-2', ip: `10.244.5.${step + 2}`, labels: { app: `app${rnd(4)}` }, ports: [{ name: 'http', port: 9000 + step }] })];
+    same();
+  }
+  pods = [...pods, pod('c', 'late', { node: 'node-1', ip: '10.244.9.9', labels: { app: 'app3' } })];
+  r.render(input());
+  assert.ok(r.rendered < policies.length, `one new pod renders again only the parts it touches (${r.rendered} of ${policies.length * 2})`);
 });

@@ -9,10 +9,10 @@
 import { createHash } from 'node:crypto';
 import type { Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod } from '../../api/types.js';
 import { namespaceOf } from '../../policy/selector.js';
-import type { NftBlock, NftTable } from '../nft/model.js';
+import type { NftBlock } from '../nft/model.js';
 import { formatRange, ipBlockRanges, mergeRanges, type IpRange } from '../../policy/addresses.js';
 import { mergePorts, nftPorts } from './intervals.js';
-import { indexWorld, resolveNamedPort, peerPods, selectedLocal, type PolicyWorldIndex, type WorldPod } from './world.js';
+import { resolveNamedPort, peerPods, type PolicyWorldIndex, type WorldPod } from './world.js';
 
 export const POLICY_TABLE = 'flatnet-policy';
 
@@ -21,57 +21,72 @@ export interface PolicyRenderInput {
   pods: Pod[];
   namespaces: Namespace[];
   policies: NetworkPolicy[];
-  /** Local pods' addresses the warm CNI ADD knows before the store holds them ("ns/name" → IPs). */
-  pending?: ReadonlyMap<string, string[]>;
   /** Render the IPv6 half too (a dual-stack cluster). */
   ipv6: boolean;
 }
 
-type Direction = 'ingress' | 'egress';
-const FAMILIES = { 4: { ip: 'ip', addr: 'ipv4_addr', suffix: '' }, 6: { ip: 'ip6', addr: 'ipv6_addr', suffix: '6' } } as const;
+export type Direction = 'ingress' | 'egress';
+export const FAMILIES = { 4: { ip: 'ip', addr: 'ipv4_addr', suffix: '' }, 6: { ip: 'ip6', addr: 'ipv6_addr', suffix: '6' } } as const;
 
-/** 8 hex characters naming an object by its identity: chains and sets stay short inside our own table. */
-export const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 8);
+/** SHA-256 of an identity, remembered across renders: a steady cluster renders the same names again. */
+const hashes = new Map<string, string>();
+function sha256(text: string): string {
+  let h = hashes.get(text);
+  if (h === undefined) {
+    if (hashes.size > 50_000) hashes.clear();
+    h = createHash('sha256').update(text).digest('hex');
+    hashes.set(text, h);
+  }
+  return h;
+}
 
 /** nft refuses comments over 128 bytes; a policy's namespace and name may be longer. */
-function comment(text: string): string {
+export function comment(text: string): string {
   const clean = text.replace(/"/g, "'");
   return `comment "${Buffer.byteLength(clean) > 120 ? `${clean.slice(0, 110)}...` : clean}"`;
 }
 
-const policyKey = (p: NetworkPolicy) => `${namespaceOf(p)}/${p.metadata.name}`;
+export const policyKey = (p: NetworkPolicy): string => `${namespaceOf(p)}/${p.metadata.name}`;
 
-/** Table builder: blocks in declaration order, each set declared once however many rules share it. */
-class TableBuilder {
-  readonly sets: NftBlock[] = [];
-  readonly chains: NftBlock[] = [];
-  readonly elements = new Map<string, Map<string, string>>();
-  private readonly chainNames = new Set<string>();
+/** A short name for an object: its prefix and 12 hex characters of its identity's hash. */
+export const nameFor = (prefix: string, identity: string): string => `${prefix}-${sha256(identity).slice(0, 12)}`;
 
-  has(name: string): boolean { return this.elements.has(name); }
+/** A set or map the table declares, with the identity its name was made from. */
+export interface SetPart { block: NftBlock; identity: string; elements: string[] }
 
-  set(name: string, type: string, items: string[], verdictMap = false): string {
-    if (!this.elements.has(name)) {
-      this.sets.push({ kind: verdictMap ? 'map' : 'set', name, body: verdictMap ? [`type ${type} : verdict`] : [`type ${type}`, 'flags interval'] });
-      this.elements.set(name, new Map());
-    }
-    const els = this.elements.get(name)!;
-    for (const i of items) els.set(i, '');
-    return name;
-  }
-
-  chain(name: string, rules: string[]): void {
-    if (this.chainNames.has(name)) return;
-    this.chainNames.add(name);
-    this.chains.push({ kind: 'chain', name, body: rules });
-  }
+/**
+ * One policy's part of the table in one direction: its chain, the sets its rules look up, and the
+ * local pods it isolates. Pure; the renderer (renderer.ts) keeps parts until what they read changes.
+ */
+export interface PolicyPart {
+  policy: string; // "ns/name"
+  chain: string;
+  chainIdentity: string;
+  body: string[];
+  sets: SetPart[];
+  /** Local pods ("ns/name") the policy isolates in this direction. */
+  selected: string[];
 }
+
+const intervalSet = (name: string, type: string, identity: string, elements: string[]): SetPart =>
+  ({ block: { kind: 'set', name, body: [`type ${type}`, 'flags interval'] }, identity, elements });
 
 /** A rule's peers as address ranges: pods the selectors pick, plus each ipBlock minus its own excepts. */
 function peerRanges(peers: NetworkPolicyPeer[], ns: string, w: PolicyWorldIndex): IpRange[] {
   const ranges: IpRange[] = peerPods(peers, ns, w).flatMap((p) => p.ranges);
   for (const peer of peers) ranges.push(...ipBlockRanges(peer));
   return mergeRanges(ranges);
+}
+
+/** A peer set's elements in one family, computed once per render for peers that many rules share. */
+function peerElements(peers: NetworkPolicyPeer[], ns: string, identity: string, fam: 4 | 6, w: PolicyWorldIndex): string[] {
+  const key = `${fam}|${identity}`;
+  let out = w.elementsMemo.get(key);
+  if (!out) {
+    out = peerRanges(peers, ns, w).filter((r) => r.family === fam).map(formatRange);
+    w.elementsMemo.set(key, out);
+  }
+  return out;
 }
 
 /** Numeric ports as "tcp . 80" / "udp . 81-90" elements; a protocol without a port is every port. */
@@ -102,11 +117,13 @@ function namedPorts(ports: NetworkPolicyPort[], destinations: WorldPod[], family
 }
 
 /** One policy's rules in one direction, as a chain of accepts. */
-function policyChain(t: TableBuilder, policy: NetworkPolicy, dir: Direction, selectedLocal: WorldPod[],
-  w: PolicyWorldIndex, families: Array<4 | 6>): string {
+export function policyPart(policy: NetworkPolicy, dir: Direction, selectedLocal: WorldPod[],
+  w: PolicyWorldIndex, families: Array<4 | 6>): PolicyPart {
   const key = policyKey(policy);
   const ns = namespaceOf(policy);
-  const name = `${dir === 'ingress' ? 'pi' : 'pe'}-${shortHash(`${key}|${dir}`)}`;
+  const chainIdentity = `${key}|${dir}`;
+  const sets = new Map<string, SetPart>();
+  const addSet = (part: SetPart) => { if (!sets.has(part.block.name)) sets.set(part.block.name, part); return part.block.name; };
   const rules: string[] = [];
   const specRules = (dir === 'ingress' ? policy.spec.ingress : policy.spec.egress) ?? [];
   specRules.forEach((rule, index) => {
@@ -115,9 +132,10 @@ function policyChain(t: TableBuilder, policy: NetworkPolicy, dir: Direction, sel
     const note = comment(`${key} ${dir} ${index}`);
     const peerField = dir === 'ingress' ? 'saddr' : 'daddr';
     // Per family: the peer match ("" when the rule has no peers), then one rule per kind of port match.
-    const peerId = shortHash(`${ns}|${JSON.stringify(peers)}`);
+    const peerIdentity = `${ns}|${JSON.stringify(peers)}`;
     const numeric = numericPorts(ports);
-    const portsSet = numeric.length ? t.set(`p-${shortHash(numeric.join(','))}`, 'inet_proto . inet_service', numeric) : undefined;
+    const portsIdentity = numeric.join(',');
+    const portsSet = numeric.length ? addSet(intervalSet(nameFor('p', portsIdentity), 'inet_proto . inet_service', portsIdentity, numeric)) : undefined;
     const hasNamed = ports.some((p) => typeof p.port === 'string');
     // Ingress: the named port is the isolated pod's own; egress: the destination peer's.
     const destinations = dir === 'ingress' ? selectedLocal : peers.length ? peerPods(peers, ns, w) : w.pods;
@@ -126,26 +144,24 @@ function policyChain(t: TableBuilder, policy: NetworkPolicy, dir: Direction, sel
       let match = '';
       if (peers.length && fam) {
         const f = FAMILIES[fam];
-        const name = `a${f.suffix}-${peerId}`;
-        // Identical peers share one set: its elements are computed once.
-        const set = t.has(name) ? name : t.set(name, f.addr, peerRanges(peers, ns, w).filter((r) => r.family === fam).map(formatRange));
+        const set = addSet(intervalSet(nameFor(`a${f.suffix}`, peerIdentity), f.addr, peerIdentity, peerElements(peers, ns, peerIdentity, fam, w)));
         match = `${f.ip} ${peerField} @${set} `;
       }
       if (ports.length === 0) { rules.push(`${match}accept ${note}`); continue; }
       if (portsSet) rules.push(`${match}meta l4proto . th dport @${portsSet} accept ${note}`);
       if (hasNamed && fam) {
         const f = FAMILIES[fam];
-        const set = t.set(`n${f.suffix}-${shortHash(`${key}|${dir}|${index}`)}`, `${f.addr} . inet_proto . inet_service`, namedPorts(ports, destinations, fam));
+        const identity = `${key}|${dir}|${index}`;
+        const set = addSet(intervalSet(nameFor(`n${f.suffix}`, identity), `${f.addr} . inet_proto . inet_service`, identity, namedPorts(ports, destinations, fam)));
         rules.push(`${match}${f.ip} daddr . meta l4proto . th dport @${set} accept ${note}`);
       }
     }
   });
-  t.chain(name, rules);
-  return name;
+  return { policy: key, chain: nameFor(dir === 'ingress' ? 'pi' : 'pe', chainIdentity), chainIdentity, body: rules, sets: [...sets.values()], selected: selectedLocal.map((p) => p.key) };
 }
 
 /** The base chains: established flows pass, then isolated pods go to their group's chain. */
-function baseChains(families: Array<4 | 6>): NftBlock[] {
+export function baseChains(families: Array<4 | 6>): NftBlock[] {
   const lookups = (field: 'saddr' | 'daddr', map: Direction) =>
     families.map((fam) => `${FAMILIES[fam].ip} ${field} vmap @${map}${FAMILIES[fam].suffix}`);
   // IPv6 neighbour discovery must keep working for isolated pods (ARP never reaches these hooks).
@@ -164,36 +180,3 @@ function baseChains(families: Array<4 | 6>): NftBlock[] {
   ];
 }
 
-/** The whole table for one node. */
-export function renderPolicy(input: PolicyRenderInput): NftTable {
-  const families: Array<4 | 6> = input.ipv6 ? [4, 6] : [4];
-  const w = indexWorld(input.nodeName, input.pods, input.namespaces, input.pending);
-  const t = new TableBuilder();
-  for (const fam of families) for (const dir of ['ingress', 'egress'] as const) t.set(`${dir}${FAMILIES[fam].suffix}`, FAMILIES[fam].addr, [], true);
-  const policies = [...input.policies].sort((a, b) => policyKey(a).localeCompare(policyKey(b)));
-  for (const dir of ['ingress', 'egress'] as const) {
-    // Each local pod's isolating policies, and the chain of each.
-    const isolating = new Map<WorldPod, Array<{ policy: NetworkPolicy; chain: string }>>();
-    for (const policy of policies) {
-      if (!policy.spec.policyTypes.includes(dir === 'ingress' ? 'Ingress' : 'Egress')) continue;
-      const selected = selectedLocal(policy, w);
-      if (selected.length === 0) continue;
-      const chain = policyChain(t, policy, dir, selected, w, families);
-      for (const pod of selected) {
-        const list = isolating.get(pod);
-        if (list) list.push({ policy, chain }); else isolating.set(pod, [{ policy, chain }]);
-      }
-    }
-    for (const [pod, list] of isolating) {
-      const names = list.map((l) => policyKey(l.policy));
-      const group = `${dir === 'ingress' ? 'ig' : 'eg'}-${shortHash(`${dir}|${names.join(',')}`)}`;
-      t.chain(group, [...list.map((l) => `jump ${l.chain}`), `drop ${comment(`${dir} isolated by ${names.join(', ')}`)}`]);
-      for (const ip of pod.ips) {
-        const fam = ip.includes(':') ? 6 : 4;
-        if (!families.includes(fam)) continue;
-        t.elements.get(`${dir}${FAMILIES[fam].suffix}`)!.set(ip, `goto ${group}`);
-      }
-    }
-  }
-  return { family: 'inet', name: POLICY_TABLE, blocks: [...t.sets, ...baseChains(families), ...t.chains], elements: t.elements };
-}

@@ -4,7 +4,7 @@
 import type { Namespace, NetworkPolicy, Node, Pod } from '../../api/types.js';
 import type { NftTable } from '../nft/model.js';
 import { flowsToCut, type Flow, type FlowJudge } from './cut.js';
-import { renderPolicy } from './render.js';
+import { PolicyRenderer } from './renderer.js';
 import { indexWorld } from './world.js';
 import { podAddresses } from '../../policy/addresses.js';
 
@@ -32,11 +32,20 @@ export interface PolicySyncOptions {
 /** How long a pod the watch has not delivered is trusted from its ADD (a cold DEL may never tell us). */
 const PENDING_UNSEEN_MS = 60_000;
 
-const withIPs = (p: Pod, ips: string[]): Pod => ({ ...p, status: { ...p.status, podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } });
+/** The pod with the ADD's addresses; the same object while the pod is unchanged, so the renderer keeps its parts. */
+const folded = new WeakMap<Pod, { ips: string; pod: Pod }>();
+function withIPs(p: Pod, ips: string[]): Pod {
+  const hit = folded.get(p);
+  if (hit && hit.ips === ips.join(',')) return hit.pod;
+  const pod: Pod = { ...p, status: { ...p.status, podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } };
+  folded.set(p, { ips: ips.join(','), pod });
+  return pod;
+}
 
 export class PolicySync {
   private readonly pending = new Map<string, { ips: string[]; pod?: Pod; since: number }>();
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly renderer = new PolicyRenderer();
   /** Flows whose cut failed: tried again next sync even when nothing changed. */
   private cutOwed = false;
 
@@ -82,7 +91,7 @@ export class PolicySync {
   private async syncOnce(): Promise<PolicySyncReport> {
     const pods = this.pods();
     const world = { pods, namespaces: this.o.inputs.namespaces(), policies: this.o.inputs.policies(), nodes: this.o.inputs.nodes() };
-    const table = renderPolicy({ nodeName: this.o.nodeName, pods, namespaces: world.namespaces, policies: world.policies, ipv6: this.o.ipv6 });
+    const table = this.renderer.render({ nodeName: this.o.nodeName, pods, namespaces: world.namespaces, policies: world.policies, ipv6: this.o.ipv6 });
     const applied = await this.o.kernel.sync(table);
     const isolated = [...table.elements].filter(([n]) => n.startsWith('ingress') || n.startsWith('egress')).reduce((n, [, e]) => n + e.size, 0);
     let cut = 0;

@@ -26,19 +26,28 @@ export interface PolicyWorldIndex {
   /** Peer lists already resolved in this render: identical peers are common across policies. */
   peerMemo: Map<string, WorldPod[]>;
   selectedMemo: Map<string, WorldPod[]>;
+  /** Peer sets' elements by family and identity (render.ts). */
+  elementsMemo: Map<string, string[]>;
 }
 
-/** Pods that own an address (podAddresses); `pending` adds those the warm CNI ADD knows before the store does. */
-export function indexWorld(nodeName: string, pods: Pod[], namespaces: Namespace[],
-  pending?: ReadonlyMap<string, string[]>): PolicyWorldIndex {
+/** A pod's addresses as ranges, parsed once per pod object (renders repeat; objects change only with the pod). */
+const parsed = new WeakMap<Pod, IpRange[]>();
+function rangesOf(pod: Pod, ips: string[]): IpRange[] {
+  let r = parsed.get(pod);
+  if (!r) { r = ips.map((ip) => cidrRange(ip)!); parsed.set(pod, r); }
+  return r;
+}
+
+/** Pods that own an address (podAddresses), indexed for one render. */
+export function indexWorld(nodeName: string, pods: Pod[], namespaces: Namespace[]): PolicyWorldIndex {
   const out: WorldPod[] = [];
   for (const pod of pods) {
     if (pod.spec.hostNetwork) continue;
     const namespace = namespaceOf(pod);
     const key = `${namespace}/${pod.metadata.name}`;
-    const ips = [...new Set([...podAddresses(pod), ...(pending?.get(key) ?? [])])];
+    const ips = podAddresses(pod);
     if (ips.length === 0) continue;
-    out.push({ key, namespace, pod, local: pod.spec.nodeName === nodeName, ips, ranges: ips.map((ip) => cidrRange(ip)!) });
+    out.push({ key, namespace, pod, local: pod.spec.nodeName === nodeName, ips, ranges: rangesOf(pod, ips) });
   }
   out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const byNamespace = new Map<string, WorldPod[]>();
@@ -47,7 +56,7 @@ export function indexWorld(nodeName: string, pods: Pod[], namespaces: Namespace[
   for (const n of namespaces) labels.set(n.metadata.name, namespaceLabels(n.metadata.name, n));
   // Pods may name a namespace the view has not delivered yet: it still has its name label.
   for (const ns of byNamespace.keys()) if (!labels.has(ns)) labels.set(ns, namespaceLabels(ns, undefined));
-  return { pods: out, local: out.filter((p) => p.local), namespaceLabels: labels, byNamespace, peerMemo: new Map(), selectedMemo: new Map() };
+  return { pods: out, local: out.filter((p) => p.local), namespaceLabels: labels, byNamespace, peerMemo: new Map(), selectedMemo: new Map(), elementsMemo: new Map() };
 }
 
 /** The local pods of the policy's namespace its podSelector picks. */
