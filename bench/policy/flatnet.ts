@@ -6,7 +6,8 @@ import { Netns } from '../../src/kernel/netns.js';
 import { NftTableApplier } from '../../src/dataplane/nft/applier.js';
 import { NetnsNftKernel } from '../../src/dataplane/nft/kernel.js';
 import { renderTable } from '../../src/dataplane/nft/model.js';
-import { POLICY_TABLE, renderPolicy } from '../../src/dataplane/policy/render.js';
+import { POLICY_TABLE } from '../../src/dataplane/policy/render.js';
+import { PolicyRenderer, renderPolicy } from '../../src/dataplane/policy/renderer.js';
 import { percentile } from '../cni/stats.js';
 import { ADDED_POD_INDEX, podIP, withLabel, withPod, withPolicy, type PolicyWorld } from './world.js';
 
@@ -79,15 +80,17 @@ export async function benchFlatnet(node: FlatnetNode, world: PolicyWorld, seed: 
   return { full, policy, pod, label, podInSets, table: node.size(world), noopMs: await floor(() => node.noop()), elementMs: await floor(() => node.element()) };
 }
 
-/** flatnet's renderer and applier on the nft of the netns at `netnsPath`, as the agent's policy feature wires them. */
+/** flatnet's renderer and applier on the nft of the netns at `netnsPath`, as the agent's policy feature (PolicySync) wires them. */
 export function flatnetNode(netnsPath: string): FlatnetNode {
   const kernel = new NetnsNftKernel(new Netns(netnsPath));
   const render = (world: PolicyWorld) => renderPolicy({ nodeName: world.nodes[0].metadata.name, pods: world.pods, namespaces: world.namespaces, policies: world.policies, ipv6: false });
   let applier = new NftTableApplier(kernel, 'inet', POLICY_TABLE);
+  // The agent's renderer keeps each policy's part between renders and renders again what a change touches.
+  let renderer = new PolicyRenderer();
   return {
     async sync(world) {
       const t0 = performance.now();
-      const table = render(world);
+      const table = renderer.render({ nodeName: world.nodes[0].metadata.name, pods: world.pods, namespaces: world.namespaces, policies: world.policies, ipv6: false });
       const t1 = performance.now();
       const r = await applier.sync(table);
       return { renderMs: t1 - t0, applyMs: performance.now() - t1, operations: r.operations, rebuilt: r.rebuilt };
@@ -95,6 +98,7 @@ export function flatnetNode(netnsPath: string): FlatnetNode {
     async reset() {
       await applier.cleanup();
       applier = new NftTableApplier(kernel, 'inet', POLICY_TABLE);
+      renderer = new PolicyRenderer();
     },
     size(world) {
       const t = render(world);
