@@ -12,6 +12,7 @@ packages=(
   iperf3 ethtool                                       # datapath benchmark (ethtool: its --gro switch)
   gcc libc6-dev                                        # compiles the flatnet-cni shim (src/cni/shim.c)
   python3 procps                                       # containment test: spoofed packets (raw sockets), ps in pods
+  ipset                                                # bench/policy: the iptables + ipset reference ruleset
 )
 missing=()
 for p in "${packages[@]}"; do
