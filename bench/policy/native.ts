@@ -131,9 +131,9 @@ export async function startServer(scope: Scope, n: Natives, netnsPaths: string[]
 
 export interface Pair { netns: string; address: string; port: number }
 
-/** One client process: `count` timed connects round-robin over `pairs` after `warm` untimed ones; µs each. */
-export async function connectTimes(scope: Scope, n: Natives, pairs: Pair[], count: number, warm = 20): Promise<number[]> {
-  const child = spawn(n.connect, [String(count), String(warm)], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** Runs the connect client with `args`, the pairs on its stdin; its output lines. */
+async function runClient(scope: Scope, n: Natives, args: string[], pairs: Pair[], what: string): Promise<string[]> {
+  const child = spawn(n.connect, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   scope.children.add(child);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -142,23 +142,18 @@ export async function connectTimes(scope: Scope, n: Natives, pairs: Pair[], coun
   child.stdin!.end(pairs.map((p) => `${p.netns} ${p.address} ${p.port}`).join('\n') + '\n');
   const code = await new Promise<number | null>((resolve, reject) => { child.once('error', reject); child.once('close', resolve); });
   scope.children.delete(child);
-  if (code !== 0) throw new Error(`connect client exited ${code}: ${Buffer.concat(err).toString().trim()}`);
-  return Buffer.concat(out).toString().trim().split('\n').map(Number);
+  if (code !== 0) throw new Error(`${what} exited ${code}: ${Buffer.concat(err).toString().trim()}`);
+  return Buffer.concat(out).toString().trim().split('\n');
+}
+
+/** One client process: `count` timed connects round-robin over `pairs` after `warm` untimed ones; µs each. */
+export async function connectTimes(scope: Scope, n: Natives, pairs: Pair[], count: number, warm = 20): Promise<number[]> {
+  return (await runClient(scope, n, [String(count), String(warm)], pairs, 'connect client')).map(Number);
 }
 
 /** Each pair once, a connect given up after `timeoutMs`: whether it connected. */
 export async function connectsPass(scope: Scope, n: Natives, pairs: Pair[], timeoutMs: number): Promise<boolean[]> {
-  const child = spawn(n.connect, ['0', '0', String(timeoutMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  scope.children.add(child);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout!.on('data', (b: Buffer) => out.push(b));
-  child.stderr!.on('data', (b: Buffer) => err.push(b));
-  child.stdin!.end(pairs.map((p) => `${p.netns} ${p.address} ${p.port}`).join('\n') + '\n');
-  const code = await new Promise<number | null>((resolve, reject) => { child.once('error', reject); child.once('close', resolve); });
-  scope.children.delete(child);
-  if (code !== 0) throw new Error(`connect check exited ${code}: ${Buffer.concat(err).toString().trim()}`);
-  return Buffer.concat(out).toString().trim().split('\n').map((l) => l === '1');
+  return (await runClient(scope, n, ['0', '0', String(timeoutMs)], pairs, 'connect check')).map((l) => l === '1');
 }
 
 export interface Latency { p50: number; p99: number; n: number }
