@@ -161,7 +161,9 @@ function assemble(partsByDir: Record<Direction, PolicyPart[]>, w: PolicyWorldInd
       const names = list.map((p) => p.policy).join(', ');
       const identity = `${dir}|${names}`;
       const group = nameFor(dir === 'ingress' ? 'ig' : 'eg', identity);
-      if (claim(group, identity)) chains.push({ kind: 'chain', name: group, body: [...list.map((p) => `jump ${p.chain}`), `drop ${comment(`${dir} isolated by ${names}`)}`] });
+      // A policy with no rule in this direction (a default deny) only isolates: no jump to its empty chain.
+      const jumps = list.filter((p) => p.body.length > 0).map((p) => `jump ${p.chain}`);
+      if (claim(group, identity)) chains.push({ kind: 'chain', name: group, body: [...jumps, `drop ${comment(`${dir} isolated by ${names}`)}`] });
       for (const ip of podsByKey.get(podKey)?.ips ?? []) {
         const fam = ip.includes(':') ? 6 : 4;
         if (families.includes(fam)) elements.get(`${dir}${FAMILIES[fam].suffix}`)!.set(ip, `goto ${group}`);
