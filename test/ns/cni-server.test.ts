@@ -157,6 +157,7 @@ export const hooks = {
     appendFileSync(${JSON.stringify(log)}, JSON.stringify({ hook: 'afterAdd', id: env.CNI_CONTAINERID, args: env.CNI_ARGS, ips: result.ips.map((i) => i.address) }) + '\\n');
   },
   async afterDel(env) {
+    if ((env.CNI_ARGS ?? '').includes('FAIL_HOOK=1')) throw new Error('policy entries not removed');
     appendFileSync(${JSON.stringify(log)}, JSON.stringify({ hook: 'afterDel', id: env.CNI_CONTAINERID }) + '\\n');
   },
 };
@@ -166,7 +167,7 @@ export const hooks = {
 
 const links = (ns: string): string[] => (JSON.parse(inNetns(ns, 'ip', ['-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
 
-test('hooks: afterAdd runs in the server with the request env and the result before ADD answers; afterDel after DEL', async () => {
+test('hooks: afterAdd runs in the server with the request env and the result before ADD answers; afterDel after DEL, its failure code 999', async () => {
   const n = newNode();
   const h = hooksModule();
   await servers.start(n.node, { hooksModule: h.module });
@@ -175,6 +176,12 @@ test('hooks: afterAdd runs in the server with the request env and the result bef
   assert.equal(add.code, 0, add.stdout);
   // Recorded before the answer came back: the record is there the moment ADD returned.
   assert.deepEqual(h.records(), [{ hook: 'afterAdd', id: 'hk1', args: 'K8S_POD_NAMESPACE=web;K8S_POD_NAME=a', ips: [add.json.ips[0].address] }]);
+  // A failing afterDel fails the DEL (code 999), so the runtime calls it again; DEL itself did its work.
+  const bad = await callPlugin({ command: 'DEL', containerId: 'hk1', netns: netnsPath(p), ifname: 'eth0', args: 'FAIL_HOOK=1', nodeNetns: n.node, plugin: LONE_SHIM }, n.conf);
+  assert.equal(bad.code, 1, bad.stdout);
+  assert.equal(bad.json.code, 999);
+  assert.match(bad.json.msg, /after DEL: policy entries not removed/);
+  assert.deepEqual(links(p), ['lo']);
   const del = await n.call('DEL', 'hk1', p, LONE_SHIM);
   assert.equal(del.code, 0, del.stdout);
   assert.deepEqual(h.records().map((r) => `${r.hook} ${r.id}`), ['afterAdd hk1', 'afterDel hk1']);
