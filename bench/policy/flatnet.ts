@@ -5,9 +5,10 @@ import { performance } from 'node:perf_hooks';
 import { Netns } from '../../src/kernel/netns.js';
 import { NftTableApplier } from '../../src/dataplane/nft/applier.js';
 import { NetnsNftKernel } from '../../src/dataplane/nft/kernel.js';
-import { renderTable } from '../../src/dataplane/nft/model.js';
+import { renderTable, type NftTable } from '../../src/dataplane/nft/model.js';
 import { POLICY_TABLE } from '../../src/dataplane/policy/render.js';
 import { PolicyRenderer, renderPolicy } from '../../src/dataplane/policy/renderer.js';
+import { touchedSince } from '../../src/dataplane/policy/sync.js';
 import { percentile } from '../cni/stats.js';
 import { ADDED_POD_INDEX, podIP, withLabel, withPod, withPolicy, type PolicyWorld } from './world.js';
 
@@ -87,18 +88,22 @@ export function flatnetNode(netnsPath: string): FlatnetNode {
   let applier = new NftTableApplier(kernel, 'inet', POLICY_TABLE);
   // The agent's renderer keeps each policy's part between renders and renders again what a change touches.
   let renderer = new PolicyRenderer();
+  // As PolicySync does: only the sets the renderer made anew are compared with what was written.
+  let last: NftTable | undefined;
   return {
     async sync(world) {
       const t0 = performance.now();
       const table = renderer.render({ nodeName: world.nodes[0].metadata.name, pods: world.pods, namespaces: world.namespaces, policies: world.policies, ipv6: false });
       const t1 = performance.now();
-      const r = await applier.sync(table);
+      const r = await applier.sync(table, last && touchedSince(last, table));
+      last = table;
       return { renderMs: t1 - t0, applyMs: performance.now() - t1, operations: r.operations, rebuilt: r.rebuilt };
     },
     async reset() {
       await applier.cleanup();
       applier = new NftTableApplier(kernel, 'inet', POLICY_TABLE);
       renderer = new PolicyRenderer();
+      last = undefined;
     },
     size(world) {
       const t = render(world);

@@ -63,7 +63,7 @@ function newSync(world: World): PolicySync {
   const ns = new Netns(`/run/netns/${nodeNs}`);
   const applier = new NftTableApplier(new NetnsNftKernel(ns), 'inet', POLICY_TABLE);
   const kernel: PolicyKernel = {
-    sync: (t) => applier.sync(t), forget: () => applier.forget(), cleanup: () => applier.cleanup(),
+    sync: (t, touched) => applier.sync(t, touched), forget: () => applier.forget(), cleanup: () => applier.cleanup(),
     listFlows: () => conntrackList(ns), deleteFlow: async (f) => { await conntrackDelete(ns, f.protocol, f.orig); },
   };
   const namespaces = [namespace('x'), namespace('y')];

@@ -35,7 +35,7 @@ export function policyFeature(ctx: NodeContext): Feature {
   const applier = new NftTableApplier(new NetnsNftKernel(ns), 'inet', POLICY_TABLE);
   const ipv6 = config.clusterCIDRs.some((c) => c.includes(':'));
   const kernel: PolicyKernel = {
-    sync: (t) => applier.sync(t),
+    sync: (t, touched) => applier.sync(t, touched),
     forget: () => applier.forget(),
     cleanup: () => applier.cleanup(),
     async listFlows() {

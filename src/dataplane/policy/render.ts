@@ -8,11 +8,11 @@
 // base chain) when a peer set and a port set match, and ends in a drop. See README.md for the hooks.
 import { createHash } from 'node:crypto';
 import type { Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod } from '../../api/types.js';
-import { namespaceOf } from '../../policy/selector.js';
+import { matchesSelector, namespaceOf, peerSelectsPod } from '../../policy/selector.js';
 import type { NftBlock } from '../nft/model.js';
-import { formatRange, ipBlockRanges, mergeRanges, rangesContain } from '../../policy/addresses.js';
+import { formatRange, ipBlockRanges, mergeRanges, podAddresses, rangesContain } from '../../policy/addresses.js';
 import { mergePorts, nftPorts } from './intervals.js';
-import { resolveNamedPort, peerPods, type PolicyWorldIndex, type WorldPod } from './world.js';
+import { resolveNamedPort, peerPods, selectedLocal, type PolicyWorldIndex, type WorldPod } from './world.js';
 
 export const POLICY_TABLE = 'flatnet-policy';
 
@@ -51,12 +51,21 @@ export const policyKey = (p: NetworkPolicy): string => `${namespaceOf(p)}/${p.me
 /** A short name for an object: its prefix and 12 hex characters of its identity's hash. */
 export const nameFor = (prefix: string, identity: string): string => `${prefix}-${sha256(identity).slice(0, 12)}`;
 
-/** A set or map the table declares, with the identity its name was made from. */
-export interface SetPart { block: NftBlock; identity: string; elements: string[] }
+/**
+ * Where the elements of a set that changes with pods come from: the addresses of the pods a rule's
+ * selectors pick, or a rule's named ports resolved on its destination pods (ingress: the pods the
+ * policy isolates; egress: the peers).
+ */
+export type ElementSource =
+  | { kind: 'pods'; fam: 4 | 6; ns: string; peers: NetworkPolicyPeer[] }
+  | { kind: 'named'; fam: 4 | 6; ns: string; dir: Direction; policy: NetworkPolicy; peers: NetworkPolicyPeer[]; ports: NetworkPolicyPort[] };
+
+/** A set the table declares: its identity (what its name was made from), and its elements or their source. */
+export interface SetPart { block: NftBlock; identity: string; elements?: string[]; source?: ElementSource }
 
 /**
- * One policy's part of the table in one direction: its chain, the sets its rules look up, and the
- * local pods it isolates. Pure; the renderer (renderer.ts) keeps parts until what they read changes.
+ * One policy's part of the table in one direction: its chain and the sets its rules look up. It
+ * depends on the policy alone; the renderer (renderer.ts) fills the sets that change with pods.
  */
 export interface PolicyPart {
   policy: string; // "ns/name"
@@ -64,28 +73,40 @@ export interface PolicyPart {
   chainIdentity: string;
   body: string[];
   sets: SetPart[];
-  /** Local pods ("ns/name") the policy isolates in this direction. */
-  selected: string[];
 }
 
 const intervalSet = (name: string, type: string, identity: string, elements: string[]): SetPart =>
   ({ block: { kind: 'set', name, body: [`type ${type}`, 'flags interval'] }, identity, elements });
-const hashSet = (name: string, type: string, identity: string, elements: string[]): SetPart =>
-  ({ block: { kind: 'set', name, body: [`type ${type}`] }, identity, elements });
+const hashSet = (name: string, type: string, identity: string, source: ElementSource): SetPart =>
+  ({ block: { kind: 'set', name, body: [`type ${type}`] }, identity, source });
+
+/** The elements of a set that changes with pods, as the world is now. */
+export function sourceElements(src: ElementSource, w: PolicyWorldIndex): string[] {
+  if (src.kind === 'pods') return podPeerElements(src.peers, src.ns, src.fam, w);
+  const podPeers = src.peers.filter((p) => !p.ipBlock);
+  // Ingress: the named port is the isolated pod's own; egress: the destination peer's.
+  const destinations = src.dir === 'ingress' ? selectedLocal(src.policy, w) : namedPortDestinations(src.peers, podPeers, src.ns, w);
+  return namedPorts(src.ports, destinations, src.fam);
+}
+
+/** Whether a pod (as it was or is) can change a source's elements. */
+export function sourceTouchedBy(src: ElementSource, pod: WorldPod['pod'], namespaces: ReadonlyMap<string, Namespace>): boolean {
+  const podPeers = src.peers.filter((p) => !p.ipBlock);
+  const picked = podPeers.some((peer) => peerSelectsPod(peer, src.ns, pod, namespaces));
+  if (src.kind === 'pods') return picked;
+  if (src.dir === 'ingress') return namespaceOf(pod) === src.ns && matchesSelector(src.policy.spec.podSelector, pod.metadata.labels);
+  if (src.peers.length === 0 || picked) return true;
+  const blocks = src.peers.flatMap((p) => ipBlockRanges(p));
+  return podAddresses(pod).some((ip) => rangesContain(blocks, ip));
+}
 
 /**
  * The addresses of the pods a rule's pod/namespace peers pick, in one family, once per render for peers
  * that many rules share. A hash set: nft 1.0.6 reads back every interval set of a table before any
  * change to it (a GETSETELEM per set), so the sets that change with pods are kept out of intervals.
  */
-function podPeerElements(peers: NetworkPolicyPeer[], ns: string, identity: string, fam: 4 | 6, w: PolicyWorldIndex): string[] {
-  const key = `${fam}|${identity}`;
-  let out = w.elementsMemo.get(key);
-  if (!out) {
-    out = [...new Set(peerPods(peers, ns, w).flatMap((p) => p.ips.filter((ip) => ip.includes(':') === (fam === 6))))].sort();
-    w.elementsMemo.set(key, out);
-  }
-  return out;
+function podPeerElements(peers: NetworkPolicyPeer[], ns: string, fam: 4 | 6, w: PolicyWorldIndex): string[] {
+  return [...new Set(peerPods(peers, ns, w).flatMap((p) => p.ips.filter((ip) => ip.includes(':') === (fam === 6))))].sort();
 }
 
 /**
@@ -132,8 +153,7 @@ function namedPorts(ports: NetworkPolicyPort[], destinations: WorldPod[], family
 }
 
 /** One policy's rules in one direction, as a chain of accepts. */
-export function policyPart(policy: NetworkPolicy, dir: Direction, selectedLocal: WorldPod[],
-  w: PolicyWorldIndex, families: Array<4 | 6>): PolicyPart {
+export function policyPart(policy: NetworkPolicy, dir: Direction, families: Array<4 | 6>): PolicyPart {
   const key = policyKey(policy);
   const ns = namespaceOf(policy);
   const chainIdentity = `${key}|${dir}`;
@@ -153,8 +173,6 @@ export function policyPart(policy: NetworkPolicy, dir: Direction, selectedLocal:
     const portsIdentity = numeric.join(',');
     const portsSet = numeric.length ? addSet(intervalSet(nameFor('p', portsIdentity), 'inet_proto . inet_service', portsIdentity, numeric)) : undefined;
     const hasNamed = ports.some((p) => typeof p.port === 'string');
-    // Ingress: the named port is the isolated pod's own; egress: the destination peer's.
-    const destinations = dir === 'ingress' ? selectedLocal : namedPortDestinations(peers, podPeers, ns, w);
     const familyList: Array<4 | 6 | undefined> = peers.length || hasNamed ? families : [undefined];
     for (const fam of familyList) {
       // The peer matches, any of which will do: the selected pods' addresses, the ipBlocks ("" when
@@ -162,7 +180,7 @@ export function policyPart(policy: NetworkPolicy, dir: Direction, selectedLocal:
       const matches: string[] = peers.length ? [] : [''];
       if (fam && podPeers.length) {
         const f = FAMILIES[fam];
-        const set = addSet(hashSet(nameFor(`a${f.suffix}`, podIdentity), f.addr, podIdentity, podPeerElements(podPeers, ns, podIdentity, fam, w)));
+        const set = addSet(hashSet(nameFor(`a${f.suffix}`, podIdentity), f.addr, podIdentity, { kind: 'pods', fam, ns, peers: podPeers }));
         matches.push(`${f.ip} ${peerField} @${set} `);
       }
       const blocks = fam && blockPeers.length ? blockElements(blockPeers, fam) : [];
@@ -177,13 +195,13 @@ export function policyPart(policy: NetworkPolicy, dir: Direction, selectedLocal:
         if (hasNamed && fam) {
           const f = FAMILIES[fam];
           const identity = `${key}|${dir}|${index}`;
-          const set = addSet(hashSet(nameFor(`n${f.suffix}`, identity), `${f.addr} . inet_proto . inet_service`, identity, namedPorts(ports, destinations, fam)));
+          const set = addSet(hashSet(nameFor(`n${f.suffix}`, identity), `${f.addr} . inet_proto . inet_service`, identity, { kind: 'named', fam, ns, dir, policy, peers, ports }));
           rules.push(`${match}${f.ip} daddr . meta l4proto . th dport @${set} accept ${note}`);
         }
       }
     }
   });
-  return { policy: key, chain: nameFor(dir === 'ingress' ? 'pi' : 'pe', chainIdentity), chainIdentity, body: rules, sets: [...sets.values()], selected: selectedLocal.map((p) => p.key) };
+  return { policy: key, chain: nameFor(dir === 'ingress' ? 'pi' : 'pe', chainIdentity), chainIdentity, body: rules, sets: [...sets.values()] };
 }
 
 /** The base chains: established flows pass, then isolated pods go to their group's chain. */

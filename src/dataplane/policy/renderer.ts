@@ -1,53 +1,31 @@
 // The whole policy table of one node, assembled from each policy's part (render.ts). A PolicyRenderer
-// keeps the parts between renders and renders again only those a change can touch: a policy that
-// changed, and the policies that select, or have as a peer, a pod that came, went or changed (as the
-// proxy's change tracker re-renders only touched Services). A namespace change renders all again.
-// Pure apart from that memory; renderPolicy is the same without it.
+// keeps between renders what a change cannot touch, as the proxy's change tracker does: a policy's part
+// (its chain and set declarations) until the policy changes, and the elements of each set that follows
+// pods until a pod it picks (before or after the change) comes, goes or changes. Who a policy isolates
+// is decided anew each render (a lookup per distinct selector). A namespace change recomputes every
+// set. Pure apart from that memory; renderPolicy is the same without it.
 import type { Namespace, NetworkPolicy, Pod } from '../../api/types.js';
 import type { NftBlock, NftTable } from '../nft/model.js';
-import { matchesSelector, namespaceOf, peerSelectsPod } from '../../policy/selector.js';
-import { ipBlockRanges, podAddresses, rangesContain } from '../../policy/addresses.js';
-import { FAMILIES, POLICY_TABLE, baseChains, comment, nameFor, policyKey, policyPart, type Direction, type PolicyPart, type PolicyRenderInput } from './render.js';
+import { namespaceOf } from '../../policy/selector.js';
+import { FAMILIES, POLICY_TABLE, baseChains, comment, nameFor, policyKey, policyPart, sourceElements, sourceTouchedBy,
+  type Direction, type ElementSource, type PolicyPart, type PolicyRenderInput, type SetPart } from './render.js';
 import { indexWorld, selectedLocal, type PolicyWorldIndex } from './world.js';
 
-/** More changed pods than this in one render: judging each against every part costs more than a fresh render. */
+/** More changed pods than this in one render: judging each against every set costs more than a fresh render. */
 const MANY_CHANGES = 64;
 
 const podKey = (p: Pod) => `${namespaceOf(p)}/${p.metadata.name}`;
 const byKey = <T>(items: T[], key: (t: T) => string) => new Map(items.map((i) => [key(i), i]));
 
-const hasNamedPorts = (rule: { ports?: Array<{ port?: number | string }> }) => (rule.ports ?? []).some((p) => typeof p.port === 'string');
-
-/**
- * What a pod (as it was, or as it is) can change in a policy's part: 'all' when it is one of its peers
- * (its sets change), 'selection' when only the pods it isolates may change, undefined when nothing.
- */
-function touches(policy: NetworkPolicy, dir: Direction, pod: Pod, namespaces: ReadonlyMap<string, Namespace>): 'all' | 'selection' | undefined {
-  const rules = (dir === 'ingress' ? policy.spec.ingress : policy.spec.egress) ?? [];
-  for (const rule of rules) {
-    const peers = ('from' in rule ? rule.from : 'to' in rule ? rule.to : undefined) ?? [];
-    // An egress rule with named ports and no peers resolves them on every pod of the cluster.
-    if (peers.length === 0 && dir === 'egress' && hasNamedPorts(rule)) return 'all';
-    if (peers.some((peer) => peerSelectsPod(peer, namespaceOf(policy), pod, namespaces))) return 'all';
-    // Named ports of an egress rule also resolve on pods inside its ipBlocks.
-    if (dir === 'egress' && hasNamedPorts(rule) && peers.some((peer) => podAddresses(pod).some((ip) => rangesContain(ipBlockRanges(peer), ip)))) return 'all';
-  }
-  if (namespaceOf(pod) === namespaceOf(policy) && matchesSelector(policy.spec.podSelector, pod.metadata.labels)) {
-    // Ingress named ports are resolved on the isolated pods themselves: their set follows the selection.
-    return dir === 'ingress' && rules.some(hasNamedPorts) ? 'all' : 'selection';
-  }
-  return undefined;
-}
-
 interface Previous { nodeName: string; ipv6: boolean; pods: Map<string, Pod>; policies: Map<string, NetworkPolicy>; namespaces: Map<string, Namespace> }
 
 export class PolicyRenderer {
   private prev?: Previous;
-  /** Parts by "ns/name|direction". */
-  private parts = new Map<string, PolicyPart>();
-  /** Parts whose rules still hold but whose isolated pods may have changed. */
-  private reselect = new Set<string>();
-  /** Parts rendered again by the last render (bench and tests read it). */
+  /** Parts by "ns/name|direction", with the policy object they were made from. */
+  private parts = new Map<string, { policy: NetworkPolicy; part: PolicyPart }>();
+  /** Elements of the sets that follow pods, by set name, with their source. */
+  private elements = new Map<string, { source: ElementSource; elements: Map<string, string> }>();
+  /** Parts and sets made again by the last render (tests and the bench read it). */
   rendered = 0;
 
   render(input: PolicyRenderInput): NftTable {
@@ -59,60 +37,69 @@ export class PolicyRenderer {
     this.prev = now;
     this.rendered = 0;
     const policies = [...now.policies].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
-    const partsByDir = { ingress: [] as PolicyPart[], egress: [] as PolicyPart[] };
+    const isolating = { ingress: [] as Isolation[], egress: [] as Isolation[] };
     for (const dir of ['ingress', 'egress'] as const) {
       for (const policy of policies) {
         if (!policy.spec.policyTypes.includes(dir === 'ingress' ? 'Ingress' : 'Egress')) continue;
-        const id = `${policyKey(policy)}|${dir}`;
-        let part = this.parts.get(id);
-        if (part && this.reselect.has(id)) {
-          const selected = selectedLocal(policy, w);
-          // A part first rendered with no pod to isolate has no chain yet.
-          part = part.chain && selected.length ? { ...part, selected: selected.map((p) => p.key) } : undefined;
-          if (part) this.parts.set(id, part); else this.parts.delete(id);
-        }
-        if (!part) {
-          const selected = selectedLocal(policy, w);
-          part = selected.length ? policyPart(policy, dir, selected, w, families) : { policy: policyKey(policy), chain: '', chainIdentity: id, body: [], sets: [], selected: [] };
-          this.parts.set(id, part);
-          this.rendered++;
-        }
-        if (part.selected.length) partsByDir[dir].push(part);
+        const selected = selectedLocal(policy, w);
+        if (selected.length === 0) continue;
+        isolating[dir].push({ part: this.partOf(policy, dir, families), selected: selected.map((p) => p.key) });
       }
     }
-    this.reselect.clear();
     for (const id of this.parts.keys()) if (!now.policies.has(id.slice(0, id.lastIndexOf('|')))) this.parts.delete(id);
-    return assemble(partsByDir, w, families);
+    return assemble(isolating, w, families, (name, source) => this.elementsOf(name, source, w));
   }
 
-  /** Drops the parts the difference between the last render's inputs and these can change. */
+  private partOf(policy: NetworkPolicy, dir: Direction, families: Array<4 | 6>): PolicyPart {
+    const id = `${policyKey(policy)}|${dir}`;
+    const kept = this.parts.get(id);
+    if (kept && kept.policy === policy) return kept.part;
+    const part = policyPart(policy, dir, families);
+    this.parts.set(id, { policy, part });
+    this.rendered++;
+    return part;
+  }
+
+  /** A set's elements: the same Map object while nothing it follows changed (PolicySync compares only new ones). */
+  private elementsOf(name: string, source: ElementSource, w: PolicyWorldIndex): Map<string, string> {
+    const kept = this.elements.get(name);
+    if (kept) return kept.elements;
+    const elements = new Map(sourceElements(source, w).map((e) => [e, '']));
+    this.elements.set(name, { source, elements });
+    this.rendered++;
+    return elements;
+  }
+
+  /** Drops what the difference between the last render's inputs and these can change. */
   private forgetTouched(now: Previous): void {
     const prev = this.prev;
-    if (!prev || prev.nodeName !== now.nodeName || prev.ipv6 !== now.ipv6 || !sameObjects(prev.namespaces, now.namespaces)) {
+    if (!prev || prev.nodeName !== now.nodeName || prev.ipv6 !== now.ipv6) {
       this.parts.clear();
-      this.reselect.clear();
+      this.elements.clear();
       return;
     }
-    for (const [key, p] of prev.policies) if (now.policies.get(key) !== p) { this.parts.delete(`${key}|ingress`); this.parts.delete(`${key}|egress`); }
+    // A set's elements follow its policy too (a named-port set reads its podSelector).
+    for (const [name, e] of this.elements) if (e.source.kind === 'named' && now.policies.get(policyKey(e.source.policy)) !== e.source.policy) this.elements.delete(name);
+    if (!sameObjects(prev.namespaces, now.namespaces)) { this.elements.clear(); return; }
     const changed: Pod[] = [];
     for (const [key, p] of prev.pods) { const q = now.pods.get(key); if (q !== p) { changed.push(p); if (q) changed.push(q); } }
     for (const [key, q] of now.pods) if (!prev.pods.has(key)) changed.push(q);
     if (changed.length === 0) return;
-    if (changed.length > MANY_CHANGES) { this.parts.clear(); this.reselect.clear(); return; }
-    for (const [id, part] of this.parts) {
-      const dir = id.slice(id.lastIndexOf('|') + 1) as Direction;
-      const policy = now.policies.get(part.policy);
-      if (!policy) { this.parts.delete(id); continue; }
-      let worst: 'all' | 'selection' | undefined;
-      for (const pod of changed) {
-        const t = touches(policy, dir, pod, now.namespaces);
-        if (t === 'all') { worst = 'all'; break; }
-        worst ??= t;
-      }
-      if (worst === 'all') this.parts.delete(id);
-      else if (worst === 'selection') this.reselect.add(id);
+    if (changed.length > MANY_CHANGES) { this.elements.clear(); return; }
+    for (const [name, e] of this.elements) {
+      if (changed.some((pod) => sourceTouchedBy(e.source, pod, now.namespaces))) this.elements.delete(name);
     }
   }
+}
+
+interface Isolation { part: PolicyPart; selected: string[] }
+
+/** A static set's elements as a Map, made once per part (parts live as long as their policy). */
+const staticMaps = new WeakMap<SetPart, Map<string, string>>();
+function staticElements(s: SetPart): Map<string, string> {
+  let m = staticMaps.get(s);
+  if (!m) { m = new Map((s.elements ?? []).map((e) => [e, ''])); staticMaps.set(s, m); }
+  return m;
 }
 
 function sameObjects<T>(a: Map<string, T>, b: Map<string, T>): boolean {
@@ -122,7 +109,8 @@ function sameObjects<T>(a: Map<string, T>, b: Map<string, T>): boolean {
 }
 
 /** The table from its parts: sets once each, base chains, policy chains, then one group chain per set of policies. */
-function assemble(partsByDir: Record<Direction, PolicyPart[]>, w: PolicyWorldIndex, families: Array<4 | 6>): NftTable {
+function assemble(isolating: Record<Direction, Isolation[]>, w: PolicyWorldIndex, families: Array<4 | 6>,
+  elementsOf: (name: string, source: ElementSource) => Map<string, string>): NftTable {
   const sets: NftBlock[] = [];
   const chains: NftBlock[] = [];
   const elements = new Map<string, Map<string, string>>();
@@ -143,21 +131,21 @@ function assemble(partsByDir: Record<Direction, PolicyPart[]>, w: PolicyWorldInd
   }
   const podsByKey = new Map(w.local.map((p) => [p.key, p]));
   for (const dir of ['ingress', 'egress'] as const) {
-    const isolating = new Map<string, PolicyPart[]>();
-    for (const part of partsByDir[dir]) {
+    const byPod = new Map<string, PolicyPart[]>();
+    for (const { part, selected } of isolating[dir]) {
       if (claim(part.chain, part.chainIdentity)) chains.push({ kind: 'chain', name: part.chain, body: part.body });
       for (const s of part.sets) {
         if (!claim(s.block.name, s.identity)) continue;
         sets.push(s.block);
-        elements.set(s.block.name, new Map(s.elements.map((e) => [e, ''])));
+        elements.set(s.block.name, s.elements ? staticElements(s) : elementsOf(s.block.name, s.source!));
       }
-      for (const pod of part.selected) {
-        const list = isolating.get(pod);
-        if (list) list.push(part); else isolating.set(pod, [part]);
+      for (const pod of selected) {
+        const list = byPod.get(pod);
+        if (list) list.push(part); else byPod.set(pod, [part]);
       }
     }
     // Pods selected by the same policies share one group chain.
-    for (const [podKey, list] of isolating) {
+    for (const [podKey, list] of byPod) {
       const names = list.map((p) => p.policy).join(', ');
       const identity = `${dir}|${names}`;
       const group = nameFor(dir === 'ingress' ? 'ig' : 'eg', identity);

@@ -11,7 +11,8 @@ import { podAddresses } from '../../policy/addresses.js';
 export interface PolicyInputs { pods(): Pod[]; namespaces(): Namespace[]; policies(): NetworkPolicy[]; nodes(): Node[] }
 
 export interface PolicyKernel {
-  sync(table: NftTable): Promise<{ rebuilt: boolean; operations: number }>;
+  /** `touched`: the sets whose elements may differ from the last sync, with the keys to compare. */
+  sync(table: NftTable, touched?: Map<string, Iterable<string>>): Promise<{ rebuilt: boolean; operations: number }>;
   forget(): void;
   cleanup(): Promise<void>;
   listFlows(): Promise<Flow[]>;
@@ -42,10 +43,26 @@ function withIPs(p: Pod, ips: string[]): Pod {
   return pod;
 }
 
+/**
+ * The sets whose elements may have changed since `before`: a set the renderer handed out as the same Map
+ * object is unchanged; any other is compared on the keys of both.
+ */
+export function touchedSince(before: NftTable, after: NftTable): Map<string, Iterable<string>> {
+  const out = new Map<string, Iterable<string>>();
+  for (const [name, now] of after.elements) {
+    const then = before.elements.get(name);
+    if (then === now) continue;
+    out.set(name, then ? [...new Set([...then.keys(), ...now.keys()])] : now.keys());
+  }
+  return out;
+}
+
 export class PolicySync {
   private readonly pending = new Map<string, { ips: string[]; pod?: Pod; since: number }>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly renderer = new PolicyRenderer();
+  /** The last table written: its element Maps, which the renderer hands out again while unchanged. */
+  private last?: NftTable;
   /** Flows whose cut failed: tried again next sync even when nothing changed. */
   private cutOwed = false;
 
@@ -92,7 +109,14 @@ export class PolicySync {
     const pods = this.pods();
     const world = { pods, namespaces: this.o.inputs.namespaces(), policies: this.o.inputs.policies(), nodes: this.o.inputs.nodes() };
     const table = this.renderer.render({ nodeName: this.o.nodeName, pods, namespaces: world.namespaces, policies: world.policies, ipv6: this.o.ipv6 });
-    const applied = await this.o.kernel.sync(table);
+    let applied: { rebuilt: boolean; operations: number };
+    try {
+      applied = await this.o.kernel.sync(table, this.last && touchedSince(this.last, table));
+    } catch (err) {
+      this.last = undefined; // the applier reads the kernel again; so must we compare everything
+      throw err;
+    }
+    this.last = table;
     const isolated = [...table.elements].filter(([n]) => n.startsWith('ingress') || n.startsWith('egress')).reduce((n, [, e]) => n + e.size, 0);
     let cut = 0;
     if (applied.operations > 0 || this.cutOwed) {

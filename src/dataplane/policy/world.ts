@@ -26,8 +26,6 @@ export interface PolicyWorldIndex {
   /** Peer lists already resolved in this render: identical peers are common across policies. */
   peerMemo: Map<string, WorldPod[]>;
   selectedMemo: Map<string, WorldPod[]>;
-  /** Peer sets' elements by family and identity (render.ts). */
-  elementsMemo: Map<string, string[]>;
 }
 
 /** A pod's addresses as ranges, parsed once per pod object (renders repeat; objects change only with the pod). */
@@ -56,7 +54,7 @@ export function indexWorld(nodeName: string, pods: Pod[], namespaces: Namespace[
   for (const n of namespaces) labels.set(n.metadata.name, namespaceLabels(n.metadata.name, n));
   // Pods may name a namespace the view has not delivered yet: it still has its name label.
   for (const ns of byNamespace.keys()) if (!labels.has(ns)) labels.set(ns, namespaceLabels(ns, undefined));
-  return { pods: out, local: out.filter((p) => p.local), namespaceLabels: labels, byNamespace, peerMemo: new Map(), selectedMemo: new Map(), elementsMemo: new Map() };
+  return { pods: out, local: out.filter((p) => p.local), namespaceLabels: labels, byNamespace, peerMemo: new Map(), selectedMemo: new Map() };
 }
 
 /** The local pods of the policy's namespace its podSelector picks. */
