@@ -35,7 +35,11 @@ const REPEAT_BUDGET_MS = 3000;
 
 export interface Timing { ms: number; renderMs: number; ops: number; samples: number[] }
 
-async function toggled(repeat: number, toBase: () => Promise<unknown>, toTarget: () => ReturnType<FlatnetNode['sync']>): Promise<Timing> {
+/** Untimed rounds of a change and its undo before timing it: the agent is a long-lived process, its code paths compiled. */
+const WARM_ROUNDS = 2;
+
+async function toggled(repeat: number, toBase: () => Promise<unknown>, toTarget: () => ReturnType<FlatnetNode['sync']>, warm = WARM_ROUNDS): Promise<Timing> {
+  for (let i = 0; i < warm; i++) { await toTarget(); await toBase(); }
   const samples: number[] = [];
   let renderMs: number[] = [];
   let ops = 0;
@@ -64,7 +68,7 @@ export interface FlatnetResult {
 
 export async function benchFlatnet(node: FlatnetNode, world: PolicyWorld, seed: number, repeat: number): Promise<FlatnetResult> {
   await node.reset();
-  const full = await toggled(1, async () => undefined, () => node.sync(world));
+  const full = await toggled(1, async () => undefined, () => node.sync(world), 0);
   const policy = await toggled(repeat, () => node.sync(world), () => node.sync(withPolicy(world, seed)));
   await node.sync(world);
   const pod = await toggled(repeat, () => node.sync(world), () => node.sync(withPod(world)));
