@@ -20,9 +20,11 @@ test('ranges: a cidr with host bits is its network; except cuts a hole; adjacent
 
 test('no policy: the table holds its maps and base chains, and isolates nobody', () => {
   const t = renderPolicy({ nodeName: 'node-1', pods: [pod('x', 'a', { ip: '10.244.1.2' })], namespaces: [namespace('x')], policies: [], ipv6: false });
-  assert.deepEqual(t.blocks.map((b) => b.name), ['ingress', 'egress', 'forward-egress', 'input-egress', 'forward-ingress']);
+  assert.deepEqual(t.blocks.map((b) => b.name), ['ingress', 'egress', 'self', 'forward-egress', 'input-egress', 'forward-ingress']);
   assert.equal(t.elements.get('ingress')!.size + t.elements.get('egress')!.size, 0);
-  assert.deepEqual(chain(t, 'forward-ingress'), ['type filter hook forward priority filter + 10; policy accept;', 'ct state established,related accept', 'ip daddr vmap @ingress']);
+  assert.deepEqual([...t.elements.get('self')!.keys()], ['10.244.1.2 . 10.244.1.2'], 'a pod reaching itself through a Service passes');
+  assert.deepEqual(chain(t, 'forward-ingress'), ['type filter hook forward priority filter + 10; policy accept;', 'ct state established,related accept',
+    'ip saddr . ip daddr @self accept', 'ip daddr vmap @ingress']);
 });
 
 test('only local pods are isolated; host-network pods and pods elsewhere are not keys', () => {

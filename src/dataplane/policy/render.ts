@@ -208,6 +208,9 @@ export function policyPart(policy: NetworkPolicy, dir: Direction, families: Arra
 export function baseChains(families: Array<4 | 6>): NftBlock[] {
   const lookups = (field: 'saddr' | 'daddr', map: Direction) =>
     families.map((fam) => `${FAMILIES[fam].ip} ${field} vmap @${map}${FAMILIES[fam].suffix}`);
+  // A pod reaching itself through a Service (DNAT back to its own address) is a pod reaching itself,
+  // which no policy restricts: the packet leaves and re-enters it, so it crosses forward here.
+  const self = families.map((fam) => `${FAMILIES[fam].ip} saddr . ${FAMILIES[fam].ip} daddr @self${FAMILIES[fam].suffix} accept`);
   // IPv6 neighbour discovery must keep working for isolated pods (ARP never reaches these hooks).
   const nd = families.includes(6) ? ['icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept'] : [];
   const head = (hook: string, priority: string) => `type filter hook ${hook} priority ${priority}; policy accept;`;
@@ -216,11 +219,11 @@ export function baseChains(families: Array<4 | 6>): NftBlock[] {
       // A TCP segment of no known connection starts none (conntrack would pick it up mid-stream): else a
       // flow whose entry a policy change removed would come back as a "new" one from its server's side.
       `ct state new tcp flags != syn / fin,syn,rst,ack drop ${comment('not a SYN: no connection to pick up')}`,
-      ...nd, ...lookups('saddr', 'egress')] },
+      ...nd, ...self, ...lookups('saddr', 'egress')] },
     // A pod's packets to its own node (input) are egress too.
     { kind: 'chain', name: 'input-egress', body: [head('input', 'filter'), 'ct state established,related accept', ...nd, ...lookups('saddr', 'egress')] },
     // After egress (a later priority), so a packet between two local pods is judged both ways.
-    { kind: 'chain', name: 'forward-ingress', body: [head('forward', 'filter + 10'), 'ct state established,related accept', ...nd, ...lookups('daddr', 'ingress')] },
+    { kind: 'chain', name: 'forward-ingress', body: [head('forward', 'filter + 10'), 'ct state established,related accept', ...nd, ...self, ...lookups('daddr', 'ingress')] },
   ];
 }
 

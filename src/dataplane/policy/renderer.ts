@@ -128,6 +128,10 @@ function assemble(isolating: Record<Direction, Isolation[]>, w: PolicyWorldIndex
       sets.push({ kind: 'map', name, body: [`type ${FAMILIES[fam].addr} : verdict`] });
       elements.set(name, new Map());
     }
+    // Each local pod's "address . address": its packets to itself through a Service pass (base chains).
+    const self = `self${FAMILIES[fam].suffix}`;
+    sets.push({ kind: 'set', name: self, body: [`type ${FAMILIES[fam].addr} . ${FAMILIES[fam].addr}`] });
+    elements.set(self, new Map(w.local.flatMap((p) => p.ips).filter((ip) => ip.includes(':') === (fam === 6)).map((ip) => [`${ip} . ${ip}`, ''])));
   }
   const podsByKey = new Map(w.local.map((p) => [p.key, p]));
   for (const dir of ['ingress', 'egress'] as const) {
