@@ -2,7 +2,7 @@
 // policies allow and deny; rules 1-3 and 6 leave the denied ones out, and rule 11 probes a sample of
 // both verdicts (every isolated pod in each verdict it has) with real packets: an allowed pair must
 // answer, a denied one must time out (a silent drop), and a failure names the node that should enforce it.
-import { evaluate as evaluatePolicy, type Connection, type PolicyWorld, type Verdict } from '../policy/evaluate.js';
+import { evaluateIn, indexWorld, type Connection, type PolicyWorld, type Verdict } from '../policy/evaluate.js';
 import type { CheckInputs, CheckPod, Probe, ProbeResult, RuleId, RuleResult } from './model.js';
 
 export const POLICY_RULE = 11;
@@ -13,6 +13,13 @@ export const MAX_POLICY_PROBES = 200;
 export const DENIED_TIMEOUT_MS = 1000;
 
 export type Evaluate = (world: PolicyWorld, conn: Connection) => Verdict;
+
+/** One connection's verdict over the inputs' world, indexed once (tests may pass their own oracle). */
+const oracle = (world: PolicyWorld, evaluate?: Evaluate) => {
+  if (evaluate) return (c: Connection) => evaluate(world, c);
+  const idx = indexWorld(world);
+  return (c: Connection) => evaluateIn(idx, c);
+};
 
 export interface PolicyProbe extends Probe {
   rule: 11;
@@ -36,6 +43,7 @@ export const hasPolicies = (inp: CheckInputs): boolean => (inp.policy?.policies.
 /** Human text of a verdict: "egress: x/p rule 0; ingress isolated by y/deny, none allows". */
 export function verdictText(v: Verdict): string {
   const dir = (name: string, d: Verdict['egress']) => {
+    if (d.always) return `${name}: ${d.always}`;
     if (d.isolatedBy.length === 0) return `${name} not isolated`;
     if (d.allowedBy) return `${name} allowed by ${d.allowedBy.policy} rule ${d.allowedBy.rule}`;
     return `${name} isolated by ${d.isolatedBy.join(', ')}, none allows`;
@@ -57,15 +65,14 @@ function enforcersOf(v: Verdict, srcNode: string | undefined, dstNode: string | 
  * Rules 1-3 and 6 probe every pair on the check port: the pairs the policies deny are left out (rule 11
  * probes them). A node's own traffic to its pods is never judged (it leaves through output).
  */
-export function withoutDenied(inp: CheckInputs, probes: Probe[], evaluate: Evaluate = evaluatePolicy): { probes: Probe[]; excluded: Map<RuleId, number> } {
+export function withoutDenied(inp: CheckInputs, probes: Probe[], evaluate?: Evaluate): { probes: Probe[]; excluded: Map<RuleId, number> } {
   const excluded = new Map<RuleId, number>();
   if (!hasPolicies(inp)) return { probes, excluded };
-  const world = inp.policy!;
+  const verdict = oracle(inp.policy!, evaluate);
   const kept = probes.filter((p) => {
     if (![1, 2, 3, 6].includes(p.rule) || !p.source) return true;
     if ((p.rule === 2 || p.rule === 3) && p.crossNode === false) return true;
-    const v = evaluate(world, { from: p.source, to: p.host, port: p.port, protocol: proto(p.protocol) });
-    if (v.allowed) return true;
+    if (verdict({ from: p.source, to: p.host, port: p.port, protocol: proto(p.protocol) }).allowed) return true;
     excluded.set(p.rule, (excluded.get(p.rule) ?? 0) + 1);
     return false;
   });
@@ -86,9 +93,8 @@ interface Candidate { src: CheckPod; dst: CheckPod; host: string; port: number; 
 export function planPolicyProbes(inp: CheckInputs, checkPort: number, firstId: number,
   opts: { max?: number; evaluate?: Evaluate } = {}): { probes: PolicyProbe[]; candidates: number } {
   if (!hasPolicies(inp)) return { probes: [], candidates: 0 };
-  const evaluate = opts.evaluate ?? evaluatePolicy;
+  const verdict = oracle(inp.policy!, opts.evaluate);
   const max = opts.max ?? MAX_POLICY_PROBES;
-  const world = inp.policy!;
   const onNet = inp.pods.filter((p) => !p.hostNetwork && v4(p)).sort((a, b) => label(a).localeCompare(label(b)));
   const all: Candidate[] = [];
   for (const dst of onNet) {
@@ -97,7 +103,7 @@ export function planPolicyProbes(inp: CheckInputs, checkPort: number, firstId: n
     for (const src of onNet) {
       if (src === dst) continue; // a pod reaching itself stays on its loopback: no policy sees it
       for (const [key, t] of ports) {
-        const v = evaluate(world, { from: v4(src)!, to: v4(dst)!, port: t.port, protocol: proto(t.protocol) });
+        const v = verdict({ from: v4(src)!, to: v4(dst)!, port: t.port, protocol: proto(t.protocol) });
         all.push({ src, dst, host: v4(dst)!, ...t, v, key: `${label(src)}>${label(dst)}:${key}` });
       }
     }

@@ -13,7 +13,7 @@ import type { TestScope } from './scope.js';
 import { podNetnsName } from '../../src/lab/pods.js';
 import { NAMESPACE_PREFIX, NETWORKPOLICY_PREFIX, NODE_PREFIX, POD_PREFIX, objectKey } from '../../src/api/keys.js';
 import type { Namespace, NetworkPolicy, Node, Pod } from '../../src/api/types.js';
-import { evaluate, type PolicyWorld } from '../../src/policy/evaluate.js';
+import { evaluateIn, indexWorld, type PolicyWorld } from '../../src/policy/evaluate.js';
 import { WORKER_READY, type StreamedProbe, type WorkerResult } from '../../src/workload/probe-worker.js';
 
 export const NAMESPACES = ['x', 'y', 'z'] as const;
@@ -151,9 +151,9 @@ export class PolicyLab {
 
   /** The evaluator's 9×9 table for a port; a pod always reaches itself (its own IP stays on its loopback). */
   async expected(port: number, protocol: Protocol): Promise<Truth> {
-    const world = await this.world();
+    const idx = indexWorld(await this.world());
     return PEERS.map((from) => PEERS.map((to) => from === to
-      || evaluate(world, { from: this.ipOf(from), to: this.ipOf(to), port, protocol: protocol === 'tcp' ? 'TCP' : 'UDP' }).allowed));
+      || evaluateIn(idx, { from: this.ipOf(from), to: this.ipOf(to), port, protocol: protocol === 'tcp' ? 'TCP' : 'UDP' }).allowed));
   }
 
   /** Runs probes all at once, each from its source pod's worker; expected-denied ones get one short attempt. */
