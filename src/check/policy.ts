@@ -86,7 +86,8 @@ interface Candidate { src: CheckPod; dst: CheckPod; host: string; port: number; 
 
 /**
  * Rule 11's probes: every (source pod, destination pod, port) over the check port and the destination's
- * declared ports (a Ready pod's declared ports listen), judged by the evaluator; then a sample of at most
+ * declared ports (a Ready pod's declared ports listen) where a policy isolates an end (pairs no policy
+ * touches are rule 1's), judged by the evaluator; then a sample of at most
  * `max`: first, for every pod isolated in a direction, one pair of each verdict it has in that direction
  * (preferring pairs the other direction does not decide), then the rest in a stable shuffled order.
  */
@@ -104,6 +105,7 @@ export function planPolicyProbes(inp: CheckInputs, checkPort: number, firstId: n
       if (src === dst) continue; // a pod reaching itself stays on its loopback: no policy sees it
       for (const [key, t] of ports) {
         const v = verdict({ from: v4(src)!, to: v4(dst)!, port: t.port, protocol: proto(t.protocol) });
+        if (v.egress.isolatedBy.length === 0 && v.ingress.isolatedBy.length === 0) continue;
         all.push({ src, dst, host: v4(dst)!, ...t, v, key: `${label(src)}>${label(dst)}:${key}` });
       }
     }
@@ -145,22 +147,25 @@ export function judgePolicy(probes: PolicyProbe[], results: ProbeResult[], candi
   const byId = new Map(results.map((r) => [r.id, r]));
   const rr: RuleResult = { rule: POLICY_RULE, title: POLICY_RULE_TITLE, status: 'pass', evidence: [], failures: [] };
   let allowedOk = 0, deniedOk = 0;
+  const seen: { allowed: string[]; denied: string[] } = { allowed: [], denied: [] };
   for (const p of probes) {
     const r = byId.get(p.id);
     const what = `${p.clientLabel} -> ${p.serverLabel} (${p.host}:${p.port}/${p.protocol}${p.crossNode ? ', cross-node' : ', same node'})`;
     const nodes = p.enforcers.join(', ');
     if (p.allowed) {
-      if (r?.ok) { allowedOk++; rr.evidence.push(`${what}: allowed, answered in ${r.ms ?? '?'} ms (${p.why})`); continue; }
+      if (r?.ok) { allowedOk++; seen.allowed.push(`${what}: allowed, answered in ${r.ms ?? '?'} ms (${p.why})`); continue; }
       rr.failures.push(`${what}: allowed by policy but ${r?.error ?? 'no result'} (${p.why}; nodes ${nodes})`);
       continue;
     }
-    if (r && !r.ok && /timeout/.test(r.error ?? '')) { deniedOk++; rr.evidence.push(`${what}: denied, dropped (${p.why})`); continue; }
+    if (r && !r.ok && /timeout/.test(r.error ?? '')) { deniedOk++; seen.denied.push(`${what}: denied, dropped (${p.why})`); continue; }
     const got = !r ? 'no result' : r.ok ? `answered by ${r.server ?? '?'} in ${r.ms ?? '?'} ms` : `${r.error} (not a silent drop)`;
     rr.failures.push(`${what}: denied by policy but ${got}: node ${nodes} does not enforce it (${p.why})`);
   }
+  // One of each verdict first, so the short report shows both.
+  for (let i = 0; i < Math.max(seen.allowed.length, seen.denied.length); i++) rr.evidence.push(...[seen.allowed[i], seen.denied[i]].filter((x): x is string => !!x));
   const allowed = probes.filter((p) => p.allowed).length;
   rr.evidence.unshift(`${allowedOk}/${allowed} allowed pairs connected, ${deniedOk}/${probes.length - allowed} denied pairs dropped`
-    + `${candidates > probes.length ? ` (a sample of ${probes.length} of ${candidates} pairs, every isolated pod in each verdict it has)` : ''}`);
+    + `${candidates > probes.length ? ` (a sample of ${probes.length} of ${candidates} pairs a policy isolates, every isolated pod in each verdict it has)` : ''}`);
   if (rr.failures.length) rr.status = 'fail';
   return rr;
 }
