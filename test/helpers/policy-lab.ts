@@ -7,11 +7,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { CLI, cluster, labFor, type TestLab } from './lab.js';
 import type { TestScope } from './scope.js';
 import { podNetnsName } from '../../src/lab/pods.js';
-import { NAMESPACE_PREFIX, NETWORKPOLICY_PREFIX, NODE_PREFIX, POD_PREFIX, objectKey } from '../../src/api/keys.js';
+import { NAMESPACE_PREFIX, NETWORKPOLICY_PREFIX, NODE_PREFIX, POD_PREFIX } from '../../src/api/keys.js';
 import type { Namespace, NetworkPolicy, Node, Pod } from '../../src/api/types.js';
 import { evaluateIn, indexWorld, type PolicyWorld } from '../../src/policy/evaluate.js';
 import { WORKER_READY, type StreamedProbe, type WorkerResult } from '../../src/workload/probe-worker.js';
@@ -193,33 +192,10 @@ export class PolicyLab {
     assert.equal(r.status, 0, r.stderr);
   }
 
-  /** Applies policies and resolves once they are stored. */
-  async applyPolicies(file: string, manifest: string): Promise<void> {
-    const path = join(this.scope.dir, file);
-    writeFileSync(path, manifest);
-    const r = this.t.cli('apply', '-f', path);
-    if (r.status === 0) return;
-    assert.match(r.stderr, /is not supported/, r.stderr);
-    await this.storeDirect(manifest);
-  }
+  /** `flatnet apply -f` of NetworkPolicies; they are stored when it returns. */
+  applyPolicies(file: string, manifest: string): void { this.apply(file, manifest); }
 
-  /** Stores NetworkPolicies with the API server's defaults (policyTypes, TCP), for a CLI that refuses them. */
-  private async storeDirect(manifest: string): Promise<void> {
-    const store = this.t.lab.store();
-    try {
-      for (const doc of parseAllDocuments(manifest).map((d) => d.toJS() as NetworkPolicy)) {
-        assert.equal(doc.kind, 'NetworkPolicy');
-        const spec = doc.spec;
-        spec.podSelector ??= {};
-        spec.policyTypes ??= ['Ingress', ...(spec.egress ? ['Egress' as const] : [])];
-        for (const r of [...(spec.ingress ?? []), ...(spec.egress ?? [])]) for (const p of r.ports ?? []) p.protocol ??= 'TCP';
-        const ns = doc.metadata.namespace ?? 'default';
-        await store.put(objectKey('NetworkPolicy', doc.metadata.name, ns), JSON.stringify({ ...doc, metadata: { ...doc.metadata, namespace: ns, uid: `${ns}-${doc.metadata.name}`, creationTimestamp: new Date().toISOString() } }));
-      }
-    } finally { await store.close(); }
-  }
-
-  /** Deletes every NetworkPolicy (between cases). */
+  /** Deletes every NetworkPolicy (between cases), straight from the store. */
   async deleteAllPolicies(): Promise<void> {
     const store = this.t.lab.store();
     try {
