@@ -3,7 +3,6 @@
 // the nft renderer both take these answers from here, so an address is in or out for both alike.
 import ipaddr from 'ipaddr.js';
 import type { NetworkPolicyPeer, Node, Pod } from '../api/types.js';
-import { isTerminating } from '../api/termination.js';
 
 export type Family = 4 | 6;
 
@@ -53,13 +52,13 @@ export function formatAddress(family: Family, value: bigint): string {
 }
 
 /**
- * The addresses a pod has for policy matching: status.podIPs, else status.podIP. None for a
- * terminating pod, a finished one (Succeeded/Failed: its address may already be another pod's), a pod
- * without an address, or a host-network pod (it is its node's address, which only ipBlock matches).
+ * The addresses a pod has for policy matching: status.podIPs, else status.podIP. None for a finished
+ * pod (Succeeded, Failed: its address may be another's already), a pod without an address, or a
+ * host-network pod (it is its node's address, which only ipBlock matches). A terminating pod still
+ * runs through its grace period, so it keeps its addresses and stays isolated until it is gone.
  */
 export function podAddresses(pod: Pod): string[] {
-  const phase = pod.status?.phase;
-  if (pod.spec.hostNetwork || isTerminating(pod) || phase === 'Succeeded' || phase === 'Failed') return [];
+  if (pod.spec.hostNetwork || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return [];
   const listed = pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : pod.status?.podIP ? [pod.status.podIP] : [];
   const out: string[] = [];
   for (const ip of listed) {

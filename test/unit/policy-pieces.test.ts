@@ -30,13 +30,13 @@ test('mergeRanges joins ranges that overlap or touch, IPv4 before IPv6', () => {
   assert.deepEqual(merged.map(formatRange), ['10.0.0.0/23', 'fd00::/64']);
 });
 
-test('podAddresses: podIPs, else podIP; none for host-network, terminating, finished or address-less pods', () => {
+test('podAddresses: podIPs, else podIP; none for host-network, finished or address-less pods; a terminating pod keeps them', () => {
   assert.deepEqual(podAddresses(pod('x/a', ['10.244.1.2', 'fd00:0::2'])), ['10.244.1.2', 'fd00::2']);
   const single = pod('x/a', '10.244.1.2');
   delete single.status!.podIPs;
   assert.deepEqual(podAddresses(single), ['10.244.1.2']);
   assert.deepEqual(podAddresses(pod('x/h', '10.100.0.11', { hostNetwork: true })), []);
-  assert.deepEqual(podAddresses(pod('x/t', '10.244.1.3', { terminating: true })), []);
+  assert.deepEqual(podAddresses(pod('x/t', '10.244.1.3', { terminating: true })), ['10.244.1.3']);
   assert.deepEqual(podAddresses({ ...single, status: { phase: 'Pending' } }), []);
   assert.deepEqual(podAddresses({ ...single, status: { ...single.status, phase: 'Succeeded' } }), []);
 });
@@ -64,7 +64,7 @@ test('rulePeerRanges: ipBlocks and selected pods\' addresses, merged; undefined 
   const w = world({
     namespaces: [ns('x'), ns('y', { team: 'b' })],
     pods: [pod('x/a', '10.244.1.2'), pod('x/b', '10.244.1.3'), pod('y/a', ['10.244.2.2', 'fd00::2']),
-      pod('y/h', '10.100.0.1', { hostNetwork: true }), pod('y/t', '10.244.2.3', { terminating: true })],
+      pod('y/h', '10.100.0.1', { hostNetwork: true }), { ...pod('y/f', '10.244.2.3'), status: { phase: 'Failed', podIP: '10.244.2.3' } }],
   });
   const idx = indexWorld(w);
   const fmt = (r: ReturnType<typeof rulePeerRanges>) => r?.map(formatRange);
