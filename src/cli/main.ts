@@ -63,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     case 'delete': return manifestCommand('delete', values);
     case 'get': return getCommand(rest, values);
     case 'check': return checkCommand(values);
+    case 'policy': return (await import('./policy-command.js')).policyCommand(rest, values);
     case 'demo': return demoCommand(values);
     case 'agent': {
       if (!values.etcd || !values.node || !values['node-dir']) throw new UsageError('agent needs --etcd, --node and --node-dir');

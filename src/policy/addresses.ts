@@ -3,7 +3,6 @@
 // the nft renderer both take these answers from here, so an address is in or out for both alike.
 import ipaddr from 'ipaddr.js';
 import type { NetworkPolicyPeer, Node, Pod } from '../api/types.js';
-import { isTerminating } from '../api/termination.js';
 
 export type Family = 4 | 6;
 
@@ -12,18 +11,37 @@ export interface IpRange { family: Family; first: bigint; last: bigint }
 
 const BITS: Record<Family, number> = { 4: 32, 6: 128 };
 
+interface Parsed { family: Family; value: bigint; text: string }
+
+// Parsing dominates judging a connection (ipaddr.js costs ~10 us an address): each text is parsed once.
+const parsed = new Map<string, Parsed | null>();
+
+function parse(text: string): Parsed | undefined {
+  let p = parsed.get(text);
+  if (p === undefined) {
+    if (parsed.size > 100_000) parsed.clear();
+    if (ipaddr.isValid(text)) {
+      const a = ipaddr.process(text);
+      let v = 0n;
+      for (const b of a.toByteArray()) v = (v << 8n) | BigInt(b);
+      p = { family: a.kind() === 'ipv4' ? 4 : 6, value: v, text: a.toString() };
+    } else {
+      p = null;
+    }
+    parsed.set(text, p);
+  }
+  return p ?? undefined;
+}
+
 /** An address as (family, integer); IPv4-mapped IPv6 counts as IPv4; undefined when not an address. */
 export function addressValue(text: string): { family: Family; value: bigint } | undefined {
-  if (!ipaddr.isValid(text)) return undefined;
-  const a = ipaddr.process(text);
-  let v = 0n;
-  for (const b of a.toByteArray()) v = (v << 8n) | BigInt(b);
-  return { family: a.kind() === 'ipv4' ? 4 : 6, value: v };
+  const p = parse(text);
+  return p && { family: p.family, value: p.value };
 }
 
 /** One canonical text per address (IPv6 compressed, as nft prints it), so equal addresses compare equal. */
 export function normalizeAddress(text: string): string | undefined {
-  return ipaddr.isValid(text) ? ipaddr.process(text).toString() : undefined;
+  return parse(text)?.text;
 }
 
 /** The text of an address given as (family, integer). */
@@ -34,12 +52,13 @@ export function formatAddress(family: Family, value: bigint): string {
 }
 
 /**
- * The addresses a pod has for policy matching: status.podIPs, else status.podIP. None for a
- * terminating pod, a pod without an address, or a host-network pod (it is its node's address, which
- * only ipBlock matches).
+ * The addresses a pod has for policy matching: status.podIPs, else status.podIP. None for a finished
+ * pod (Succeeded, Failed: its address may be another's already), a pod without an address, or a
+ * host-network pod (it is its node's address, which only ipBlock matches). A terminating pod still
+ * runs through its grace period, so it keeps its addresses and stays isolated until it is gone.
  */
 export function podAddresses(pod: Pod): string[] {
-  if (pod.spec.hostNetwork || isTerminating(pod)) return [];
+  if (pod.spec.hostNetwork || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return [];
   const listed = pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : pod.status?.podIP ? [pod.status.podIP] : [];
   const out: string[] = [];
   for (const ip of listed) {

@@ -13,9 +13,9 @@ import {
 } from './world.js';
 
 export type { Connection, Direction, PolicyIndex, PolicyWorld } from './world.js';
-export { indexWorld, isolatingPolicies, peerMatches, rulePeersMatch, podAt, nodeAt, objectRef } from './world.js';
-export { podAddresses, nodeAddresses, ipBlockRanges, rangesContain, mergeRanges, formatRange, cidrRange, normalizeAddress, type IpRange, type Family } from './addresses.js';
-export { resolveNamedPort, portMatches, rulePortsMatch, type ConnProtocol } from './ports.js';
+export { indexWorld, isolatingPolicies, isolatingIn, peerMatches, rulePeersMatch, rulePeerRanges, selectedPods, podAt, nodeAt, objectRef } from './world.js';
+export { podAddresses, nodeAddresses, ipBlockRanges, rangesContain, mergeRanges, subtractRange, formatRange, cidrRange, normalizeAddress, addressValue, formatAddress, type IpRange, type Family } from './addresses.js';
+export { resolveNamedPort, portMatches, rulePortsMatch, portSpecKind, formatPortSpec, type ConnProtocol, type PortSpecKind } from './ports.js';
 export { explainText } from './explain.js';
 export { afterDnat } from './dnat.js';
 

@@ -2,7 +2,7 @@
 // each direction which policies isolate the pod and which rule allows, or "isolated by a, b; none
 // allows" followed by every rule and the part of it that does not fit. Pure.
 import type { LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, Pod } from '../api/types.js';
-import { formatRange, ipBlockRanges } from './addresses.js';
+import { formatRange, ipBlockRanges, normalizeAddress } from './addresses.js';
 import { formatPortSpec, rulePortsMatch } from './ports.js';
 import {
   indexWorld, nodeAt, objectRef, podAt, rulePeersMatch,
@@ -57,7 +57,7 @@ function describeEnd(idx: PolicyIndex, address: string): string {
   if (pod) return `${objectRef(pod)} (${address})`;
   const node = nodeAt(idx, address);
   if (node) {
-    const host = idx.hostNetworkByAddress.get(address)?.map(objectRef) ?? [];
+    const host = idx.hostNetworkByAddress.get(normalizeAddress(address) ?? address)?.map(objectRef) ?? [];
     return `node ${node.metadata.name} (${address}${host.length ? `; host network of ${host.join(', ')}` : ''})`;
   }
   return address;
@@ -67,7 +67,7 @@ function directionLines(idx: PolicyIndex, conn: Connection, direction: Direction
   const word = direction === 'Ingress' ? 'ingress' : 'egress';
   const address = direction === 'Ingress' ? conn.to : conn.from;
   if (!v.pod) {
-    const why = nodeAt(idx, address) ? 'a node address: only ipBlock rules match it' : 'no pod has this address';
+    const why = nodeAt(idx, address) ? 'a node\'s address: policy isolates no node or host-network pod' : 'no pod has this address';
     return [`${word} of ${address}: not judged (${why})`];
   }
   const head = `${word} of ${v.pod}`;

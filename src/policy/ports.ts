@@ -48,6 +48,21 @@ export function rulePortsMatch(ports: readonly NetworkPolicyPort[] | undefined, 
   return ports.some((p) => portMatches(p, destination, port, protocol));
 }
 
+/** What one port entry names: every port of its protocol, a numeric range (one port: first = last), or a name. */
+export type PortSpecKind =
+  | { kind: 'all'; protocol: string }
+  | { kind: 'range'; protocol: string; first: number; last: number }
+  | { kind: 'named'; protocol: string; name: string };
+
+/** The kind of a port entry, so the renderer sorts entries into numeric and named sets as portMatches reads them. */
+export function portSpecKind(spec: NetworkPolicyPort): PortSpecKind {
+  const protocol = spec.protocol ?? 'TCP';
+  if (spec.port === undefined) return { kind: 'all', protocol };
+  if (typeof spec.port === 'number') return { kind: 'range', protocol, first: spec.port, last: spec.endPort ?? spec.port };
+  if (/^\d+$/.test(spec.port)) return { kind: 'range', protocol, first: Number(spec.port), last: Number(spec.port) };
+  return { kind: 'named', protocol, name: spec.port };
+}
+
 /** A port entry as explain prints it: "tcp/80", "tcp/8000-8080", "tcp/http", "udp/*". */
 export function formatPortSpec(p: NetworkPolicyPort): string {
   const proto = (p.protocol ?? 'TCP').toLowerCase();

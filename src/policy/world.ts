@@ -3,7 +3,7 @@
 // and the nft renderer both ask here, so membership is decided once.
 import type { Namespace, NetworkPolicy, NetworkPolicyPeer, Node, Pod } from '../api/types.js';
 import { matchesSelector, namespaceOf, peerSelectsPod } from './selector.js';
-import { ipBlockRanges, nodeAddresses, normalizeAddress, podAddresses, rangesContain } from './addresses.js';
+import { addressValue, ipBlockRanges, mergeRanges, nodeAddresses, normalizeAddress, podAddresses, rangesContain, type IpRange } from './addresses.js';
 import type { ConnProtocol } from './ports.js';
 
 export interface PolicyWorld { namespaces: Namespace[]; pods: Pod[]; policies: NetworkPolicy[]; nodes: Node[] }
@@ -33,7 +33,7 @@ export function isolatingPolicies(world: { policies: readonly NetworkPolicy[] },
 export interface PolicyIndex {
   world: PolicyWorld;
   namespaces: Map<string, Namespace>;
-  /** Address → the (non-host-network, non-terminating) pod that has it. */
+  /** Address → the pod that has it (podAddresses: not host-network, not finished). */
   podByAddress: Map<string, Pod>;
   /** Address → the node that has it (InternalIP). */
   nodeByAddress: Map<string, Node>;
@@ -41,12 +41,14 @@ export interface PolicyIndex {
   hostNetworkByAddress: Map<string, Pod[]>;
   /** Namespace → its policies. */
   policiesByNamespace: Map<string, NetworkPolicy[]>;
+  /** isolatingIn's answers, per pod and direction (the world does not change under an index). */
+  isolating: Map<Pod, Partial<Record<Direction, NetworkPolicy[]>>>;
 }
 
 export function indexWorld(world: PolicyWorld): PolicyIndex {
   const idx: PolicyIndex = {
     world, namespaces: new Map(), podByAddress: new Map(), nodeByAddress: new Map(),
-    hostNetworkByAddress: new Map(), policiesByNamespace: new Map(),
+    hostNetworkByAddress: new Map(), policiesByNamespace: new Map(), isolating: new Map(),
   };
   for (const ns of world.namespaces) idx.namespaces.set(ns.metadata.name, ns);
   for (const pod of world.pods) for (const a of podAddresses(pod)) idx.podByAddress.set(a, pod);
@@ -77,7 +79,9 @@ export function nodeAt(idx: PolicyIndex, address: string): Node | undefined {
 
 /** isolatingPolicies over an index (only the pod's namespace is searched). */
 export function isolatingIn(idx: PolicyIndex, pod: Pod, direction: Direction): NetworkPolicy[] {
-  return isolatingPolicies({ policies: idx.policiesByNamespace.get(namespaceOf(pod)) ?? [] }, pod, direction);
+  let cached = idx.isolating.get(pod);
+  if (!cached) idx.isolating.set(pod, cached = {});
+  return cached[direction] ??= isolatingPolicies({ policies: idx.policiesByNamespace.get(namespaceOf(pod)) ?? [] }, pod, direction);
 }
 
 /**
@@ -96,4 +100,30 @@ export function rulePeersMatch(peers: readonly NetworkPolicyPeer[] | undefined, 
   pod: Pod | undefined, namespaces: ReadonlyMap<string, Namespace>): boolean {
   if (!peers || peers.length === 0) return true;
   return peers.some((p) => peerMatches(p, policyNamespace, address, pod, namespaces));
+}
+
+/** The pods (with addresses for matching) a pod/namespace peer picks; [] for an ipBlock peer. */
+export function selectedPods(idx: PolicyIndex, peer: NetworkPolicyPeer, policyNamespace: string): Pod[] {
+  if (peer.ipBlock) return [];
+  return idx.world.pods.filter((p) => podAddresses(p).length > 0 && peerSelectsPod(peer, policyNamespace, p, idx.namespaces));
+}
+
+/**
+ * Every address a rule's peers (`from`/`to`) take in, as merged disjoint ranges: ipBlocks (minus their
+ * own excepts) and the addresses of the pods the selector peers pick. Undefined when the rule has no
+ * peers: every address, node and outside addresses included.
+ */
+export function rulePeerRanges(idx: PolicyIndex, peers: readonly NetworkPolicyPeer[] | undefined, policyNamespace: string): IpRange[] | undefined {
+  if (!peers || peers.length === 0) return undefined;
+  const all: IpRange[] = [];
+  for (const peer of peers) {
+    if (peer.ipBlock) { all.push(...ipBlockRanges(peer)); continue; }
+    for (const pod of selectedPods(idx, peer, policyNamespace)) {
+      for (const a of podAddresses(pod)) {
+        const v = addressValue(a)!;
+        all.push({ family: v.family, first: v.value, last: v.value });
+      }
+    }
+  }
+  return mergeRanges(all);
 }

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  afterDnat, evaluate, explainText, formatRange, ipBlockRanges, isolatingPolicies, mergeRanges, podAddresses,
-  portMatches, resolveNamedPort, type Connection,
+  afterDnat, evaluate, explainText, formatRange, indexWorld, ipBlockRanges, isolatingPolicies, mergeRanges, podAddresses,
+  portMatches, portSpecKind, resolveNamedPort, rulePeerRanges, type Connection,
 } from '../../src/policy/evaluate.js';
 import type { EndpointSlice, Service } from '../../src/api/types.js';
 import { node, ns, pod, policy, world } from '../helpers/policy-gen.js';
@@ -30,14 +30,15 @@ test('mergeRanges joins ranges that overlap or touch, IPv4 before IPv6', () => {
   assert.deepEqual(merged.map(formatRange), ['10.0.0.0/23', 'fd00::/64']);
 });
 
-test('podAddresses: podIPs, else podIP; none for host-network, terminating or address-less pods', () => {
+test('podAddresses: podIPs, else podIP; none for host-network, finished or address-less pods; a terminating pod keeps them', () => {
   assert.deepEqual(podAddresses(pod('x/a', ['10.244.1.2', 'fd00:0::2'])), ['10.244.1.2', 'fd00::2']);
   const single = pod('x/a', '10.244.1.2');
   delete single.status!.podIPs;
   assert.deepEqual(podAddresses(single), ['10.244.1.2']);
   assert.deepEqual(podAddresses(pod('x/h', '10.100.0.11', { hostNetwork: true })), []);
-  assert.deepEqual(podAddresses(pod('x/t', '10.244.1.3', { terminating: true })), []);
+  assert.deepEqual(podAddresses(pod('x/t', '10.244.1.3', { terminating: true })), ['10.244.1.3']);
   assert.deepEqual(podAddresses({ ...single, status: { phase: 'Pending' } }), []);
+  assert.deepEqual(podAddresses({ ...single, status: { ...single.status, phase: 'Succeeded' } }), []);
 });
 
 test('resolveNamedPort and portMatches: per pod, by name and protocol', () => {
@@ -50,6 +51,29 @@ test('resolveNamedPort and portMatches: per pod, by name and protocol', () => {
   assert.equal(portMatches({ protocol: 'TCP' }, a, 1, 'TCP'), true);
   assert.equal(portMatches({ protocol: 'TCP' }, a, 0, 'ICMP'), false);
   assert.equal(portMatches({ protocol: 'UDP', port: 100, endPort: 200 }, undefined, 200, 'UDP'), true);
+});
+
+test('portSpecKind: every port, a numeric range, or a name, as portMatches reads them', () => {
+  assert.deepEqual(portSpecKind({ protocol: 'UDP' }), { kind: 'all', protocol: 'UDP' });
+  assert.deepEqual(portSpecKind({ protocol: 'TCP', port: 80 }), { kind: 'range', protocol: 'TCP', first: 80, last: 80 });
+  assert.deepEqual(portSpecKind({ protocol: 'TCP', port: 80, endPort: 90 }), { kind: 'range', protocol: 'TCP', first: 80, last: 90 });
+  assert.deepEqual(portSpecKind({ protocol: 'SCTP', port: 'web' }), { kind: 'named', protocol: 'SCTP', name: 'web' });
+});
+
+test('rulePeerRanges: ipBlocks and selected pods\' addresses, merged; undefined for a rule without peers', () => {
+  const w = world({
+    namespaces: [ns('x'), ns('y', { team: 'b' })],
+    pods: [pod('x/a', '10.244.1.2'), pod('x/b', '10.244.1.3'), pod('y/a', ['10.244.2.2', 'fd00::2']),
+      pod('y/h', '10.100.0.1', { hostNetwork: true }), { ...pod('y/f', '10.244.2.3'), status: { phase: 'Failed', podIP: '10.244.2.3' } }],
+  });
+  const idx = indexWorld(w);
+  const fmt = (r: ReturnType<typeof rulePeerRanges>) => r?.map(formatRange);
+  assert.equal(rulePeerRanges(idx, undefined, 'x'), undefined);
+  assert.equal(rulePeerRanges(idx, [], 'x'), undefined);
+  assert.deepEqual(fmt(rulePeerRanges(idx, [{ podSelector: {} }], 'x')), ['10.244.1.2/31']);
+  assert.deepEqual(fmt(rulePeerRanges(idx, [{ namespaceSelector: { matchLabels: { team: 'b' } } }, { ipBlock: { cidr: '10.244.1.0/30' } }], 'x')),
+    ['10.244.1.0/30', '10.244.2.2', 'fd00::2']);
+  assert.deepEqual(fmt(rulePeerRanges(idx, [{ podSelector: { matchLabels: { pod: 'none' } } }], 'x')), []);
 });
 
 test('isolatingPolicies: own namespace, policy type, podSelector; in ns/name order', () => {
@@ -132,6 +156,6 @@ test('explainText: the verdict per direction, the isolating policies and the all
   ]);
   const fromNode = explain({ from: '10.100.0.11', to: '10.244.1.3', port: 0, protocol: 'ICMP' });
   assert.equal(fromNode[0], 'node n1 (10.100.0.11; host network of y/h) -> y/b (10.244.1.3) icmp: allowed');
-  assert.equal(fromNode[1], 'egress of 10.100.0.11: not judged (a node address: only ipBlock rules match it)');
+  assert.equal(fromNode[1], 'egress of 10.100.0.11: not judged (a node\'s address: policy isolates no node or host-network pod)');
   assert.match(fromNode[2], /^ingress of y\/b: allowed \(node n1 always reaches its own pods\); isolated by y\/deny/);
 });

@@ -1,0 +1,46 @@
+// What one node's policy table should do with a connection, and the comparison with a tracer's answer
+// (`flatnet policy explain --node`), on made-up tracer results: the tracer itself is tested with its own code.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { evaluate, type Connection } from '../../src/policy/evaluate.js';
+import { compareTrace, expectationOnNode, type TraceLike } from '../../src/policy/trace-compare.js';
+import { node, ns, pod, policy, world } from '../helpers/policy-gen.js';
+
+const w = world({
+  namespaces: [ns('x'), ns('y')], nodes: [node('n1', '10.100.0.11'), node('n2', '10.100.0.12')],
+  pods: [pod('x/a', '10.244.1.2', { node: 'n1' }), pod('y/b', '10.244.2.2', { node: 'n2' })],
+  policies: [policy('y/deny', { ingress: [] })],
+});
+const conn: Connection = { from: '10.244.1.2', to: '10.244.2.2', port: 80, protocol: 'TCP' };
+const drop: TraceLike = { verdict: 'drop', path: [
+  { table: 'inet flatnet-policy', chain: 'forward-ingress', rule: 'ip daddr vmap @ingress', did: 'goto ig-0a1b2c3d' },
+  { table: 'inet flatnet-policy', chain: 'ig-0a1b2c3d', rule: 'drop comment "ingress isolated by y/deny"', comment: 'ingress isolated by y/deny', did: 'drop' },
+] };
+const accept: TraceLike = { verdict: 'accept', path: [{ table: 'inet flatnet-policy', chain: 'forward-ingress', rule: '', did: 'policy accept' }] };
+
+test('expectationOnNode: each node judges its own pods only; the packet the tracer takes', () => {
+  const v = evaluate(w, conn);
+  const n1 = expectationOnNode(w, conn, v, 'n1');
+  assert.deepEqual([n1.judged, n1.allowed], [['egress'], true]);
+  assert.deepEqual(n1.packet, { family: 4, hook: 'forward', saddr: '10.244.1.2', daddr: '10.244.2.2', protocol: 'tcp', ctState: 'new', local: ['10.100.0.11'], sport: 40000, dport: 80 });
+  const n2 = expectationOnNode(w, conn, v, 'n2');
+  assert.deepEqual([n2.judged, n2.allowed, n2.note], [['ingress'], false, undefined]);
+  // The node itself sends it: output, not filtered, even though y/b is isolated.
+  const fromNode = expectationOnNode(w, { ...conn, from: '10.100.0.12' }, evaluate(w, { ...conn, from: '10.100.0.12' }), 'n2');
+  assert.deepEqual([fromNode.packet.hook, fromNode.allowed], ['output', true]);
+  // A pod to its node's address: input; ICMP carries no ports.
+  const ping: Connection = { from: '10.244.1.2', to: '10.100.0.11', port: 0, protocol: 'ICMP' };
+  const toNode = expectationOnNode(w, ping, evaluate(w, ping), 'n1');
+  assert.deepEqual([toNode.packet.hook, toNode.packet.dport, toNode.packet.protocol, toNode.judged], ['input', undefined, 'icmp', ['egress']]);
+  assert.match(expectationOnNode(w, conn, v, 'n3').note!, /neither end/);
+});
+
+test('compareTrace: agreement names where the tracer decided; disagreement says DISAGREE', () => {
+  const v = evaluate(w, conn);
+  const n2 = expectationOnNode(w, conn, v, 'n2');
+  assert.deepEqual(compareTrace(n2, drop), { agree: true, lines: [
+    'node n2: tracer drops at inet flatnet-policy ig-0a1b2c3d ("ingress isolated by y/deny"), as the evaluator says (ingress judged there)'] });
+  const bad = compareTrace(n2, accept);
+  assert.equal(bad.agree, false);
+  assert.match(bad.lines[0], /^node n2: DISAGREE: the evaluator says drop \(ingress judged there\), the tracer says accept at inet flatnet-policy forward-ingress/);
+});
