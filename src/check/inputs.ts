@@ -73,10 +73,11 @@ export function checkServices(services: Service[], slices: EndpointSlice[]): Che
     for (const p of s.spec.ports) {
       const eps: CheckEndpoint[] = [];
       for (const slice of mine) {
-        if (!slice.ports.some((sp) => sp.name === (p.name ?? '') && sp.protocol === p.protocol)) continue;
+        const sp = slice.ports.find((x) => x.name === (p.name ?? '') && x.protocol === p.protocol);
+        if (!sp) continue;
         for (const e of slice.endpoints) {
           if (!e.conditions.ready || !e.targetRef) continue;
-          eps.push({ pod: `${e.targetRef.namespace}/${e.targetRef.name}`, ip: e.addresses[0], node: e.nodeName });
+          eps.push({ pod: `${e.targetRef.namespace}/${e.targetRef.name}`, ip: e.addresses[0], node: e.nodeName, port: sp.port });
         }
       }
       endpoints.set(p.name ?? '', eps);

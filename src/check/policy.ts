@@ -4,6 +4,7 @@
 // answer, a denied one must time out (a silent drop), and a failure names the node that should enforce it.
 import { evaluateIn, indexWorld, type Connection, type PolicyWorld, type Verdict } from '../policy/evaluate.js';
 import type { CheckInputs, CheckPod, Probe, ProbeResult, RuleId, RuleResult } from './model.js';
+import type { ServiceProbe } from './services.js';
 
 export const POLICY_RULE = 11;
 export const POLICY_RULE_TITLE = 'NetworkPolicy: allowed pairs connect, denied pairs are dropped';
@@ -75,6 +76,41 @@ export function withoutDenied(inp: CheckInputs, probes: Probe[], evaluate?: Eval
     if (verdict({ from: p.source, to: p.host, port: p.port, protocol: proto(p.protocol) }).allowed) return true;
     excluded.set(p.rule, (excluded.get(p.rule) ?? 0) + 1);
     return false;
+  });
+  return { probes: kept, excluded };
+}
+
+/**
+ * Rules 7-9 expect a client to reach every backend of a Service: a (client, Service port) group whose
+ * backends the policies deny to that client, judged after DNAT on the backend's own port, is left out.
+ * A NodePort's backend may see the external host or, masqueraded from another node, a node address:
+ * the group stays only when every such source is allowed.
+ */
+export function serviceProbesWithoutDenied(inp: CheckInputs, probes: ServiceProbe[], evaluate?: Evaluate): { probes: ServiceProbe[]; excluded: Map<RuleId, number> } {
+  const excluded = new Map<RuleId, number>();
+  if (!hasPolicies(inp)) return { probes, excluded };
+  const verdict = oracle(inp.policy!, evaluate);
+  const podIPs = new Map(inp.pods.map((p) => [label(p), v4(p)]));
+  const nodeIPs = new Map(inp.nodes.map((n) => [n.name, n.nodeIP]));
+  const denied = new Map<string, boolean>();
+  const judgeGroup = (p: ServiceProbe): boolean => {
+    const svc = (inp.services ?? []).find((s) => (p.rule === 8 ? s.type === 'NodePort' && s.ports.some((sp) => sp.nodePort === p.port)
+      : s.clusterIP === p.host && s.ports.some((sp) => sp.port === p.port && sp.protocol === p.protocol)));
+    const port = svc?.ports.find((sp) => sp.protocol === p.protocol && (p.rule === 8 ? sp.nodePort === p.port : sp.port === p.port));
+    if (!svc || !port) return false;
+    const sources = p.rule === 8 ? [inp.external?.ip, ...(svc.externalLocal ? [] : inp.nodes.map((n) => n.nodeIP))]
+      : [p.clientLabel.startsWith('node ') ? nodeIPs.get(p.clientLabel.slice(5)) : podIPs.get(p.clientLabel)];
+    const backends = (svc.endpoints.get(port.name) ?? []).filter((e) => (p.expectServers ?? []).includes(e.pod) && e.port !== undefined);
+    return backends.some((e) => sources.some((from) => from !== undefined
+      && !verdict({ from, to: e.ip, port: e.port!, protocol: proto(p.protocol) }).allowed));
+  };
+  const kept = probes.filter((p) => {
+    if (p.expectRefused || !p.expectServers) return true;
+    if (!denied.has(p.group)) {
+      denied.set(p.group, judgeGroup(p));
+      if (denied.get(p.group)) excluded.set(p.rule, (excluded.get(p.rule) ?? 0) + 1);
+    }
+    return !denied.get(p.group);
   });
   return { probes: kept, excluded };
 }

@@ -8,7 +8,7 @@ import { judge, planProbes, type CheckInputs, type Probe, type ProbeResult, type
 import { REFUSE_WITHIN_MS, judgeServices, planServiceProbes, type ServiceCheckInputs, type ServiceProbe } from './services.js';
 import { defaultLimits, runPool, type PoolLimits } from './pool.js';
 import { CheckServer, mapLimit, probeRunners } from './procs.js';
-import { judgePolicy, planPolicyProbes, withoutDenied, type PolicyProbe } from './policy.js';
+import { judgePolicy, planPolicyProbes, serviceProbesWithoutDenied, withoutDenied, type PolicyProbe } from './policy.js';
 import type { StreamedProbe, WorkerResult, WorkerSettings } from '../workload/probe-worker.js';
 
 export interface CheckOptions {
@@ -62,6 +62,17 @@ function skipUnready(probes: Probe[], inp: CheckInputs): Probe[] {
   return probes.filter((p) => !(p.rule === 4 && unready.has(p.clientLabel)));
 }
 
+/** Rules 7-9 say which client-service pairs NetworkPolicy took from them (policy.ts). */
+function noteServicesLeftOut(rules: RuleResult[], excluded: ReadonlyMap<number, number>): void {
+  for (const [rule, n] of excluded) {
+    const rr = rules.find((r) => r.rule === rule);
+    if (!rr) continue;
+    const note = `${n} client-service pair${n === 1 ? '' : 's'} left out: NetworkPolicy denies some of their backends (rule 11)`;
+    if (rr.status === 'skip') rr.evidence = [note];
+    else rr.evidence[0] = `${rr.evidence[0]}; ${note}`;
+  }
+}
+
 function noteUnready(rules: RuleResult[], inp: CheckInputs): void {
   const rule4 = rules.find((r) => r.rule === 4);
   const skipped = inp.pods.filter((p) => p.ready === false && p.containers.length > 1);
@@ -77,7 +88,8 @@ export async function runCheck(inp: CheckInputs, opts: CheckOptions): Promise<Ch
   const limits = { ...defaultLimits(availableParallelism()), ...opts.limits };
   // Pairs NetworkPolicy denies are not rules 1-3 and 6's to judge: rule 11 probes a sample of both verdicts.
   const { probes, excluded } = withoutDenied(inp, skipUnready(planProbes(inp, port), inp));
-  const serviceProbes = planServiceProbes(serviceView(inp), probes.reduce((m, p) => Math.max(m, p.id + 1), 0));
+  const services = serviceProbesWithoutDenied(inp, planServiceProbes(serviceView(inp), probes.reduce((m, p) => Math.max(m, p.id + 1), 0)));
+  const serviceProbes = services.probes;
   const policy = planPolicyProbes(inp, port, serviceProbes.reduce((m, p) => Math.max(m, p.id + 1), probes.reduce((m, p) => Math.max(m, p.id + 1), 0)));
   const servers = new Map<string, CheckServer>();
   try {
@@ -101,6 +113,7 @@ export async function runCheck(inp: CheckInputs, opts: CheckOptions): Promise<Ch
       ...await runAll(serviceProbes.filter((p) => p.expectRefused)),
     ];
     const rules = [...judge(inp, probes, results, excluded), ...judgeServices(serviceProbes, results, (inp.services ?? []).length > 0)];
+    noteServicesLeftOut(rules, services.excluded);
     // Rule 11 is reported when the cluster has policies (without any, rules 1-3 and 6 already cover every pair).
     if (inp.policy?.policies.length) rules.push(judgePolicy(policy.probes, results, policy.candidates));
     noteUnready(rules, inp);

@@ -193,6 +193,9 @@ interface Report { pass: boolean; rules: Array<{ rule: number; status: string; f
 
 test('flatnet check judges both verdicts, and fails naming the node whose policy table is gone', async () => {
   pl.applyPolicies('check.yaml', [DENY_INGRESS_X, policy('from-y', 'x', `{ podSelector: {}, ingress: [{ from: [{ namespaceSelector: ${nsSel('y')} }], ports: [{ port: serve-80-tcp }] }] }`)].join('---\n'));
+  // A Service in front of x/a: clients the policies deny it are left out of rule 7, not failed.
+  pl.apply('x-service.yaml', 'apiVersion: v1\nkind: Service\nmetadata: { name: a, namespace: x }\nspec: { clusterIP: 10.96.0.81, selector: { pod: a }, ports: [{ port: 8080, targetPort: serve-80-tcp }] }\n');
+  await waitServiceProgrammed(pl.t.lab, '10.96.0.81', 8080, 1, 15_000);
   await pl.assertMatrix(80, 'tcp');
   const good = pl.t.cli('check', '-o', 'json');
   const report = JSON.parse(good.stdout) as Report;
@@ -202,6 +205,7 @@ test('flatnet check judges both verdicts, and fails naming the node whose policy
   assert.match(rule(report, 11).evidence[0], /^(\d+)\/\1 allowed pairs connected, (\d+)\/\2 denied pairs dropped/);
   assert.ok(/[1-9]\d* allowed/.test(rule(report, 11).evidence[0]) && !/, 0\/0 denied/.test(rule(report, 11).evidence[0]), rule(report, 11).evidence[0]);
   assert.match(rule(report, 1).evidence[0], /left out: NetworkPolicy denies them/);
+  assert.match(rule(report, 7).evidence[0], /client-service pairs? left out: NetworkPolicy denies some of their backends/);
 
   // x/b lives on node-2: its agent held (SIGSTOP), its table deleted, the check must see x/b reachable.
   const node = pl.nodeOf('x/b');

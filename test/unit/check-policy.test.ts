@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { judge, planProbes, type CheckInputs, type CheckPod, type ProbeResult } from '../../src/check/model.js';
-import { DENIED_TIMEOUT_MS, MAX_POLICY_PROBES, judgePolicy, planPolicyProbes, withoutDenied, type PolicyProbe } from '../../src/check/policy.js';
+import { DENIED_TIMEOUT_MS, MAX_POLICY_PROBES, judgePolicy, planPolicyProbes, serviceProbesWithoutDenied, withoutDenied, type PolicyProbe } from '../../src/check/policy.js';
+import type { ServiceProbe } from '../../src/check/services.js';
 import { evaluate } from '../../src/policy/evaluate.js';
 import type { Namespace, NetworkPolicy, Node, Pod } from '../../src/api/types.js';
 
@@ -149,4 +150,27 @@ test('rule 11 judges: allowed must answer; denied must time out (an answer or a 
   assert.ok(bad.failures.some((f) => f.includes('ECONNREFUSED (not a silent drop): node n1 does not enforce it')));
   assert.ok(bad.failures.some((f) => f.startsWith(`${slow.clientLabel} -> ${slow.serverLabel} `) && /allowed by policy but timeout after 2000 ms/.test(f)));
   assert.match(bad.evidence[0], /a sample of \d+ of 400 pairs/);
+});
+
+test('rules 7-9 leave out a client-service pair whose backends the policies deny the client, judged on the backends\' own port', () => {
+  const inp = world(PODS, X_FROM_Y);
+  inp.services = [{
+    id: 'x/web', clusterIP: '10.96.0.10', type: 'ClusterIP', internalLocal: false, externalLocal: false, sticky: false,
+    ports: [{ name: 'http', protocol: 'tcp', port: 80 }],
+    endpoints: new Map([['http', [{ pod: 'x/a', ip: '10.244.1.2', node: 'n1', port: 8080 }, { pod: 'x/b', ip: '10.244.2.2', node: 'n2', port: 8080 }]]]),
+  }, {
+    id: 'x/gone', clusterIP: '10.96.0.11', type: 'ClusterIP', internalLocal: false, externalLocal: false, sticky: false,
+    ports: [{ name: '', protocol: 'tcp', port: 80 }], endpoints: new Map([['', []]]),
+  }];
+  let id = 0;
+  const probe = (rule: 7 | 9 | 10, client: string, host = '10.96.0.10'): ServiceProbe => ({
+    id: id++, rule, clientNetns: 'ns', clientLabel: client, host, port: 80, protocol: 'tcp', group: `${host} from ${client}`,
+    ...(rule === 10 ? { expectRefused: true } : { expectServers: ['x/a', 'x/b'] }),
+  });
+  const probes = [probe(7, 'y/a'), probe(7, 'y/a'), probe(7, 'node n1'), probe(7, 'node n1'), probe(9, 'x/a'), probe(10, 'y/b', '10.96.0.11')];
+  const { probes: kept, excluded } = serviceProbesWithoutDenied(inp, probes);
+  // y may reach x's http (8080, the backends' port behind Service port 80); n1 reaches its own x/a, not n2's x/b; x/a not x/b.
+  assert.deepEqual(kept.map((p) => `${p.rule} ${p.clientLabel}`), ['7 y/a', '7 y/a', '10 y/b']);
+  assert.deepEqual(Object.fromEntries(excluded), { 7: 1, 9: 1 });
+  assert.equal(serviceProbesWithoutDenied(world(PODS, []), probes).probes.length, probes.length, 'no policies: nothing left out');
 });
