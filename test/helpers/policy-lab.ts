@@ -184,6 +184,24 @@ export class PolicyLab {
     }
   }
 
+  /**
+   * Every pod to a Service address, polled until it agrees with the evaluator judging each connection
+   * after DNAT (against the one backend and its port) or `timeoutMs` passes; returns which sources reach.
+   */
+  async assertService(host: string, port: number, backend: string, targetPort: number, protocol: Protocol = 'tcp', timeoutMs = 10_000): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const idx = indexWorld(await this.world());
+      const expected = PEERS.map((from) => evaluateIn(idx, { from: this.ipOf(from), to: this.ipOf(backend), port: targetPort, protocol: protocol === 'tcp' ? 'TCP' : 'UDP' }).allowed);
+      const rs = await this.probe(PEERS.map((from, i) => ({ from, host, port, protocol, expect: expected[i] })));
+      const wrong = PEERS.filter((_, i) => rs[i].ok !== expected[i] || (rs[i].ok && rs[i].server !== backend));
+      if (wrong.length === 0) return PEERS.filter((_, i) => expected[i]);
+      if (Date.now() > deadline) {
+        assert.fail(`${host}:${port}/${protocol} (backend ${backend}:${targetPort}): ${wrong.map((p) => `${p} expected ${expected[PEERS.indexOf(p)] ? 'reach' : 'no answer'}, got ${JSON.stringify(rs[PEERS.indexOf(p)])}`).join('; ')}`);
+      }
+    }
+  }
+
   /** `flatnet apply -f` of a manifest (saved in the test's dir). */
   apply(file: string, manifest: string): void {
     const path = join(this.scope.dir, file);

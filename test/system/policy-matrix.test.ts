@@ -22,6 +22,7 @@ const t0 = Date.now();
 after(() => { pl?.close(); scope.cleanupSync(); console.log(`# policy-matrix: ${((Date.now() - t0) / 1000).toFixed(1)} s`); });
 
 const SERVICE_IP = '10.96.0.80';
+const X_SERVICE_IP = '10.96.0.81';
 const policy = (name: string, ns: string, spec: string) =>
   `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: ${name}, namespace: ${ns} }\nspec: ${spec}\n`;
 const DENY_INGRESS_X = policy('deny-ingress', 'x', '{ podSelector: {}, policyTypes: [Ingress] }');
@@ -37,6 +38,10 @@ before(async () => {
   pl = await PolicyLab.up(scope, 'm');
   pl.apply('service.yaml', `apiVersion: v1\nkind: Service\nmetadata: { name: b, namespace: y }\nspec: { clusterIP: ${SERVICE_IP}, selector: { pod: b }, ports: [{ port: 8080, targetPort: 80 }] }\n`);
   await waitServiceProgrammed(pl.t.lab, SERVICE_IP, 8080, 1, 15_000);
+  // x/a behind a Service (a named target port), for the hairpin case and the check's rule 7. Session
+  // affinity keeps it out of the check's hairpin rule (9): the hairpin case below judges that on its own.
+  pl.apply('x-service.yaml', `apiVersion: v1\nkind: Service\nmetadata: { name: a, namespace: x }\nspec: { clusterIP: ${X_SERVICE_IP}, selector: { pod: a }, sessionAffinity: ClientIP, ports: [{ port: 8080, targetPort: serve-80-tcp }] }\n`);
+  await waitServiceProgrammed(pl.t.lab, X_SERVICE_IP, 8080, 1, 15_000);
 });
 afterEach(() => pl.deleteAllPolicies());
 
@@ -116,10 +121,15 @@ test('egress to a Service: judged after DNAT against its backend y/b and port 80
   pl.applyPolicies('to-svc.yaml', policy('to-b', 'x', `{ podSelector: {}, policyTypes: [Egress], egress: [{ to: [{ namespaceSelector: ${nsSel('y')}, podSelector: { matchLabels: { pod: b } } }], ports: [{ port: 80 }] }] }`));
   const t = await pl.assertMatrix(80, 'tcp');
   assert.deepEqual(reaching(t, (p) => p === 'x/a', any), ['x/a>x/a', 'x/a>y/b']);
-  const viaService = await pl.probe(['x/a', 'x/b', 'x/c', 'z/a'].map((from) => ({ from, host: SERVICE_IP, port: 8080, protocol: 'tcp' as const, expect: true })));
-  assert.ok(viaService.every((r) => r.ok && r.server === 'y/b'), JSON.stringify(viaService));
+  assert.deepEqual(await pl.assertService(SERVICE_IP, 8080, 'y/b', 80), PEERS, 'every pod reaches y/b through its Service');
   const other = await pl.probe([{ from: 'x/a', host: pl.ipOf('y/c'), port: 80, protocol: 'tcp', expect: false }, { from: 'x/a', host: pl.ipOf('y/b'), port: 81, protocol: 'tcp', expect: false }]);
   assert.deepEqual(other.map((r) => r.ok), [false, false]);
+});
+
+test('hairpin: an isolated pod reaches itself through its own Service, as the evaluator says (a pod always reaches itself)', async () => {
+  pl.applyPolicies('hairpin.yaml', [DENY_INGRESS_X, policy('from-y', 'x', `{ podSelector: {}, ingress: [{ from: [{ namespaceSelector: ${nsSel('y')} }] }] }`)].join('---\n'));
+  await pl.assertMatrix(80, 'tcp');
+  assert.deepEqual(await pl.assertService(X_SERVICE_IP, 8080, 'x/a', 80), ['x/a', 'y/a', 'y/b', 'y/c']);
 });
 
 test('a label update: y/a relabelled leaves the allowed set, and comes back', async () => {
@@ -193,9 +203,6 @@ interface Report { pass: boolean; rules: Array<{ rule: number; status: string; f
 
 test('flatnet check judges both verdicts, and fails naming the node whose policy table is gone', async () => {
   pl.applyPolicies('check.yaml', [DENY_INGRESS_X, policy('from-y', 'x', `{ podSelector: {}, ingress: [{ from: [{ namespaceSelector: ${nsSel('y')} }], ports: [{ port: serve-80-tcp }] }] }`)].join('---\n'));
-  // A Service in front of x/a: clients the policies deny it are left out of rule 7, not failed.
-  pl.apply('x-service.yaml', 'apiVersion: v1\nkind: Service\nmetadata: { name: a, namespace: x }\nspec: { clusterIP: 10.96.0.81, selector: { pod: a }, ports: [{ port: 8080, targetPort: serve-80-tcp }] }\n');
-  await waitServiceProgrammed(pl.t.lab, '10.96.0.81', 8080, 1, 15_000);
   await pl.assertMatrix(80, 'tcp');
   const good = pl.t.cli('check', '-o', 'json');
   const report = JSON.parse(good.stdout) as Report;
@@ -205,6 +212,7 @@ test('flatnet check judges both verdicts, and fails naming the node whose policy
   assert.match(rule(report, 11).evidence[0], /^(\d+)\/\1 allowed pairs connected, (\d+)\/\2 denied pairs dropped/);
   assert.ok(/[1-9]\d* allowed/.test(rule(report, 11).evidence[0]) && !/, 0\/0 denied/.test(rule(report, 11).evidence[0]), rule(report, 11).evidence[0]);
   assert.match(rule(report, 1).evidence[0], /left out: NetworkPolicy denies them/);
+  // x/a's Service: clients the policies deny it are left out of rule 7, not failed.
   assert.match(rule(report, 7).evidence[0], /client-service pairs? left out: NetworkPolicy denies some of their backends/);
 
   // x/b lives on node-2: its agent held (SIGSTOP), its table deleted, the check must see x/b reachable.
