@@ -2,7 +2,6 @@
 // (a Deployment, a two-container pod, a host-network pod, Services in front of them, and a namespace
 // closed by a default-deny NetworkPolicy with one allow rule), then `flatnet check` proves the model,
 // policy included: it shows pairs allowed and pairs dropped.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterLab } from './cluster.js';
@@ -15,6 +14,8 @@ import type { Store } from '../store/store.js';
 import { gatherInputs } from '../check/inputs.js';
 import { formatReport, runCheck } from '../check/run.js';
 import { flatnetArgv } from './paths.js';
+import { Netns } from '../kernel/netns.js';
+import { nftListSet } from '../kernel/nft.js';
 
 export const DEMO_MANIFESTS = `apiVersion: v1
 kind: Namespace
@@ -125,10 +126,9 @@ export async function waitServiceProgrammed(lab: ClusterLab, clusterIP: string, 
   const deadline = Date.now() + timeoutMs;
   const want = `${clusterIP} . tcp . ${port} : goto pick-${count}`;
   for (;;) {
-    const missing = lab.plan().nodes.filter((n) => {
-      const r = spawnSync('nsenter', [`--net=/run/netns/${n.netns}`, 'nft', 'list', 'map', 'ip', 'flatnet-proxy', 'services'], { encoding: 'utf8' });
-      return !r.stdout?.includes(want);
-    });
+    const nodes = lab.plan().nodes;
+    const listed = await Promise.all(nodes.map((n) => nftListSet(new Netns(`/run/netns/${n.netns}`), 'map', 'ip', 'flatnet-proxy', 'services').catch(() => undefined)));
+    const missing = nodes.filter((_, i) => !listed[i]?.includes(want));
     if (missing.length === 0) return;
     if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms, ${missing.map((n) => n.name).join(', ')} still lack ${want}`);
     await sleep(100);
