@@ -1,6 +1,6 @@
 // Gathers what `flatnet check` needs from the cluster's store and the lab's plan.
-import { CLUSTER_CONFIG_KEY, ENDPOINTSLICE_PREFIX, NODE_PREFIX, POD_PREFIX, SERVICE_PREFIX } from '../api/keys.js';
-import { parseClusterConfig, podCIDRsOf, slicesByService, type EndpointSlice, type Node, type Pod, type Service } from '../api/types.js';
+import { CLUSTER_CONFIG_KEY, ENDPOINTSLICE_PREFIX, NAMESPACE_PREFIX, NETWORKPOLICY_PREFIX, NODE_PREFIX, POD_PREFIX, SERVICE_PREFIX } from '../api/keys.js';
+import { parseClusterConfig, podCIDRsOf, slicesByService, type EndpointSlice, type Namespace, type NetworkPolicy, type Node, type Pod, type Service } from '../api/types.js';
 import type { Store } from '../store/store.js';
 import { podNetns } from '../lab/pods.js';
 import type { CheckInputs } from './model.js';
@@ -56,6 +56,8 @@ export async function gatherInputs(store: Store, lab: LabView, opts: { readyTime
   const services = (await store.list(SERVICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Service);
   const slices = (await store.list(ENDPOINTSLICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as EndpointSlice);
   inputs.services = checkServices(services, slices);
+  // What NetworkPolicy is judged on (rule 11): the live objects, as every agent sees them.
+  inputs.policy = { namespaces: await listOf<Namespace>(store, NAMESPACE_PREFIX), pods, policies: await listOf<NetworkPolicy>(store, NETWORKPOLICY_PREFIX), nodes };
   return inputs;
 }
 
@@ -71,10 +73,11 @@ export function checkServices(services: Service[], slices: EndpointSlice[]): Che
     for (const p of s.spec.ports) {
       const eps: CheckEndpoint[] = [];
       for (const slice of mine) {
-        if (!slice.ports.some((sp) => sp.name === (p.name ?? '') && sp.protocol === p.protocol)) continue;
+        const sp = slice.ports.find((x) => x.name === (p.name ?? '') && x.protocol === p.protocol);
+        if (!sp) continue;
         for (const e of slice.endpoints) {
           if (!e.conditions.ready || !e.targetRef) continue;
-          eps.push({ pod: `${e.targetRef.namespace}/${e.targetRef.name}`, ip: e.addresses[0], node: e.nodeName });
+          eps.push({ pod: `${e.targetRef.namespace}/${e.targetRef.name}`, ip: e.addresses[0], node: e.nodeName, port: sp.port });
         }
       }
       endpoints.set(p.name ?? '', eps);

@@ -2,6 +2,7 @@
 // model, each turned into probes (real connections) or facts, then judged. Everything here is pure.
 import ipaddr from 'ipaddr.js';
 import type { CheckService } from './services.js';
+import type { PolicyWorld } from '../policy/evaluate.js';
 
 export interface CheckNode { name: string; nodeIP: string; nodeIPv6?: string; podCIDRs: string[]; netns: string }
 export interface CheckPod {
@@ -28,10 +29,12 @@ export interface CheckInputs {
   services?: CheckService[];
   /** Pods still not Ready when the check stopped waiting (ready.ts). */
   unready?: UnreadyPod[];
+  /** The objects NetworkPolicy is judged on (rule 11; policy.ts); absent or no policies: every pair is allowed. */
+  policy?: PolicyWorld;
 }
 
-/** Rules 1-6: the pod network; 7-10: the service network (services.ts). */
-export type RuleId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
+/** Rules 1-6: the pod network; 7-10: the service network (services.ts); 11: NetworkPolicy (policy.ts). */
+export type RuleId = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11;
 type PodRuleId = 1 | 2 | 3 | 4 | 5 | 6;
 export const RULE_TITLES: Record<PodRuleId, string> = {
   1: 'every pod reaches every other pod by its IP, without NAT',
@@ -50,6 +53,8 @@ export interface Probe {
   clientLabel: string;
   /** The source address the server must see; undefined = any. */
   expectClient?: string;
+  /** The client's own address, as NetworkPolicy judges it (before any masquerade). */
+  source?: string;
   host: string;
   port: number;
   protocol: 'tcp' | 'udp';
@@ -102,20 +107,20 @@ export function planProbes(inp: CheckInputs, port: number): Probe[] {
     for (const a of podsOnNet) {
       for (const b of podsOnNet) {
         if (a === b) continue;
-        add({ rule: 1, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: at(a), host: at(b), port, protocol: 'tcp',
+        add({ rule: 1, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: at(a), source: at(a), host: at(b), port, protocol: 'tcp',
           serverLabel: podLabel(b) + f.suffix, crossNode: a.node !== b.node, family: f.family });
       }
     }
     for (const n of inp.nodes) {
       for (const b of podsOnNet) {
-        add({ rule: 2, clientNetns: n.netns, clientLabel: `node ${n.name}`, host: at(b), port, protocol: 'tcp',
+        add({ rule: 2, clientNetns: n.netns, clientLabel: `node ${n.name}`, source: nodeIPOf(n.name, f), host: at(b), port, protocol: 'tcp',
           serverLabel: podLabel(b) + f.suffix, crossNode: n.name !== b.node, family: f.family });
       }
     }
     for (const h of inp.pods.filter((p) => p.hostNetwork)) {
       for (const b of podsOnNet) {
         add({ rule: 3, clientNetns: h.netns, clientLabel: `${podLabel(h)} (host network on ${h.node})`, expectClient: nodeIPOf(h.node, f),
-          host: at(b), port, protocol: 'tcp', serverLabel: podLabel(b) + f.suffix, crossNode: h.node !== b.node, family: f.family });
+          source: nodeIPOf(h.node, f), host: at(b), port, protocol: 'tcp', serverLabel: podLabel(b) + f.suffix, crossNode: h.node !== b.node, family: f.family });
       }
     }
     for (const p of podsOnNet.filter((x) => x.containers.length > 1)) {
@@ -130,7 +135,7 @@ export function planProbes(inp: CheckInputs, port: number): Probe[] {
     const external = f.family === 4 ? inp.external?.ip : inp.external?.ip6;
     if (external) {
       for (const a of podsOnNet) {
-        add({ rule: 6, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: nodeIPOf(a.node, f),
+        add({ rule: 6, clientNetns: a.netns, clientLabel: podLabel(a), expectClient: nodeIPOf(a.node, f), source: at(a),
           host: external, port, protocol: 'tcp', serverLabel: `external host ${external}`, family: f.family });
       }
     }
@@ -181,8 +186,8 @@ export function checkAddresses(inp: CheckInputs): { evidence: string[]; failures
   return { evidence, failures };
 }
 
-/** Judges each rule from its probes' results. */
-export function judge(inp: CheckInputs, probes: Probe[], results: ProbeResult[]): RuleResult[] {
+/** Judges each rule from its probes' results; `excluded`: per rule, pairs left out because NetworkPolicy denies them. */
+export function judge(inp: CheckInputs, probes: Probe[], results: ProbeResult[], excluded: ReadonlyMap<RuleId, number> = new Map()): RuleResult[] {
   const byId = new Map(results.map((r) => [r.id, r]));
   const out: RuleResult[] = [];
   for (const rule of [1, 2, 3, 4, 5, 6] as PodRuleId[]) {
@@ -193,9 +198,11 @@ export function judge(inp: CheckInputs, probes: Probe[], results: ProbeResult[])
       rr.failures = a.failures;
     } else {
       const mine = probes.filter((p) => p.rule === rule);
+      const left = excluded.get(rule) ?? 0;
+      const leftOut = `${left} pair${left === 1 ? '' : 's'} left out: NetworkPolicy denies them (rule 11)`;
       if (mine.length === 0) {
         rr.status = 'skip';
-        rr.evidence.push(rule === 3 ? 'no host-network pods' : rule === 4 ? 'no pod with several containers declaring ports' : rule === 6 ? 'no external host' : 'nothing to probe');
+        rr.evidence.push(left ? leftOut : rule === 3 ? 'no host-network pods' : rule === 4 ? 'no pod with several containers declaring ports' : rule === 6 ? 'no external host' : 'nothing to probe');
         out.push(rr);
         continue;
       }
@@ -211,7 +218,7 @@ export function judge(inp: CheckInputs, probes: Probe[], results: ProbeResult[])
         okCount++;
         rr.evidence.push(`${what}: answered in ${r.ms ?? '?'} ms, server saw ${r.client}`);
       }
-      rr.evidence.unshift(`${okCount}/${mine.length} probes passed`);
+      rr.evidence.unshift(`${okCount}/${mine.length} probes passed${left ? `; ${leftOut}` : ''}`);
       if (rule === 6 && out[0]?.status === 'fail') rr.failures.push('rule 1 does not hold, so masquerade cannot be told apart from NAT between pods');
     }
     if (rr.failures.length) rr.status = 'fail';

@@ -8,6 +8,7 @@ import { judge, planProbes, type CheckInputs, type Probe, type ProbeResult, type
 import { REFUSE_WITHIN_MS, judgeServices, planServiceProbes, type ServiceCheckInputs, type ServiceProbe } from './services.js';
 import { defaultLimits, runPool, type PoolLimits } from './pool.js';
 import { CheckServer, mapLimit, probeRunners } from './procs.js';
+import { judgePolicy, planPolicyProbes, serviceProbesWithoutDenied, withoutDenied, type PolicyProbe } from './policy.js';
 import type { StreamedProbe, WorkerResult, WorkerSettings } from '../workload/probe-worker.js';
 
 export interface CheckOptions {
@@ -35,7 +36,7 @@ export interface CheckReport {
 /** Backoff before the 2nd and 3rd attempt: long enough for a starved server to be scheduled. */
 const RETRY_BACKOFF_MS = [250, 1000];
 
-type Target = Pick<Probe, 'id' | 'host' | 'port' | 'protocol'> & Partial<Pick<ServiceProbe, 'expectRefused'>> & { clientNetns: string };
+type Target = Pick<Probe, 'id' | 'host' | 'port' | 'protocol'> & Partial<Pick<ServiceProbe, 'expectRefused'>> & Partial<Pick<PolicyProbe, 'timeoutMs' | 'attempts'>> & { clientNetns: string };
 
 /** The service rules' view: a client pod per node, the nodes, and where each pod runs. */
 function serviceView(inp: CheckInputs): ServiceCheckInputs {
@@ -51,6 +52,7 @@ function serviceView(inp: CheckInputs): ServiceCheckInputs {
 
 const wire = (p: Target, settings: WorkerSettings): StreamedProbe => ({
   id: p.id, host: p.host, port: p.port, protocol: p.protocol, ...settings,
+  ...(p.timeoutMs ? { timeoutMs: p.timeoutMs } : {}), ...(p.attempts ? { attempts: p.attempts } : {}),
   ...(p.expectRefused ? { expect: 'refused' as const, withinMs: REFUSE_WITHIN_MS } : {}),
 });
 
@@ -58,6 +60,17 @@ const wire = (p: Target, settings: WorkerSettings): StreamedProbe => ({
 function skipUnready(probes: Probe[], inp: CheckInputs): Probe[] {
   const unready = new Set(inp.pods.filter((p) => p.ready === false).map((p) => `${p.namespace}/${p.name}`));
   return probes.filter((p) => !(p.rule === 4 && unready.has(p.clientLabel)));
+}
+
+/** Rules 7-9 say which client-service pairs NetworkPolicy took from them (policy.ts). */
+function noteServicesLeftOut(rules: RuleResult[], excluded: ReadonlyMap<number, number>): void {
+  for (const [rule, n] of excluded) {
+    const rr = rules.find((r) => r.rule === rule);
+    if (!rr) continue;
+    const note = `${n} client-service pair${n === 1 ? '' : 's'} left out: NetworkPolicy denies some of their backends (rule 11)`;
+    if (rr.status === 'skip') rr.evidence = [note];
+    else rr.evidence[0] = `${rr.evidence[0]}; ${note}`;
+  }
 }
 
 function noteUnready(rules: RuleResult[], inp: CheckInputs): void {
@@ -73,8 +86,11 @@ export async function runCheck(inp: CheckInputs, opts: CheckOptions): Promise<Ch
   const t0 = Date.now();
   const port = opts.port ?? 19999;
   const limits = { ...defaultLimits(availableParallelism()), ...opts.limits };
-  const probes = skipUnready(planProbes(inp, port), inp);
-  const serviceProbes = planServiceProbes(serviceView(inp), probes.reduce((m, p) => Math.max(m, p.id + 1), 0));
+  // Pairs NetworkPolicy denies are not rules 1-3 and 6's to judge: rule 11 probes a sample of both verdicts.
+  const { probes, excluded } = withoutDenied(inp, skipUnready(planProbes(inp, port), inp));
+  const services = serviceProbesWithoutDenied(inp, planServiceProbes(serviceView(inp), probes.reduce((m, p) => Math.max(m, p.id + 1), 0)));
+  const serviceProbes = services.probes;
+  const policy = planPolicyProbes(inp, port, serviceProbes.reduce((m, p) => Math.max(m, p.id + 1), probes.reduce((m, p) => Math.max(m, p.id + 1), 0)));
   const servers = new Map<string, CheckServer>();
   try {
     const targets = inp.pods.filter((p) => !p.hostNetwork && p.ips.length).map((p) => ({ netns: p.netns, name: `${p.namespace}/${p.name}` }));
@@ -93,13 +109,16 @@ export async function runCheck(inp: CheckInputs, opts: CheckOptions): Promise<Ch
     };
     // Refusals are timed (rule 10): they run on their own, after the crowd.
     const results: Array<ProbeResult & { attempts?: number }> = [
-      ...await runAll([...probes, ...serviceProbes.filter((p) => !p.expectRefused)]),
+      ...await runAll([...probes, ...serviceProbes.filter((p) => !p.expectRefused), ...policy.probes]),
       ...await runAll(serviceProbes.filter((p) => p.expectRefused)),
     ];
-    const rules = [...judge(inp, probes, results), ...judgeServices(serviceProbes, results, (inp.services ?? []).length > 0)];
+    const rules = [...judge(inp, probes, results, excluded), ...judgeServices(serviceProbes, results, (inp.services ?? []).length > 0)];
+    noteServicesLeftOut(rules, services.excluded);
+    // Rule 11 is reported when the cluster has policies (without any, rules 1-3 and 6 already cover every pair).
+    if (inp.policy?.policies.length) rules.push(judgePolicy(policy.probes, results, policy.candidates));
     noteUnready(rules, inp);
     return {
-      rules, probes: probes.length + serviceProbes.length, retried: results.filter((r) => (r.attempts ?? 1) > 1).length,
+      rules, probes: probes.length + serviceProbes.length + policy.probes.length, retried: results.filter((r) => (r.attempts ?? 1) > 1).length,
       unready: inp.unready ?? [], elapsedMs: Date.now() - t0, pass: rules.every((r) => r.status !== 'fail'),
     };
   } finally {

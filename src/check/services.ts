@@ -4,7 +4,8 @@
 import type { ProbeResult, RuleResult } from './model.js';
 
 export interface CheckServicePort { name: string; protocol: 'tcp' | 'udp'; port: number; nodePort?: number }
-export interface CheckEndpoint { pod: string; ip: string; node?: string }
+/** `port`: the backend's own port for this Service port (the slice's), what NetworkPolicy judges after DNAT. */
+export interface CheckEndpoint { pod: string; ip: string; node?: string; port?: number }
 export interface CheckService {
   id: string;
   clusterIP: string;

@@ -1,6 +1,7 @@
 // `flatnet demo`: a 3-node lab across two segments with the auto backend, a few ordinary manifests
-// (a Deployment, a two-container pod, a host-network pod, Services in front of them), then
-// `flatnet check` proves the model.
+// (a Deployment, a two-container pod, a host-network pod, Services in front of them, and a namespace
+// closed by a default-deny NetworkPolicy with one allow rule), then `flatnet check` proves the model,
+// policy included: it shows pairs allowed and pairs dropped.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterLab } from './cluster.js';
@@ -80,6 +81,44 @@ spec:
 `;
 
 /**
+ * The demo's NetworkPolicy part: namespace `secure` closed for ingress, but for one allow rule (the web
+ * pods to vault's named port), so the check shows pairs of both verdicts. Apart from DEMO_MANIFESTS,
+ * which other tests reuse as a plain workload.
+ */
+export const DEMO_POLICY_MANIFESTS = `apiVersion: v1
+kind: Namespace
+metadata: { name: secure }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: vault, namespace: secure, labels: { app: vault } }
+spec:
+  containers:
+    - name: vault
+      command: [flatnet, serve, --port, "8443"]
+      ports: [{ name: https, containerPort: 8443 }]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: default-deny, namespace: secure }
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: web-to-vault, namespace: secure }
+spec:
+  podSelector: { matchLabels: { app: vault } }
+  ingress:
+    - from: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: demo } }, podSelector: { matchLabels: { app: web } } }]
+      ports: [{ port: https }]
+`;
+
+/** Pods the demo's manifests make: the Deployment's 8, duo, hostnet and secure/vault. */
+export const DEMO_PODS = 11;
+
+/**
  * Waits until every node's proxy sends `clusterIP:port` to `count` endpoints: the controller has
  * written the EndpointSlice and each agent has synced it (what a check of Services needs first).
  */
@@ -121,9 +160,9 @@ export async function runClusterDemo(opts: { keep: boolean; root: string; lab?: 
     log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s: etcd, controller and ${cluster.nodes.length} agents running\n`);
     const store = lab.store();
     try {
-      const objects = parseManifests(DEMO_MANIFESTS, 'demo.yaml');
+      const objects = parseManifests(`${DEMO_MANIFESTS}---\n${DEMO_POLICY_MANIFESTS}`, 'demo.yaml');
       for (const r of await applyObjects(store, objects)) log(r.line);
-      await waitPodsRunning(store, 10, 60_000);
+      await waitPodsRunning(store, DEMO_PODS, 60_000);
       const web = (await listObjects(store, 'Service', 'demo')).find((o) => o.metadata.name === 'web') as Service;
       await waitServiceProgrammed(lab, web.spec.clusterIP!, 80, 8, 30_000);
       log('\n$ flatnet get nodes -o wide');
@@ -132,6 +171,8 @@ export async function runClusterDemo(opts: { keep: boolean; root: string; lab?: 
       log(formatTable('Pod', await listObjects(store, 'Pod'), { wide: true, allNamespaces: true }));
       log('\n$ flatnet get services -n demo');
       log(formatTable('Service', await listObjects(store, 'Service', 'demo'), { wide: false, allNamespaces: false }));
+      log('\n$ flatnet get networkpolicies -n secure');
+      log(formatTable('NetworkPolicy', await listObjects(store, 'NetworkPolicy', 'secure'), { wide: false, allNamespaces: false }));
       log('\n$ flatnet check');
       const plan = lab.plan();
       const inputs = await gatherInputs(store, { name: lab.name, nodeNetns: (n) => plan.nodes.find((x) => x.name === n)?.netns, external: plan.external });

@@ -33,7 +33,7 @@ export function isolatingPolicies(world: { policies: readonly NetworkPolicy[] },
 export interface PolicyIndex {
   world: PolicyWorld;
   namespaces: Map<string, Namespace>;
-  /** Address → the (non-host-network, non-terminating) pod that has it. */
+  /** Address → the pod that has it (podAddresses: not host-network, not finished). */
   podByAddress: Map<string, Pod>;
   /** Address → the node that has it (InternalIP). */
   nodeByAddress: Map<string, Node>;
