@@ -33,6 +33,10 @@ test('expectationOnNode: each node judges its own pods only; the packet the trac
   const toNode = expectationOnNode(w, ping, evaluate(w, ping), 'n1');
   assert.deepEqual([toNode.packet.hook, toNode.packet.dport, toNode.packet.protocol, toNode.judged], ['input', undefined, 'icmp', ['egress']]);
   assert.match(expectationOnNode(w, conn, v, 'n3').note!, /neither end/);
+  // A pod to itself never reaches a node's hooks: nothing to compare.
+  const self: Connection = { ...conn, to: conn.from };
+  const loop = expectationOnNode(w, self, evaluate(w, self), 'n1');
+  assert.deepEqual([loop.comparable, compareTrace(loop, drop)], [false, { agree: true, lines: [`node n1: not compared (${loop.note})`] }]);
 });
 
 test('compareTrace: agreement names where the tracer decided; disagreement says DISAGREE', () => {
