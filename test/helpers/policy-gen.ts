@@ -15,6 +15,7 @@ export interface PodOptions {
   ports?: ContainerPort[];
   hostNetwork?: boolean;
   terminating?: boolean;
+  phase?: 'Running' | 'Succeeded' | 'Failed';
 }
 
 /** A pod "ns/name" with its addresses (one, or several for dual stack). */
@@ -25,7 +26,7 @@ export function pod(ref: string, ips: string | string[], o: PodOptions = {}): Po
     apiVersion: 'v1', kind: 'Pod',
     metadata: { name, namespace, labels: o.labels ?? { pod: name }, ...(o.terminating ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}) },
     spec: { nodeName: o.node ?? 'n1', hostNetwork: o.hostNetwork, containers: [{ name: 'c', ports: o.ports ?? [] }] },
-    status: { phase: 'Running', podIP: list[0], podIPs: list.map((ip) => ({ ip })) },
+    status: list.length ? { phase: o.phase ?? 'Running', podIP: list[0], podIPs: list.map((ip) => ({ ip })) } : { phase: o.phase ?? 'Pending' },
   };
 }
 
