@@ -217,3 +217,12 @@ test('dual stack: a pod is matched by each of its addresses; ipBlock per family'
   assert.equal(allowed(w, tcp('fd00:99::1', 'fd00:10:244:1::8')), true);
   assert.equal(allowed(w, tcp('fd00:98::1', 'fd00:10:244:1::8')), false);
 });
+
+test('egress named port with an ipBlock peer: resolved on the pod at the destination address', () => {
+  // The renderer's named-port set must hold every pod in the ipBlock, not only selector-picked ones.
+  const w = base([policy('y/eg', { policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.244.0.0/16' } }], ports: [{ protocol: 'TCP', port: 'http' }] }] })]);
+  assert.deepEqual(evaluate(w, tcp('y/a', 'x/a', 8080)).egress.allowedBy, { policy: 'y/eg', rule: 0 });
+  assert.equal(allowed(w, tcp('y/a', 'x/b', 9090)), true);
+  assert.equal(allowed(w, tcp('y/a', 'x/b', 8080)), false);
+  assert.equal(allowed(w, tcp('y/a', '10.244.9.9', 8080)), false, 'in the block, but no pod: no named port');
+});
