@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NAMESPACE_PREFIX, isNamespaced, kindPrefix, objectKey } from './keys.js';
 import { ApplyError, ServiceAllocations } from './service-apply.js';
-import type { Deployment, EndpointSlice, Kind, KubeObject, Namespace, ObjectMeta, Pod, Service } from './types.js';
+import { NAMESPACE_NAME_LABEL, type Deployment, type EndpointSlice, type Kind, type KubeObject, type Namespace, type NetworkPolicy, type ObjectMeta, type Pod, type Service } from './types.js';
 import { markTerminating } from './termination.js';
 import { sliceService } from '../controller/endpoints.js';
 import type { KV, Store, TxnOp } from '../store/store.js';
@@ -45,6 +45,15 @@ const RESOURCE: Record<Kind, { singular: string; plural: string }> = {
   EndpointSlice: { singular: 'endpointslice.discovery.k8s.io', plural: 'endpointslices.discovery.k8s.io' },
   NetworkPolicy: { singular: 'networkpolicy.networking.k8s.io', plural: 'networkpolicies.networking.k8s.io' },
 };
+
+/** kubectl's names of a kind: singular ("networkpolicy.networking.k8s.io") and plural. */
+export const resourceNames = (kind: Kind): { singular: string; plural: string } => RESOURCE[kind];
+
+/** The labels the API server stores: a Namespace always carries its own name (NAMESPACE_NAME_LABEL), whatever the manifest says. */
+function serverLabels(o: KubeObject): Record<string, string> | undefined {
+  const { labels } = o.metadata;
+  return o.kind === 'Namespace' ? { ...labels, [NAMESPACE_NAME_LABEL]: o.metadata.name } : labels;
+}
 
 /** Namespaces the cluster itself needs, as Kubernetes refuses to delete them. */
 const PROTECTED_NAMESPACES = ['default', 'kube-system'];
@@ -154,7 +163,8 @@ async function planApply(store: Store, objects: KubeObject[]): Promise<Plan<Appl
 
 /** A new object as stored: the manifest's fields, plus what the server sets on creation. */
 function created(desired: KubeObject, now: string): KubeObject {
-  const { labels, annotations } = desired.metadata;
+  const { annotations } = desired.metadata;
+  const labels = serverLabels(desired);
   const ns = namespaceOf(desired);
   const metadata: ObjectMeta = {
     name: desired.metadata.name,
@@ -176,7 +186,7 @@ function created(desired: KubeObject, now: string): KubeObject {
 
 /** An existing object with the manifest applied: labels, annotations and (but for Pods) spec change. */
 function updated(current: KubeObject, desired: KubeObject): KubeObject {
-  const metadata: ObjectMeta = { ...current.metadata, labels: desired.metadata.labels, annotations: desired.metadata.annotations };
+  const metadata: ObjectMeta = { ...current.metadata, labels: serverLabels(desired), annotations: desired.metadata.annotations };
   if (metadata.labels === undefined) delete metadata.labels;
   if (metadata.annotations === undefined) delete metadata.annotations;
   if (desired.kind === 'Pod') {
@@ -190,6 +200,7 @@ function updated(current: KubeObject, desired: KubeObject): KubeObject {
     return { ...(current as Pod), metadata };
   }
   if (desired.kind === 'Deployment') return { ...(current as Deployment), metadata, spec: desired.spec };
+  if (desired.kind === 'NetworkPolicy') return { ...(current as NetworkPolicy), metadata, spec: desired.spec };
   return { ...current, metadata } as KubeObject;
 }
 
@@ -269,6 +280,7 @@ async function planDelete(store: Store, objects: KubeObject[], opts: DeleteOptio
       const pods = await deleteAll(kindPrefix('Pod', o.metadata.name));
       await deleteAll(kindPrefix('Service', o.metadata.name));
       await deleteAll(kindPrefix('EndpointSlice', o.metadata.name));
+      await deleteAll(kindPrefix('NetworkPolicy', o.metadata.name));
       // Pods left terminating keep their namespace, Terminating, as Kubernetes does: nothing new may
       // be made in it, and the controller removes it once they are gone.
       if (pods.some((k) => deletes.get(k)?.op !== 'delete')) {

@@ -37,14 +37,18 @@ function age(o: KubeObject, now: number): string {
   return Number.isNaN(t) ? '<unknown>' : humanDuration(now - t);
 }
 
-/** A selector as kubectl prints it: "app=web,tier in (a,b)", or "<none>" for one that selects everything. */
+/**
+ * A selector as kubectl prints it (metav1.FormatLabelSelector): one term per label and expression,
+ * sorted by key, the values of In/NotIn sorted: "app=web,tier in (a,b)"; "<none>" when it selects everything.
+ */
 export function selectorText(sel: LabelSelector): string {
-  const terms = [
-    ...Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`),
-    ...(sel.matchExpressions ?? []).map((e) => e.operator === 'Exists' ? e.key : e.operator === 'DoesNotExist' ? `!${e.key}`
-      : `${e.key} ${e.operator === 'In' ? 'in' : 'notin'} (${(e.values ?? []).join(',')})`),
+  const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const terms: Array<[string, string]> = [
+    ...Object.entries(sel.matchLabels ?? {}).map(([k, v]): [string, string] => [k, `${k}=${v}`]),
+    ...(sel.matchExpressions ?? []).map((e): [string, string] => [e.key, e.operator === 'Exists' ? e.key : e.operator === 'DoesNotExist' ? `!${e.key}`
+      : `${e.key} ${e.operator === 'In' ? 'in' : 'notin'} (${[...(e.values ?? [])].sort(byKey).join(',')})`]),
   ];
-  return terms.join(',') || NONE;
+  return terms.sort((a, b) => byKey(a[0], b[0])).map(([, t]) => t).join(',') || NONE;
 }
 
 interface Columns { headers: string[]; row(o: KubeObject): string[] }

@@ -8,51 +8,19 @@
 import { parseAllDocuments } from 'yaml';
 import ipaddr from 'ipaddr.js';
 import { checkNonRoot, parseContainerSecurityContext, parsePodSecurityContext } from './security-context.js';
-import { DNS_LABEL, MAX_CONTAINERS, MAX_DEPLOYMENT_NAME, MAX_INT32, MAX_REPLICAS, annotationsSizeProblem, dnsNameProblem, labelValueProblem, qualifiedKeyProblem, type DnsRule } from './names.js';
-import type { Container, ContainerPort, Deployment, KubeObject, Namespace, ObjectMeta, Pod, PodSpec, Service, ServicePort } from './types.js';
+import { MAX_CONTAINERS, MAX_INT32, MAX_REPLICAS, annotationsSizeProblem } from './names.js';
+import { IGNORED_META, ManifestError, Where, checkFields, dnsName, isMapping, mapping, parseMeta, portName, portNumber, show, str, stringList, stringMap, typeName, type Json, type Mapping } from './manifest-fields.js';
+import { parseNetworkPolicy } from './policy-manifest.js';
+import type { Container, ContainerPort, Deployment, KubeObject, Namespace, Pod, PodSpec, Service, ServicePort } from './types.js';
 
-export class ManifestError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ManifestError';
-  }
-}
+export { ManifestError };
 
-type Json = unknown;
-type Mapping = Record<string, Json>;
-
-/** Kubernetes metadata that the server owns or flatnet does not use: accepted and dropped. */
-const IGNORED_META = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
-  'deletionGracePeriodSeconds', 'managedFields', 'finalizers', 'selfLink', 'ownerReferences'];
 const IGNORED_POD_SPEC = ['restartPolicy', 'dnsPolicy', 'schedulerName',
   'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken', 'tolerations', 'affinity', 'priority',
   'priorityClassName', 'enableServiceLinks', 'preemptionPolicy', 'imagePullSecrets', 'topologySpreadConstraints', 'runtimeClassName'];
 const IGNORED_CONTAINER = ['imagePullPolicy', 'resources', 'terminationMessagePath', 'terminationMessagePolicy',
   'livenessProbe', 'readinessProbe', 'startupProbe', 'stdin', 'stdinOnce', 'tty'];
 const IGNORED_DEPLOYMENT_SPEC = ['strategy', 'minReadySeconds', 'revisionHistoryLimit', 'progressDeadlineSeconds', 'paused'];
-
-/** Where an error is: "pods.yaml: document 2 (Pod \"web\")"; fails with a field path and a problem. */
-class Where {
-  constructor(private readonly place: string, private readonly object = '') {}
-  about(kind: string, name: unknown): Where {
-    return new Where(this.place, typeof name === 'string' && name !== '' ? ` (${kind} "${name}")` : ` (${kind})`);
-  }
-  fail(path: string, problem: string): never {
-    throw new ManifestError(`${this.place}${this.object}: ${path ? `${path}: ` : ''}${problem}`);
-  }
-}
-
-/** A value as the error shows it: JSON, cut short. */
-function show(v: Json): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-function typeName(v: Json): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
-}
-
-const isMapping = (v: Json): v is Mapping => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function parseManifests(text: string, file: string): KubeObject[] {
   const objects: KubeObject[] = [];
@@ -86,74 +54,11 @@ function parseObject(value: Json, where: Where): KubeObject {
   if (pair === 'v1 Pod') return parsePod(value, at);
   if (pair === 'apps/v1 Deployment') return parseDeployment(value, at);
   if (pair === 'v1 Service') return parseService(value, at);
+  if (pair === 'networking.k8s.io/v1 NetworkPolicy') return parseNetworkPolicy(value, at);
   if (pair === 'discovery.k8s.io/v1 EndpointSlice') at.fail('kind', 'an EndpointSlice cannot be applied: the controller keeps them from each Service\'s selector');
-  const expected: Record<string, string> = { Namespace: 'v1', Pod: 'v1', Deployment: 'apps/v1', Service: 'v1' };
+  const expected: Record<string, string> = { Namespace: 'v1', Pod: 'v1', Deployment: 'apps/v1', Service: 'v1', NetworkPolicy: 'networking.k8s.io/v1' };
   if (expected[kind]) at.fail('apiVersion', `${show(apiVersion)}: ${kind} is apiVersion ${expected[kind]}`);
-  return at.fail('kind', `kind ${show(kind)} (apiVersion ${show(apiVersion)}) is not supported: flatnet knows v1 Namespace, v1 Pod, v1 Service and apps/v1 Deployment`);
-}
-
-/** Refuses fields that are neither read (`known`) nor harmless to drop (`ignored`). */
-function checkFields(m: Mapping, path: string, known: string[], ignored: string[], at: Where): void {
-  for (const k of Object.keys(m)) {
-    if (known.includes(k) || ignored.includes(k)) continue;
-    at.fail(path ? `${path}.${k}` : k, `field is not supported by flatnet (it reads ${known.join(', ')})`);
-  }
-}
-
-function mapping(v: Json, path: string, at: Where): Mapping {
-  if (!isMapping(v)) at.fail(path, v === undefined ? 'is required' : `${show(v)} is not a mapping`);
-  return v;
-}
-
-function str(v: Json, path: string, at: Where): string {
-  if (typeof v !== 'string') at.fail(path, v === undefined ? 'is required' : `${show(v)} is not a string${typeof v === 'number' || typeof v === 'boolean' ? ` (quote it: "${v}")` : ''}`);
-  return v;
-}
-
-function stringList(v: Json, path: string, at: Where): string[] {
-  if (!Array.isArray(v)) at.fail(path, `${show(v)} is not a list of strings`);
-  return v.map((s, i) => str(s, `${path}[${i}]`, at));
-}
-
-function dnsName(v: Json, path: string, at: Where, rule: DnsRule): string {
-  const s = str(v, path, at);
-  const problem = dnsNameProblem(s, rule);
-  if (problem) at.fail(path, `${show(s)} ${problem}`);
-  return s;
-}
-
-function stringMap(v: Json, path: string, at: Where, values: 'label' | 'any'): Record<string, string> {
-  const m = mapping(v, path, at);
-  const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(m)) {
-    if (qualifiedKeyProblem(k)) at.fail(path, `key ${show(k)} ${qualifiedKeyProblem(k)}`);
-    const s = str(val, `${path}.${k}`, at);
-    const problem = values === 'label' ? labelValueProblem(s) : undefined;
-    if (problem) at.fail(`${path}.${k}`, `${show(s)} ${problem}`);
-    out[k] = s;
-  }
-  return out;
-}
-
-function parseMeta(v: Json, at: Where, kind: 'Namespace' | 'Pod' | 'Deployment' | 'Service'): ObjectMeta {
-  const m = mapping(v, 'metadata', at);
-  checkFields(m, 'metadata', ['name', 'namespace', 'labels', 'annotations'], IGNORED_META, at);
-  const meta: ObjectMeta = { name: dnsName(m.name, 'metadata.name', at, kind === 'Namespace' ? 'label' : kind === 'Service' ? 'dns1035' : 'subdomain') };
-  if (kind === 'Deployment' && meta.name.length > MAX_DEPLOYMENT_NAME) {
-    at.fail('metadata.name', `${show(meta.name)} is ${meta.name.length} characters; a Deployment's name may have at most ${MAX_DEPLOYMENT_NAME}, so that its pods' names ("<name>-xxxxx") fit a 63-character DNS label`);
-  }
-  if (kind === 'Namespace') {
-    if (m.namespace !== undefined) at.fail('metadata.namespace', `${show(m.namespace)}: a Namespace is cluster-scoped and has no namespace`);
-  } else {
-    meta.namespace = m.namespace === undefined ? 'default' : dnsName(m.namespace, 'metadata.namespace', at, 'label');
-  }
-  if (m.labels !== undefined) meta.labels = stringMap(m.labels, 'metadata.labels', at, 'label');
-  if (m.annotations !== undefined) {
-    meta.annotations = stringMap(m.annotations, 'metadata.annotations', at, 'any');
-    const problem = annotationsSizeProblem(meta.annotations);
-    if (problem) at.fail('metadata.annotations', problem);
-  }
-  return meta;
+  return at.fail('kind', `kind ${show(kind)} (apiVersion ${show(apiVersion)}) is not supported: flatnet knows v1 Namespace, v1 Pod, v1 Service, apps/v1 Deployment and networking.k8s.io/v1 NetworkPolicy`);
 }
 
 function parseNamespace(v: Mapping, at: Where): Namespace {
@@ -229,20 +134,6 @@ function protocol(v: Json, path: string, at: Where): 'TCP' | 'UDP' {
   if (proto === 'SCTP') at.fail(path, '"SCTP" is not supported: this kernel has no SCTP (use TCP or UDP)');
   if (proto !== 'TCP' && proto !== 'UDP') at.fail(path, `${show(proto)} is not a protocol (TCP or UDP)`);
   return proto;
-}
-
-/** An IANA service name, as container and Service ports are named. */
-function portName(v: Json, path: string, at: Where): string {
-  const name = str(v, path, at);
-  if (name.length > 15 || !DNS_LABEL.test(name) || !/[a-z]/.test(name) || name.includes('--')) {
-    at.fail(path, `${show(name)} is not a port name (at most 15 lowercase letters, digits and '-', with a letter, no "--")`);
-  }
-  return name;
-}
-
-function portNumber(v: Json, path: string, at: Where): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) at.fail(path, v === undefined ? 'is required' : `${show(v)} is not a port (1-65535)`);
-  return v;
 }
 
 function oneOf<T extends string>(v: Json, allowed: readonly T[], fallback: T, path: string, at: Where, why = ''): T {

@@ -9,7 +9,7 @@ import { runSupervisor } from '../lab/supervise.js';
 import { holdUnit, parseDuration } from '../lab/units.js';
 import { livePid } from '../lab/processes.js';
 import { parseManifests } from '../api/manifest.js';
-import { applyObjects, deleteObjects, listObjects } from '../api/apply.js';
+import { applyObjects, deleteObjects, listObjects, resourceNames } from '../api/apply.js';
 import { formatJson, formatTable, formatYaml } from '../api/format.js';
 import type { Kind, KubeObject, Namespace, Pod } from '../api/types.js';
 import { isTerminating } from '../api/termination.js';
@@ -142,11 +142,16 @@ const KINDS: Record<string, Kind> = {
   deployment: 'Deployment', deployments: 'Deployment', deploy: 'Deployment',
   service: 'Service', services: 'Service', svc: 'Service',
   endpointslice: 'EndpointSlice', endpointslices: 'EndpointSlice',
+  networkpolicy: 'NetworkPolicy', networkpolicies: 'NetworkPolicy', netpol: 'NetworkPolicy',
+  'networkpolicy.networking.k8s.io': 'NetworkPolicy', 'networkpolicies.networking.k8s.io': 'NetworkPolicy',
 };
 
+/** The kind a `get` resource name means (kubectl's names, plurals and short names), or undefined. */
+export const resourceKind = (name: string): Kind | undefined => (Object.prototype.hasOwnProperty.call(KINDS, name) ? KINDS[name] : undefined);
+
 export async function getCommand(rest: string[], v: Values): Promise<number> {
-  const kind = KINDS[rest[0] ?? ''];
-  if (!kind) throw new UsageError(`get: unknown resource "${rest[0] ?? ''}" (nodes, pods, namespaces, deployments, services, endpointslices)`);
+  const kind = resourceKind(rest[0] ?? '');
+  if (!kind) throw new UsageError(`get: unknown resource "${rest[0] ?? ''}" (nodes, pods, namespaces, deployments, services, endpointslices, networkpolicies)`);
   const name = rest[1];
   const out = v.output;
   if (out !== undefined && !['wide', 'json', 'yaml'].includes(out)) throw new UsageError(`-o "${out}": expected wide, json or yaml`);
@@ -156,7 +161,7 @@ export async function getCommand(rest: string[], v: Values): Promise<number> {
     let objects = await listObjects(store, kind, all ? undefined : (v.namespace ?? 'default'));
     if (name) {
       objects = objects.filter((o) => o.metadata.name === name);
-      if (objects.length === 0) { console.error(`Error from server (NotFound): ${rest[0]} "${name}" not found`); return 1; }
+      if (objects.length === 0) { console.error(`Error from server (NotFound): ${resourceNames(kind).plural} "${name}" not found`); return 1; }
     }
     if (out === 'json') console.log(formatJson(objects, { asList: !name }));
     else if (out === 'yaml') process.stdout.write(formatYaml(objects, { asList: !name }));

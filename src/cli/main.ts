@@ -27,6 +27,7 @@ export const OPTIONS = {
   'pod-runtime': { type: 'string' },
   'netns-prefix': { type: 'string' },
   'heartbeat-ttl': { type: 'string' },
+  disable: { type: 'string' },
   identity: { type: 'string' },
   'lease-ttl': { type: 'string' },
   'node-monitor-grace-period': { type: 'string' },
@@ -69,13 +70,22 @@ async function main(argv: string[]): Promise<number> {
       if (!values.etcd || !values.node || !values['node-dir']) throw new UsageError('agent needs --etcd, --node and --node-dir');
       const runtime = values['pod-runtime'] ?? 'none';
       if (runtime !== 'lab' && runtime !== 'none') throw new UsageError(`--pod-runtime "${runtime}": expected lab or none`);
-      const { runAgentCommand } = await import('../agent/main.js');
-      const { labSupervisor } = await import('../lab/supervisor.js');
-      await runAgentCommand({
+      const { parseDisabledFeatures } = await import('../agent/features/index.js');
+      let features;
+      try { features = parseDisabledFeatures(values.disable); } catch (err) { throw new UsageError(`--disable: ${(err as Error).message}`); }
+      const agentOptions = {
         etcd: values.etcd, node: values.node, nodeDir: values['node-dir'], iface: values.iface, nodeIP: values['node-ip'],
-        heartbeatTtlSeconds: values['heartbeat-ttl'] ? Number(values['heartbeat-ttl']) : undefined,
-        podRuntime: runtime, netnsPrefix: values['netns-prefix'], supervisor: runtime === 'lab' ? labSupervisor() : undefined,
-      });
+        heartbeatTtlSeconds: values['heartbeat-ttl'] ? Number(values['heartbeat-ttl']) : undefined, features,
+      };
+      if (runtime === 'lab') {
+        // The lab composes the agent and its kubelet (lab/node-daemon.ts); the agent knows nothing of the lab.
+        const { runNodeDaemon } = await import('../lab/node-daemon.js');
+        const { labSupervisor } = await import('../lab/supervisor.js');
+        await runNodeDaemon({ ...agentOptions, netnsPrefix: values['netns-prefix'], supervisor: labSupervisor() });
+      } else {
+        const { runAgentCommand } = await import('../agent/main.js');
+        await runAgentCommand(agentOptions);
+      }
       return 0;
     }
     case 'controller': {

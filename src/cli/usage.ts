@@ -10,9 +10,9 @@ cluster lab (namespaces on this machine):
   lab node rm NAME                    stop its agent, delete the Node and remove its namespace
   lab hold UNIT DURATION              hold off restarts of a unit (etcd, controller, agent-NODE) for 30s, 2m...; 0 releases
   lab supervise                       the lab's supervisor daemon (lab up starts it): restarts crashed units with backoff
-  apply -f FILE                       create or update Namespaces, Pods, Deployments, Services (multi-document YAML)
+  apply -f FILE                       create or update Namespaces, Pods, Deployments, Services, NetworkPolicies (multi-document YAML)
   delete -f FILE [--grace-period N] [--wait=false]   delete what FILE names; pods stop gracefully, waited for
-  get nodes|pods|namespaces|deployments|services|endpointslices [NAME] [-n NS | -A] [-o wide|json|yaml]
+  get nodes|pods|namespaces|deployments|services|endpointslices|networkpolicies [NAME] [-n NS | -A] [-o wide|json|yaml]
   exec [NS/]POD [-c CONTAINER] -- CMD [ARGS...]   run a command inside a pod
   check [-o json] [-v]                prove the network model's rules with real packets
   demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab
@@ -24,6 +24,7 @@ workloads:
 
 daemons:
   agent --etcd URL --node NAME --node-dir DIR [--iface IF | --node-ip IP] [--pod-runtime lab|none]
+        [--disable proxy,masquerade,policy]   features turned off (their tables removed at start)
   controller --etcd URL [--identity ID] [--node-monitor-grace-period 40s]   pods of a node NotReady that long go not Ready
 
   --lab NAME   the lab to act on (default "flatnet", or $FLATNET_LAB)`;

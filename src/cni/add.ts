@@ -79,7 +79,10 @@ async function wireNode(conf: FlatnetConf, env: CniRequestEnv, plan: AttachmentP
   return res!;
 }
 
-export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<CniResult> {
+/** Runs after the pod is wired, before ADD answers; throwing undoes the ADD (the warm server's hooks). */
+export type AfterAdd = (result: CniResult) => Promise<void>;
+
+export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf, afterAdd?: AfterAdd): Promise<CniResult> {
   const a: Attachment = { containerId: env.containerId, ifname: env.ifname };
   checkNetnsPath(env.netns);
   const mac = requestedMac(conf, env);
@@ -108,7 +111,10 @@ export async function cmdAdd(env: CniRequestEnv, conf: FlatnetConf): Promise<Cni
       if (fresh.length) undo.push(() => nftApply(Netns.current(), renderMasqDel(conf.bridge, fresh)));
       await nftApply(Netns.current(), renderMasqAdd(conf.bridge, allocs));
     }
-    return buildResult(conf, a, env.netns, plan, allocs, bridgeMacSeen);
+    const result = buildResult(conf, a, env.netns, plan, allocs, bridgeMacSeen);
+    // The agent acts on the pod before ADD returns (policy isolates it); its failure undoes all of the above.
+    if (afterAdd) await afterAdd(result);
+    return result;
   } catch (err) {
     for (const step of undo.reverse()) {
       try { await step(); } catch { /* best effort: report the original failure */ }

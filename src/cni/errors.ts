@@ -14,6 +14,8 @@ export const CniCode = {
   // Plugin-specific codes start at 100 (the spec reserves 1-99).
   Internal: 100,
   CheckFailed: 101,
+  /** The agent's in-process work after ADD or DEL (server.ts hooks) failed; the ADD was undone. */
+  HookFailed: 999,
 } as const;
 
 export class CniError extends Error {

@@ -5,6 +5,7 @@ import { readEnv } from './env.js';
 import { decodeJson, parseConf, readVersion } from './config.js';
 import { isSupportedVersion, LATEST_VERSION, requireVersionAtLeast, resultToVersion, SUPPORTED_VERSIONS } from './version.js';
 import { cmdAdd } from './add.js';
+import type { CniResult } from './types.js';
 import { cmdDel } from './del.js';
 import { cmdCheck } from './check.js';
 import { cmdStatus } from './status.js';
@@ -41,7 +42,24 @@ export function oversizeAnswer(bytes: number, head: string): CniAnswer {
   return { stdout: JSON.stringify(e.toJSON(versionFromHead(head))), exitCode: 1 };
 }
 
-async function dispatch(envVars: NodeJS.ProcessEnv, stdin: string): Promise<string> {
+/** In-process work around a request (the warm server's, for the agent's features); none in a plugin process. */
+export interface RequestHooks {
+  /** After a successful ADD, before it answers; an error fails the ADD (code 999) and undoes it. */
+  afterAdd?(result: CniResult): Promise<void>;
+  /** After a successful DEL; an error fails the DEL (code 999), so the runtime calls it again. */
+  afterDel?(): Promise<void>;
+}
+
+/** A hook's failure as the runtime reads it: code 999, the hook named, its message kept. */
+async function runHook(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw new CniError(CniCode.HookFailed, `${name}: ${err instanceof Error ? err.message : String(err)}`, '', { cause: err });
+  }
+}
+
+async function dispatch(envVars: NodeJS.ProcessEnv, stdin: string, hooks: RequestHooks): Promise<string> {
   const env = readEnv(envVars);
   if (env.command === 'VERSION') {
     let asked: string = LATEST_VERSION;
@@ -54,11 +72,17 @@ async function dispatch(envVars: NodeJS.ProcessEnv, stdin: string): Promise<stri
   const raw = decodeJson(stdin);
   const version = readVersion(raw);
   switch (env.command) {
-    case 'ADD':
-      return JSON.stringify(resultToVersion(await cmdAdd(env, parseConf(raw)), version));
-    case 'DEL':
+    case 'ADD': {
+      const afterAdd = hooks.afterAdd?.bind(hooks);
+      const result = await cmdAdd(env, parseConf(raw), afterAdd && ((r) => runHook('after ADD', () => afterAdd(r))));
+      return JSON.stringify(resultToVersion(result, version));
+    }
+    case 'DEL': {
       await cmdDel(env, parseConf(raw));
+      const afterDel = hooks.afterDel?.bind(hooks);
+      if (afterDel) await runHook('after DEL', afterDel);
       return '';
+    }
     case 'CHECK':
       requireVersionAtLeast(version, '0.4.0', 'CHECK');
       await cmdCheck(env, parseConf(raw));
@@ -75,11 +99,11 @@ async function dispatch(envVars: NodeJS.ProcessEnv, stdin: string): Promise<stri
   throw new CniError(CniCode.InvalidEnv, `CNI_COMMAND "${env.command}" is not handled`);
 }
 
-export async function handleRequest(envVars: NodeJS.ProcessEnv, stdin: string): Promise<CniAnswer> {
+export async function handleRequest(envVars: NodeJS.ProcessEnv, stdin: string, hooks: RequestHooks = {}): Promise<CniAnswer> {
   const bytes = Buffer.byteLength(stdin);
   if (bytes > MAX_CONFIG_BYTES) return oversizeAnswer(bytes, stdin.slice(0, 65536));
   try {
-    return { stdout: await dispatch(envVars, stdin), exitCode: 0 };
+    return { stdout: await dispatch(envVars, stdin, hooks), exitCode: 0 };
   } catch (err) {
     const e = asCniError(err);
     return { stdout: JSON.stringify(e.toJSON(errorVersion(stdin))), exitCode: 1 };

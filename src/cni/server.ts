@@ -8,7 +8,8 @@
 import { chmodSync, mkdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { handleRequest, MAX_CONFIG_BYTES, oversizeAnswer, versionFromHead, type CniAnswer } from './plugin.js';
+import { handleRequest, MAX_CONFIG_BYTES, oversizeAnswer, versionFromHead, type CniAnswer, type RequestHooks } from './plugin.js';
+import type { CniResult } from './types.js';
 import { useCommandRunner } from '../kernel/exec.js';
 import { ShellPool } from '../kernel/shell-pool.js';
 import { IpSession } from '../kernel/ip-session.js';
@@ -70,12 +71,22 @@ export function decodeAnswer(buf: Buffer): CniAnswer {
   return { exitCode: Number(code), stdout: buf.toString('utf8', nl + 1) };
 }
 
+/**
+ * Work done in-process around a request, by the agent's features: afterAdd runs after a successful ADD
+ * and before its answer goes back (the policy feature isolates the pod before ADD returns); an error
+ * fails the ADD (code 999) and undoes it. afterDel runs after a successful DEL.
+ */
+export interface CniServerHooks {
+  afterAdd?(env: Record<string, string>, result: CniResult): Promise<void>;
+  afterDel?(env: Record<string, string>): Promise<void>;
+}
+
 export interface CniServer {
   socketPath: string;
   close(): Promise<void>;
 }
 
-export async function startCniServer(opts: { log?: (msg: string) => void } = {}): Promise<CniServer> {
+export async function startCniServer(opts: { log?: (msg: string) => void; hooks?: CniServerHooks } = {}): Promise<CniServer> {
   const log = opts.log ?? (() => {});
   const socketPath = cniSocketPath();
   const dir = dirname(socketPath);
@@ -123,10 +134,20 @@ export async function startCniServer(opts: { log?: (msg: string) => void } = {})
     return encodeAnswer({ exitCode: 1, stdout: JSON.stringify({ cniVersion, code: 999, msg }) });
   }
 
+  /** The server's hooks bound to one request's environment (the pod's CNI_ARGS, CNI_CONTAINERID...). */
+  function hooksFor(env: Record<string, string>): RequestHooks {
+    const h = opts.hooks;
+    if (!h) return {};
+    return {
+      ...(h.afterAdd ? { afterAdd: (result: CniResult) => h.afterAdd!(env, result) } : {}),
+      ...(h.afterDel ? { afterDel: () => h.afterDel!(env) } : {}),
+    };
+  }
+
   async function answer(request: Buffer): Promise<Buffer> {
     try {
       const { env, stdin } = decodeRequest(request);
-      return encodeAnswer(await handleRequest(env, stdin));
+      return encodeAnswer(await handleRequest(env, stdin, hooksFor(env)));
     } catch (err) {
       // handleRequest never throws; only a garbled request gets here.
       return garbled(request, err as Error);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, heartbeatNode, objectKey } from '../api/keys.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
+import { DEFAULT_CLUSTER_CONFIG, NAMESPACE_NAME_LABEL, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
 import { EtcdStore } from '../store/etcd.js';
 import { LAB_SERVICE_CIDR, NODE_CIDR_MASK_IPV6, clusterCIDRsOf, defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
 import { podRecords } from './kubelet.js';
@@ -124,7 +124,7 @@ export class ClusterLab {
     try {
       await store.put(CLUSTER_CONFIG_KEY, JSON.stringify(config));
       for (const ns of ['default', 'kube-system']) {
-        const obj: Namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, uid: crypto.randomUUID(), creationTimestamp: new Date().toISOString() }, status: { phase: 'Active' } };
+        const obj: Namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, uid: crypto.randomUUID(), creationTimestamp: new Date().toISOString(), labels: { [NAMESPACE_NAME_LABEL]: ns } }, status: { phase: 'Active' } };
         await store.create(objectKey('Namespace', ns), JSON.stringify(obj));
       }
     } finally { await store.close(); }

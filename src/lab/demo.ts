@@ -1,7 +1,6 @@
 // `flatnet demo`: a 3-node lab across two segments with the auto backend, a few ordinary manifests
 // (a Deployment, a two-container pod, a host-network pod, Services in front of them), then
 // `flatnet check` proves the model.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterLab } from './cluster.js';
@@ -14,6 +13,8 @@ import type { Store } from '../store/store.js';
 import { gatherInputs } from '../check/inputs.js';
 import { formatReport, runCheck } from '../check/run.js';
 import { flatnetArgv } from './paths.js';
+import { Netns } from '../kernel/netns.js';
+import { nftListSet } from '../kernel/nft.js';
 
 export const DEMO_MANIFESTS = `apiVersion: v1
 kind: Namespace
@@ -86,10 +87,9 @@ export async function waitServiceProgrammed(lab: ClusterLab, clusterIP: string, 
   const deadline = Date.now() + timeoutMs;
   const want = `${clusterIP} . tcp . ${port} : goto pick-${count}`;
   for (;;) {
-    const missing = lab.plan().nodes.filter((n) => {
-      const r = spawnSync('nsenter', [`--net=/run/netns/${n.netns}`, 'nft', 'list', 'map', 'ip', 'flatnet-proxy', 'services'], { encoding: 'utf8' });
-      return !r.stdout?.includes(want);
-    });
+    const nodes = lab.plan().nodes;
+    const listed = await Promise.all(nodes.map((n) => nftListSet(new Netns(`/run/netns/${n.netns}`), 'map', 'ip', 'flatnet-proxy', 'services').catch(() => undefined)));
+    const missing = nodes.filter((_, i) => !listed[i]?.includes(want));
     if (missing.length === 0) return;
     if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms, ${missing.map((n) => n.name).join(', ')} still lack ${want}`);
     await sleep(100);

@@ -13,7 +13,8 @@ export interface RunningServer { child: ChildProcess; socketPath: string }
 export interface WarmServers {
   /** flatnet-cni alone in a directory of its own. */
   loneShim: string;
-  start(netns: string): Promise<RunningServer>;
+  /** `hooksModule`: a file whose `hooks` export the server takes (startCniServer's `hooks` option). */
+  start(netns: string, opts?: { hooksModule?: string }): Promise<RunningServer>;
 }
 
 export function warmServers(scope: TestScope): WarmServers {
@@ -27,15 +28,17 @@ export function warmServers(scope: TestScope): WarmServers {
   const script = join(scope.dir, 'server.mjs');
   writeFileSync(script, `
 const { startCniServer } = await import(process.argv[2]);
-const server = await startCniServer();
+const hooks = process.argv[3] ? (await import(process.argv[3])).hooks : undefined;
+const server = await startCniServer({ hooks });
 process.on('SIGTERM', () => { void server.close().then(() => process.exit(0)); });
 process.stdout.write(JSON.stringify({ socketPath: server.socketPath }) + '\\n');
 `);
   const serverModule = new URL('../../src/cni/server.js', import.meta.url).href;
   return {
     loneShim,
-    start(netns) {
-      const child = spawn('nsenter', [`--net=${netnsPath(netns)}`, process.execPath, script, serverModule], { stdio: ['ignore', 'pipe', 'pipe'] });
+    start(netns, opts = {}) {
+      const argv = [`--net=${netnsPath(netns)}`, process.execPath, script, serverModule, ...(opts.hooksModule ? [opts.hooksModule] : [])];
+      const child = spawn('nsenter', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
       scope.adoptProcess(child);
       return new Promise((resolve, reject) => {
         let out = '';

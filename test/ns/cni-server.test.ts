@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestScope, netnsPath, inNetns } from '../helpers/scope.js';
 import { callPlugin, flatnetConf, FLATNET_CNI, type PluginAnswer } from '../helpers/plugin.js';
@@ -143,4 +143,61 @@ createServer({ allowHalfOpen: true }, (s) => s.on('end', () => s.destroy()).resu
   assert.equal(r.json.code, 11, r.stdout);
   assert.match(r.json.msg, /^flatnet-cni: agent connection failed: /);
   await new Promise((resolve) => { child.once('exit', resolve); process.kill(child.pid!, 'SIGKILL'); });
+});
+
+/** A hooks module for the server: records each call as a JSON line; fails an ADD whose CNI_ARGS asks it to. */
+function hooksModule(): { module: string; log: string; records: () => any[] } {
+  const log = join(scope.dir, `hooks${++seq}.log`);
+  const module = join(scope.dir, `hooks${seq}.mjs`);
+  writeFileSync(module, `
+import { appendFileSync } from 'node:fs';
+export const hooks = {
+  async afterAdd(env, result) {
+    if ((env.CNI_ARGS ?? '').includes('FAIL_HOOK=1')) throw new Error('policy table unreachable');
+    appendFileSync(${JSON.stringify(log)}, JSON.stringify({ hook: 'afterAdd', id: env.CNI_CONTAINERID, args: env.CNI_ARGS, ips: result.ips.map((i) => i.address) }) + '\\n');
+  },
+  async afterDel(env) {
+    appendFileSync(${JSON.stringify(log)}, JSON.stringify({ hook: 'afterDel', id: env.CNI_CONTAINERID }) + '\\n');
+  },
+};
+`);
+  return { module, log, records: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []) };
+}
+
+const links = (ns: string): string[] => (JSON.parse(inNetns(ns, 'ip', ['-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+
+test('hooks: afterAdd runs in the server with the request env and the result before ADD answers; afterDel after DEL', async () => {
+  const n = newNode();
+  const h = hooksModule();
+  await servers.start(n.node, { hooksModule: h.module });
+  const p = n.pod('h');
+  const add = await callPlugin({ command: 'ADD', containerId: 'hk1', netns: netnsPath(p), ifname: 'eth0', args: 'K8S_POD_NAMESPACE=web;K8S_POD_NAME=a', nodeNetns: n.node, plugin: LONE_SHIM }, n.conf);
+  assert.equal(add.code, 0, add.stdout);
+  // Recorded before the answer came back: the record is there the moment ADD returned.
+  assert.deepEqual(h.records(), [{ hook: 'afterAdd', id: 'hk1', args: 'K8S_POD_NAMESPACE=web;K8S_POD_NAME=a', ips: [add.json.ips[0].address] }]);
+  const del = await n.call('DEL', 'hk1', p, LONE_SHIM);
+  assert.equal(del.code, 0, del.stdout);
+  assert.deepEqual(h.records().map((r) => `${r.hook} ${r.id}`), ['afterAdd hk1', 'afterDel hk1']);
+});
+
+test('hooks: an afterAdd that throws fails the ADD with code 999 and its message, and the ADD is undone', async () => {
+  const n = newNode();
+  const h = hooksModule();
+  await servers.start(n.node, { hooksModule: h.module });
+  const p = n.pod('f');
+  const nodeBefore = links(n.node);
+  const r = await callPlugin({ command: 'ADD', containerId: 'hk2', netns: netnsPath(p), ifname: 'eth0', args: 'FAIL_HOOK=1', nodeNetns: n.node, plugin: LONE_SHIM }, n.conf);
+  assert.equal(r.code, 1, r.stdout);
+  assert.equal(r.json.code, 999);
+  assert.match(r.json.msg, /after ADD: policy table unreachable/);
+  assert.deepEqual(h.records(), []);
+  // No host veth (the bridge may stay: it is the node's, not this ADD's), no pod eth0, no reservation.
+  assert.deepEqual(links(n.node).filter((l) => l.startsWith('fn') || l.startsWith('veth')), nodeBefore.filter((l) => l.startsWith('fn') || l.startsWith('veth')));
+  assert.deepEqual(links(p), ['lo']);
+  const dir = join((n.conf.ipam as { dataDir: string }).dataDir, 'pods');
+  assert.deepEqual(existsSync(dir) ? readdirSync(dir).filter((f) => /^\d/.test(f)) : [], []);
+  // Without the failing argument the same pod is added: nothing of the failed ADD stood in its way.
+  const ok = await callPlugin({ command: 'ADD', containerId: 'hk2', netns: netnsPath(p), ifname: 'eth0', nodeNetns: n.node, plugin: LONE_SHIM }, n.conf);
+  assert.equal(ok.code, 0, ok.stdout);
+  assert.deepEqual(readdirSync(dir).filter((f) => /^\d/.test(f)), [ok.json.ips[0].address.split('/')[0]]);
 });

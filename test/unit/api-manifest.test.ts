@@ -106,7 +106,7 @@ test('ports: out of range, wrong protocol, SCTP', () => {
 
 test('apiVersion and kind: unknown pairs, Node, missing kind', () => {
   refuses('apiVersion: v1\nkind: ConfigMap\nmetadata: { name: s }\n',
-    'pods.yaml: document 1 (ConfigMap "s"): kind: kind "ConfigMap" (apiVersion "v1") is not supported: flatnet knows v1 Namespace, v1 Pod, v1 Service and apps/v1 Deployment');
+    'pods.yaml: document 1 (ConfigMap "s"): kind: kind "ConfigMap" (apiVersion "v1") is not supported: flatnet knows v1 Namespace, v1 Pod, v1 Service, apps/v1 Deployment and networking.k8s.io/v1 NetworkPolicy');
   refuses('apiVersion: apps/v1\nkind: Service\nmetadata: { name: s }\n', 'pods.yaml: document 1 (Service "s"): apiVersion: "apps/v1": Service is apiVersion v1');
   refuses('apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: { name: s }\n', /EndpointSlice cannot be applied: the controller keeps them/);
   refuses('apiVersion: v1\nkind: Deployment\nmetadata: { name: d }\n', 'pods.yaml: document 1 (Deployment "d"): apiVersion: "v1": Deployment is apiVersion apps/v1');

@@ -1,8 +1,7 @@
 // Puts the guard table into the kernel: the skeleton once, then node-address set elements as diffs, each
 // sync one `nft -f` transaction. Like the proxy's applier it keeps a mirror of the elements it wrote and
 // adopts the kernel's table at start when its chains are already right, so a restarted agent writes nothing.
-import { runCommand } from '../../kernel/exec.js';
-import { nftApply } from '../../kernel/nft.js';
+import { nftApply, nftListTable } from '../../kernel/nft.js';
 import type { Netns } from '../../kernel/netns.js';
 import { GUARD_TABLE, renderGuardSkeleton, type GuardElements, type GuardSet, type GuardSkeletonInputs } from './render.js';
 
@@ -51,9 +50,8 @@ export class GuardApplier {
   private async syncOnce(want: GuardElements): Promise<GuardSyncReport> {
     const skeleton = renderGuardSkeleton(this.inputs);
     if (!this.applied) {
-      const { cmd, args } = this.ns.wrap('nft', ['list', 'table', 'inet', GUARD_TABLE]);
-      const r = await runCommand(cmd, args);
-      const kernel = r.code === 0 ? parseGuardListing(r.stdout) : undefined;
+      const text = await nftListTable(this.ns, 'inet', GUARD_TABLE).catch(() => undefined);
+      const kernel = text === undefined ? undefined : parseGuardListing(text);
       if (kernel && normalize(kernel.skeleton) === normalize(skeleton)) {
         this.applied = kernel.elements;
       } else {

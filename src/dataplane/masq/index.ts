@@ -2,8 +2,7 @@
 // CIDRs leaves with the node's IP (the internet cannot route pod IPs back), while pod→pod and node→pod
 // traffic is never touched (rule 1). One table of our own, replaced in one nft transaction when it differs.
 import ipaddr from 'ipaddr.js';
-import { runCommand } from '../../kernel/exec.js';
-import { nftApply } from '../../kernel/nft.js';
+import { nftApply, nftListTable } from '../../kernel/nft.js';
 import type { Netns } from '../../kernel/netns.js';
 
 export const MASQ_TABLE = 'flatnet-masq';
@@ -44,9 +43,8 @@ const tablesOf = (text: string): string[] => [...text.matchAll(/^table (ip6?) (\
 const normalize = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean).join('\n');
 
 async function listTable(ns: Netns, table: string): Promise<string | undefined> {
-  const { cmd, args } = ns.wrap('nft', ['list', 'table', ...table.split(' ')]);
-  const r = await runCommand(cmd, args);
-  return r.code === 0 ? r.stdout : undefined;
+  const [family, name] = table.split(' ');
+  return nftListTable(ns, family, name).catch(() => undefined);
 }
 
 /** Makes the kernel hold exactly `text`'s tables (and no stale family of ours); no write when it already does. */

@@ -4,10 +4,12 @@
 // own elements. At start (and on every full resync) it reads the table back: when the kernel's chains
 // are already right it keeps them and fixes only elements that differ (a restarted agent writes
 // nothing), otherwise it rebuilds the table whole in one transaction.
-import { runCommand } from '../../kernel/exec.js';
-import { nftApply } from '../../kernel/nft.js';
+import { conntrackDeleteUdpTo } from '../../kernel/conntrack.js';
+import { nftApply, nftListSet, nftListTable } from '../../kernel/nft.js';
 import { readSetElements } from '../../kernel/nft-elements.js';
 import type { Netns } from '../../kernel/netns.js';
+import { sameBlocks, splitListing } from '../nft/listing.js';
+import { elementScript, elementText as element } from '../nft/model.js';
 import { PROXY_MAPS, emptyElements, type ProxyMap, type ProxyPlan } from './render.js';
 import { PROXY_LAYOUTS, PROXY_TABLE, renderSkeleton } from './skeleton.js';
 import type { ProxyChanges } from './state.js';
@@ -28,41 +30,15 @@ export interface ProxySyncReport {
 /** The applier's own copy: a plan may be kept by its renderer and changed in place (state.ts). */
 const copyElements = (e: Elements): Elements => Object.fromEntries(PROXY_MAPS.map((m) => [m, new Map(e[m])])) as Elements;
 
+// Shared with every nft table (src/dataplane/nft/listing.ts); exported here as well, where the proxy's tests look.
+export { sameBlocks, tableBlock } from '../nft/listing.js';
+
 /** The elements of every map and set in a `nft list table` listing, and the listing without them. */
 export function parseListing(text: string): { skeleton: string; elements: Elements; affinity: Map<string, string> } {
+  const { skeleton, elements: listed } = splitListing(text);
   const elements = emptyElements();
-  const affinity = new Map<string, string>();
-  let current: string | undefined;
-  const kept: string[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    const head = /^\t(?:map|set) (\S+) \{$/.exec(line);
-    if (head) current = head[1];
-    const start = /^\t\telements = \{ (.*)$/.exec(line);
-    if (!start) { kept.push(line); continue; }
-    // An element list runs until the line that ends with " }", wrapping after commas. The lines are
-    // gathered, not concatenated one by one: at 10,000 Services that is 60,000 lines.
-    const parts = [start[1]];
-    while (!parts[parts.length - 1].endsWith(' }') && i + 1 < lines.length) parts.push(lines[++i].trim());
-    const body = parts.join(' ').slice(0, -2);
-    for (const item of body.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const [key, value = ''] = item.split(' : ');
-      if (current === 'affinity') affinity.set(key.replace(/ (timeout|expires) \S+/g, ''), value);
-      else if ((PROXY_MAPS as readonly string[]).includes(current ?? '')) elements[current as ProxyMap].set(key, value);
-    }
-  }
-  return { skeleton: kept.join('\n'), elements, affinity };
-}
-
-/**
- * Whether two listings hold the same maps, sets and chains, in any order: a chain added to a live
- * table (a new affinity timeout) is listed last, where a fresh table would list it in its place.
- */
-export function sameBlocks(a: string, b: string): boolean {
-  // The table's own first and last lines go first, so the closing brace sticks to no block.
-  const blocks = (text: string) => text.trim().split('\n').slice(1, -1).join('\n').split('\n\n').map((x) => x.trim()).sort();
-  return JSON.stringify(blocks(a)) === JSON.stringify(blocks(b));
+  for (const m of PROXY_MAPS) elements[m] = listed.get(m) ?? elements[m];
+  return { skeleton, elements, affinity: listed.get('affinity') ?? new Map() };
 }
 
 /**
@@ -81,22 +57,10 @@ function chainBlock(table: string, name: string): string[] {
   return lines.slice(start, lines.indexOf('\t}', start) + 1);
 }
 
-/** An element as nft writes it: "key : value" in a map, "key" in a set. */
-const element = ([key, value]: [string, string]) => (value ? `${key} : ${value}` : key);
-
 /** The layouts of the maps the applier compares (affinity is the packet path's, read only on demand). */
 const proxyLayouts = Object.fromEntries(PROXY_MAPS.map((m) => [m, PROXY_LAYOUTS[m]]));
 
-/** One table's block of a listing of many: from its first line to the closing brace at column 0. */
-export function tableBlock(listing: string, head: string): string | undefined {
-  const start = listing.indexOf(`${head}\n`);
-  if (start < 0 || (start > 0 && listing[start - 1] !== '\n')) return undefined;
-  const end = listing.indexOf('\n}\n', start);
-  return end < 0 ? undefined : listing.slice(start, end + 3);
-}
-
-const elementLines = (verb: 'add' | 'delete', map: string, items: string[]) =>
-  items.length === 0 ? [] : [`${verb} element ip ${PROXY_TABLE} ${map} { ${items.join(', ')} }`];
+const elementLines = (verb: 'add' | 'delete', map: string, items: string[]) => elementScript(verb, 'ip', PROXY_TABLE, map, items);
 
 export class ProxyApplier {
   private applied: Applied | undefined;
@@ -140,7 +104,7 @@ export class ProxyApplier {
         const built = pickChainsFor(needMax);
         const script = [`add table ip ${PROXY_TABLE}`, `delete table ip ${PROXY_TABLE}`,
           renderSkeleton({ ...this.cidrs, maxCount: built, affinityTimeouts: [...plan.affinityTimeouts] })];
-        for (const m of PROXY_MAPS) script.push(...elementLines('add', m, [...plan.elements[m]].map(element)));
+        for (const m of PROXY_MAPS) script.push(...elementLines('add', m, [...plan.elements[m]].map(([k, v]) => element(k, v))));
         await nftApply(this.ns, script.join('\n') + '\n');
         this.applied = { elements: copyElements(plan.elements), maxCount: built, timeouts: new Set(plan.affinityTimeouts) };
         const operations = PROXY_MAPS.reduce((n, m) => n + plan.elements[m].size, 0);
@@ -172,7 +136,7 @@ export class ProxyApplier {
           dels.push(k);
           if (m === 'endpoints' || m === 'nodeport-endpoints') removedEndpoints.push({ key: k, value: h, map: m });
         }
-        if (w !== undefined) adds.push(element([k, w]));
+        if (w !== undefined) adds.push(element(k, w));
       };
       if (compareAll) {
         for (const [k, h] of have) compare(k, h, want.get(k));
@@ -208,10 +172,9 @@ export class ProxyApplier {
     // UDP flows first and all at once: until they are gone a client's next datagram still goes to the old endpoint.
     const flushes = gone.filter((r) => r.key.split(' . ').includes('udp')).map(async (r) => {
       const parts = r.key.split(' . ');
-      const match = r.map === 'endpoints' ? ['--orig-dst', parts[0], '--orig-port-dst', parts[2]] : ['--orig-port-dst', parts[1]];
-      const { cmd, args } = this.ns.wrap('conntrack', ['-D', '-p', 'udp', ...match, '--reply-src', r.value.split(' . ')[0]]);
-      const out = await runCommand(cmd, args);
-      return Number(/(\d+) flow entries have been deleted/.exec(out.stderr + out.stdout)?.[1] ?? 0);
+      const to = r.map === 'endpoints' ? { dst: parts[0], port: Number(parts[2]) } : { port: Number(parts[1]) };
+      // As before the kernel calls moved: a conntrack that cannot run flushes nothing and fails no sync.
+      return conntrackDeleteUdpTo(this.ns, { ...to, endpoint: r.value.split(' . ')[0] }).catch(() => 0);
     });
     const flushed = (await Promise.all(flushes)).reduce((a, b) => a + b, 0);
     const affinityDeletes: string[] = [];
@@ -239,19 +202,16 @@ export class ProxyApplier {
    * dump helper, one full listing.
    */
   private async readKernel(): Promise<{ skeleton: string; elements: Elements; maxCount: number; timeouts: number[] } | undefined> {
-    const { cmd, args } = this.ns.wrap('nft', ['-t', 'list', 'ruleset', 'ip']);
-    const [terse, dumped] = await Promise.all([runCommand(cmd, args), readSetElements(this.ns, 'ip', PROXY_TABLE, proxyLayouts)]);
-    const table = terse.code === 0 ? tableBlock(terse.stdout, `table ip ${PROXY_TABLE} {`) : undefined;
+    const [table, dumped] = await Promise.all([nftListTable(this.ns, 'ip', PROXY_TABLE, { terse: true }), readSetElements(this.ns, 'ip', PROXY_TABLE, proxyLayouts)]);
     if (table === undefined) return undefined;
     let skeleton = table;
     let elements: Elements;
     if (dumped) {
       elements = Object.fromEntries(PROXY_MAPS.map((m) => [m, dumped.get(m)!])) as Elements;
     } else {
-      const full = this.ns.wrap('nft', ['list', 'table', 'ip', PROXY_TABLE]);
-      const r = await runCommand(full.cmd, full.args);
-      if (r.code !== 0) return undefined;
-      ({ skeleton, elements } = parseListing(r.stdout));
+      const full = await nftListTable(this.ns, 'ip', PROXY_TABLE);
+      if (full === undefined) return undefined;
+      ({ skeleton, elements } = parseListing(full));
     }
     const picks = [...skeleton.matchAll(/^\tchain pick-(\d+) \{/gm)].map((m) => Number(m[1]));
     const timeouts = [...skeleton.matchAll(/^\tchain aff-(\d+) \{/gm)].map((m) => Number(m[1]));
@@ -262,9 +222,8 @@ export class ProxyApplier {
   private async readAffinity(): Promise<Map<string, string>> {
     const dumped = await readSetElements(this.ns, 'ip', PROXY_TABLE, { affinity: PROXY_LAYOUTS.affinity });
     if (dumped) return dumped.get('affinity')!;
-    const { cmd, args } = this.ns.wrap('nft', ['list', 'map', 'ip', PROXY_TABLE, 'affinity']);
-    const r = await runCommand(cmd, args);
-    return r.code === 0 ? parseListing(r.stdout).affinity : new Map();
+    const listed = await nftListSet(this.ns, 'map', 'ip', PROXY_TABLE, 'affinity').catch(() => undefined);
+    return listed === undefined ? new Map() : parseListing(listed).affinity;
   }
 
   /** Removes the table (the proxy turned off). */
