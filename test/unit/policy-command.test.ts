@@ -49,6 +49,7 @@ test('explain: a pod pair, allowed by a rule or denied with every isolating poli
   const allowed = explain(w, [], [], ['c', 'y/b', '8080/tcp'], 'y');
   assert.equal(allowed.results[0].lines[0], 'y/c (10.244.1.4) -> y/b (10.244.1.3) tcp/8080: allowed');
   assert.equal(allowed.results[0].lines[2], 'ingress of y/b: isolated by y/deny, y/web; allowed by y/web ingress[0]');
+  assert.equal(allowed.results[0].lines[3], '  y/web ingress[0]: from all pods in namespace y; ports tcp/http (8080 on y/b)');
   assert.throws(() => explain(w, [], [], ['x/nope', 'y/b', '80'], 'default'), /pod x\/nope not found/);
   assert.throws(() => explain(w, [], [], ['x/a', 'y/b'], 'default'), UsageError);
 });
