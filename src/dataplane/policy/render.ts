@@ -137,9 +137,8 @@ export function policyPart(policy: NetworkPolicy, dir: Direction, selectedLocal:
     const portsIdentity = numeric.join(',');
     const portsSet = numeric.length ? addSet(intervalSet(nameFor('p', portsIdentity), 'inet_proto . inet_service', portsIdentity, numeric)) : undefined;
     const hasNamed = ports.some((p) => typeof p.port === 'string');
-    // Ingress: the named port is the isolated pod's own; egress: the destination peer's, and an
-    // ipBlock peer takes in any pod inside it (the address set then narrows to the rule's peers).
-    const destinations = dir === 'ingress' ? selectedLocal : peers.length && !peers.some((p) => p.ipBlock) ? peerPods(peers, ns, w) : w.pods;
+    // Ingress: the named port is the isolated pod's own; egress: the destination peer's.
+    const destinations = dir === 'ingress' ? selectedLocal : peers.length ? peerPods(peers, ns, w) : w.pods;
     const familyList: Array<4 | 6 | undefined> = peers.length || hasNamed ? families : [undefined];
     for (const fam of familyList) {
       let match = '';
