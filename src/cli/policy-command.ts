@@ -4,10 +4,13 @@ import { UsageError } from './usage.js';
 import type { Values } from './main.js';
 import type { EndpointSlice, Kind, Namespace, NetworkPolicy, Node, Pod, Service } from '../api/types.js';
 import type { Store } from '../store/store.js';
+import { POLICY_TABLE } from '../dataplane/policy/render.js';
 import { listObjects } from '../api/apply.js';
+import { compareTrace, expectationOnNode } from '../policy/trace-compare.js';
+import { RulesetTracer, type TraceResult } from '../dataplane/nft/tracer.js';
 import { afterDnat, evaluate, explainText, nodeAddresses, type Connection, type ConnProtocol, type PolicyWorld, type Verdict } from '../policy/evaluate.js';
 
-export const POLICY_USAGE = 'policy explain FROM TO PORT[/tcp|udp|sctp] | icmp   FROM/TO: NS/POD, POD (in -n NS) or an IP';
+export const POLICY_USAGE = 'policy explain FROM TO PORT[/tcp|udp|sctp] | icmp [--node NODE]   FROM/TO: NS/POD, POD (in -n NS) or an IP';
 
 /** One end as given: a pod (namespace, name) or an address. */
 export type EndArg = { pod: { namespace: string; name: string } } | { ip: string };
@@ -98,6 +101,26 @@ export async function readPolicyObjects(store: Store): Promise<{ world: PolicyWo
   };
 }
 
+/**
+ * `--node`: the packet tracer over `ruleset` (that node's live policy table; '' when it has none) for
+ * each judged connection, and whether it agrees with the evaluator. Pure.
+ */
+export function traceOnNode(world: PolicyWorld, results: Explained[], node: string, ruleset: string): { agree: boolean; lines: string[] } {
+  if (!world.nodes.some((n) => n.metadata.name === node)) throw new UsageError(`--node "${node}": no such node`);
+  const tracer = new RulesetTracer(ruleset ? [ruleset] : []);
+  const lines: string[] = ruleset ? [] : [`node ${node} has no table inet ${POLICY_TABLE}: it filters nothing`];
+  let agree = true;
+  for (const r of results) {
+    const e = expectationOnNode(world, r.connection, r.verdict, node);
+    let t: TraceResult;
+    try { t = tracer.trace(e.packet); } catch (err) { lines.push(`node ${node}: the tracer cannot read it: ${(err as Error).message}`); agree = false; continue; }
+    const c = compareTrace(e, t);
+    agree &&= c.agree;
+    lines.push(...c.lines);
+  }
+  return { agree, lines };
+}
+
 export async function policyCommand(rest: string[], v: Values): Promise<number> {
   if (rest[0] !== 'explain') throw new UsageError(`policy: expected "${POLICY_USAGE}"`);
   if (v.output !== undefined && v.output !== 'json') throw new UsageError(`-o "${v.output}": expected json`);
@@ -108,11 +131,21 @@ export async function policyCommand(rest: string[], v: Values): Promise<number> 
   try {
     const { world, services, slices } = await readPolicyObjects(store);
     const { head, results } = explain(world, services, slices, rest.slice(1), v.namespace ?? 'default');
+    let traced: { agree: boolean; lines: string[] } | undefined;
+    if (v.node) {
+      const netns = lab.plan().nodes.find((n) => n.name === v.node)?.netns;
+      if (!netns) throw new UsageError(`--node "${v.node}": not a node of lab "${lab.name}"`);
+      const { Netns } = await import('../kernel/netns.js');
+      const { nftListTable } = await import('../kernel/nft.js');
+      const ruleset = await nftListTable(new Netns(`/run/netns/${netns}`), 'inet', POLICY_TABLE);
+      traced = traceOnNode(world, results, v.node, ruleset ?? '');
+    }
     if (v.output === 'json') {
       console.log(JSON.stringify(results.map(({ connection, verdict }) => ({ connection, verdict })), null, 2));
     } else {
-      console.log([...head, ...results.map((r) => r.lines.join('\n'))].join('\n\n'));
+      console.log([...head, ...results.map((r) => r.lines.join('\n')), ...(traced ? [traced.lines.join('\n')] : [])].join('\n\n'));
     }
-    return 0;
+    // A disagreement between the dataplane and the evaluator is a failure a script can see.
+    return traced && !traced.agree ? 1 : 0;
   } finally { await store.close(); }
 }

@@ -3,7 +3,7 @@
 // allows" followed by every rule and the part of it that does not fit. Pure.
 import type { LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, Pod } from '../api/types.js';
 import { formatRange, ipBlockRanges, normalizeAddress } from './addresses.js';
-import { formatPortSpec, rulePortsMatch } from './ports.js';
+import { formatPortSpec, resolveNamedPort, rulePortsMatch } from './ports.js';
 import {
   indexWorld, nodeAt, objectRef, podAt, rulePeersMatch,
   type Connection, type Direction, type PolicyIndex, type PolicyWorld,
@@ -44,10 +44,18 @@ function rulesOf(idx: PolicyIndex, policy: string, direction: Direction): AnyRul
     : (p.spec.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports }));
 }
 
-/** A rule in words: "from pods pod=a in namespace x or ipBlock ...; ports tcp/80, tcp/http". */
-export function formatRule(rule: AnyRule, direction: Direction, policyNamespace: string): string {
+/**
+ * A rule in words: "from pods pod=a in namespace x or ipBlock ...; ports tcp/80, tcp/http (8080 on x/b)";
+ * a named port is shown with what it means on `destination`, when there is one.
+ */
+export function formatRule(rule: AnyRule, direction: Direction, policyNamespace: string, destination?: Pod): string {
   const peers = rule.peers?.length ? rule.peers.map((p) => formatPeer(p, policyNamespace)).join(' or ') : 'anyone';
-  const ports = rule.ports?.length ? rule.ports.map(formatPortSpec).join(', ') : 'any port or protocol';
+  const named = (p: NetworkPolicyPort) => {
+    if (!destination || typeof p.port !== 'string' || /^\d+$/.test(p.port)) return '';
+    const n = resolveNamedPort(destination, p.port, p.protocol ?? 'TCP');
+    return ` (${n === undefined ? 'none' : n} on ${objectRef(destination)})`;
+  };
+  const ports = rule.ports?.length ? rule.ports.map((p) => formatPortSpec(p) + named(p)).join(', ') : 'any port or protocol';
   return `${direction === 'Ingress' ? 'from' : 'to'} ${peers}; ports ${ports}`;
 }
 
@@ -77,7 +85,7 @@ function directionLines(idx: PolicyIndex, conn: Connection, direction: Direction
     const ns = v.allowedBy.policy.split('/')[0];
     const rule = rulesOf(idx, v.allowedBy.policy, direction)[v.allowedBy.rule];
     return [`${head}: isolated by ${v.isolatedBy.join(', ')}; allowed by ${v.allowedBy.policy} ${word}[${v.allowedBy.rule}]`,
-      `  ${v.allowedBy.policy} ${word}[${v.allowedBy.rule}]: ${rule ? formatRule(rule, direction, ns) : '?'}`];
+      `  ${v.allowedBy.policy} ${word}[${v.allowedBy.rule}]: ${rule ? formatRule(rule, direction, ns, podAt(idx, conn.to)) : '?'}`];
   }
   // Denied: every rule of every isolating policy, and which half of it does not fit.
   const lines = [`${head}: isolated by ${v.isolatedBy.join(', ')}; none allows`];
@@ -94,7 +102,7 @@ function directionLines(idx: PolicyIndex, conn: Connection, direction: Direction
       const portOk = rulePortsMatch(r.ports, destination, conn.port, conn.protocol);
       const misses = [peerOk ? '' : `${direction === 'Ingress' ? 'source' : 'destination'} not a peer`,
         portOk ? '' : conn.protocol === 'ICMP' ? 'a rule with ports never allows ICMP' : 'port not listed'].filter(Boolean);
-      lines.push(`  ${policy} ${word}[${i}]: ${formatRule(r, direction, ns)} (${misses.join(', ')})`);
+      lines.push(`  ${policy} ${word}[${i}]: ${formatRule(r, direction, ns, destination)} (${misses.join(', ')})`);
     });
   }
   return lines;

@@ -2,7 +2,9 @@
 // for a Service address (judged per backend after DNAT), without a lab.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explain, parseEnd, parsePort, pickPair, readPolicyObjects } from '../../src/cli/policy-command.js';
+import { explain, parseEnd, parsePort, pickPair, readPolicyObjects, traceOnNode } from '../../src/cli/policy-command.js';
+import { renderPolicy } from '../../src/dataplane/policy/renderer.js';
+import { renderTable } from '../../src/dataplane/nft/model.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { objectKey } from '../../src/api/keys.js';
 import { UsageError } from '../../src/cli/usage.js';
@@ -47,6 +49,7 @@ test('explain: a pod pair, allowed by a rule or denied with every isolating poli
   const allowed = explain(w, [], [], ['c', 'y/b', '8080/tcp'], 'y');
   assert.equal(allowed.results[0].lines[0], 'y/c (10.244.1.4) -> y/b (10.244.1.3) tcp/8080: allowed');
   assert.equal(allowed.results[0].lines[2], 'ingress of y/b: isolated by y/deny, y/web; allowed by y/web ingress[0]');
+  assert.equal(allowed.results[0].lines[3], '  y/web ingress[0]: from all pods in namespace y; ports tcp/http (8080 on y/b)');
   assert.throws(() => explain(w, [], [], ['x/nope', 'y/b', '80'], 'default'), /pod x\/nope not found/);
   assert.throws(() => explain(w, [], [], ['x/a', 'y/b'], 'default'), UsageError);
 });
@@ -82,4 +85,19 @@ test('readPolicyObjects: the world as the store holds it, policies included', as
     assert.equal(read.world.pods.length, 3);
     assert.equal(explain(read.world, read.services, read.slices, ['x/a', 'y/b', '8080'], 'default').results[0].verdict.allowed, false);
   } finally { await store.close(); }
+});
+
+test('--node: the tracer over the node\'s table agrees with the evaluator; a missing table is a disagreement', () => {
+  const table = renderTable(renderPolicy({ nodeName: 'n1', pods: w.pods, namespaces: w.namespaces, policies: w.policies, ipv6: false }));
+  const denied = explain(w, [], [], ['x/a', 'y/b', '8080'], 'default').results;
+  const ok = traceOnNode(w, denied, 'n1', table);
+  assert.equal(ok.agree, true);
+  assert.match(ok.lines[0], /^node n1: tracer drops at inet flatnet-policy ig-\w+ \("ingress isolated by y\/deny, y\/web"\), as the evaluator says \(egress and ingress judged there\)$/);
+  const allowed = explain(w, [], [], ['y/c', 'y/b', '8080'], 'default').results;
+  assert.equal(traceOnNode(w, allowed, 'n1', table).agree, true);
+  const gone = traceOnNode(w, denied, 'n1', '');
+  assert.equal(gone.agree, false);
+  assert.equal(gone.lines[0], 'node n1 has no table inet flatnet-policy: it filters nothing');
+  assert.match(gone.lines[1], /^node n1: DISAGREE: the evaluator says drop \(egress and ingress judged there\), the tracer says accept/);
+  assert.throws(() => traceOnNode(w, denied, 'n9', table), /no such node/);
 });

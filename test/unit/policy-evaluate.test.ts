@@ -196,18 +196,17 @@ test('egress of a pod to its own node\'s address is judged like any egress', () 
   assert.equal(allowed(w, tcp('x/a', '10.100.0.11', 10250)), false);
 });
 
-test('a pod always reaches itself; a terminating pod stays a pod through its grace period; a finished one is none', () => {
+test('a pod always reaches itself; a terminating pod still runs, so it is still matched; a finished one is no pod', () => {
   const w = base([policy('x/deny', { ingress: [], egress: [] })]);
   assert.equal(allowed(w, tcp('x/a', 'x/a')), true);
-  const draining = pod('x/t', '10.244.1.9', { terminating: true });
-  const stillIsolated = evaluate(base([policy('x/deny', { ingress: [] })], { pods: [draining] }), tcp('y/a', '10.244.1.9'));
-  assert.deepEqual(stillIsolated.ingress, { pod: 'x/t', isolatedBy: ['x/deny'], allowed: false });
-  const peers = (extra: ReturnType<typeof pod>) => base([policy('x/p', { ingress: [{ from: [{ namespaceSelector: {} }] }] })], { pods: [extra] });
-  assert.equal(allowed(peers(pod('y/t', '10.244.2.9', { node: 'n2', terminating: true })), tcp('10.244.2.9', 'x/a')), true);
-  const done = pod('y/d', '10.244.2.9', { node: 'n2' });
-  done.status!.phase = 'Succeeded';
-  assert.equal(allowed(peers(done), tcp('10.244.2.9', 'x/a')), false, 'a finished pod\'s address is no pod\'s');
-  assert.equal(evaluate(peers(done), tcp('10.244.2.9', 'x/a')).egress.pod, undefined);
+  const draining = pod('y/t', '10.244.2.9', { node: 'n2', terminating: true, labels: { pod: 'a' } });
+  const sel = base([policy('x/p', { ingress: [{ from: [{ namespaceSelector: {} }] }] })], { pods: [draining] });
+  assert.equal(allowed(sel, tcp('10.244.2.9', 'x/a')), true);
+  assert.equal(evaluate(sel, tcp('10.244.2.9', 'x/a')).egress.pod, 'y/t');
+  const done = { ...draining, status: { ...draining.status, phase: 'Succeeded' as const } };
+  const gone = base([policy('x/p', { ingress: [{ from: [{ namespaceSelector: {} }] }] })], { pods: [done] });
+  assert.equal(allowed(gone, tcp('10.244.2.9', 'x/a')), false);
+  assert.equal(evaluate(gone, tcp('10.244.2.9', 'x/a')).egress.pod, undefined);
 });
 
 test('dual stack: a pod is matched by each of its addresses; ipBlock per family', () => {
@@ -217,4 +216,13 @@ test('dual stack: a pod is matched by each of its addresses; ipBlock per family'
   assert.equal(allowed(w, tcp('fd00:10:244:2:0:0:0:8', 'fd00:10:244:1::8')), true);
   assert.equal(allowed(w, tcp('fd00:99::1', 'fd00:10:244:1::8')), true);
   assert.equal(allowed(w, tcp('fd00:98::1', 'fd00:10:244:1::8')), false);
+});
+
+test('egress named port with an ipBlock peer: resolved on the pod at the destination address', () => {
+  // The renderer's named-port set must hold every pod in the ipBlock, not only selector-picked ones.
+  const w = base([policy('y/eg', { policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.244.0.0/16' } }], ports: [{ protocol: 'TCP', port: 'http' }] }] })]);
+  assert.deepEqual(evaluate(w, tcp('y/a', 'x/a', 8080)).egress.allowedBy, { policy: 'y/eg', rule: 0 });
+  assert.equal(allowed(w, tcp('y/a', 'x/b', 9090)), true);
+  assert.equal(allowed(w, tcp('y/a', 'x/b', 8080)), false);
+  assert.equal(allowed(w, tcp('y/a', '10.244.9.9', 8080)), false, 'in the block, but no pod: no named port');
 });

@@ -64,7 +64,7 @@ test('rulePeerRanges: ipBlocks and selected pods\' addresses, merged; undefined 
   const w = world({
     namespaces: [ns('x'), ns('y', { team: 'b' })],
     pods: [pod('x/a', '10.244.1.2'), pod('x/b', '10.244.1.3'), pod('y/a', ['10.244.2.2', 'fd00::2']),
-      pod('y/h', '10.100.0.1', { hostNetwork: true }), { ...pod('y/f', '10.244.2.3'), status: { phase: 'Failed', podIP: '10.244.2.3' } }],
+      pod('y/h', '10.100.0.1', { hostNetwork: true }), pod('y/t', '10.244.2.3', { terminating: true, phase: 'Failed' })],
   });
   const idx = indexWorld(w);
   const fmt = (r: ReturnType<typeof rulePeerRanges>) => r?.map(formatRange);

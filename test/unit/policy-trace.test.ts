@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { evaluate, type Connection } from '../../src/policy/evaluate.js';
 import { compareTrace, expectationOnNode, type TraceLike } from '../../src/policy/trace-compare.js';
 import { node, ns, pod, policy, world } from '../helpers/policy-gen.js';
+import { renderPolicy } from '../../src/dataplane/policy/renderer.js';
+import { renderTable } from '../../src/dataplane/nft/model.js';
+import { RulesetTracer } from '../../src/dataplane/nft/tracer.js';
 
 const w = world({
   namespaces: [ns('x'), ns('y')], nodes: [node('n1', '10.100.0.11'), node('n2', '10.100.0.12')],
@@ -33,6 +36,10 @@ test('expectationOnNode: each node judges its own pods only; the packet the trac
   const toNode = expectationOnNode(w, ping, evaluate(w, ping), 'n1');
   assert.deepEqual([toNode.packet.hook, toNode.packet.dport, toNode.packet.protocol, toNode.judged], ['input', undefined, 'icmp', ['egress']]);
   assert.match(expectationOnNode(w, conn, v, 'n3').note!, /neither end/);
+  // A pod to itself never reaches a node's hooks: nothing to compare.
+  const self: Connection = { ...conn, to: conn.from };
+  const loop = expectationOnNode(w, self, evaluate(w, self), 'n1');
+  assert.deepEqual([loop.comparable, compareTrace(loop, drop)], [false, { agree: true, lines: [`node n1: not compared (${loop.note})`] }]);
 });
 
 test('compareTrace: agreement names where the tracer decided; disagreement says DISAGREE', () => {
@@ -43,4 +50,25 @@ test('compareTrace: agreement names where the tracer decided; disagreement says 
   const bad = compareTrace(n2, accept);
   assert.equal(bad.agree, false);
   assert.match(bad.lines[0], /^node n2: DISAGREE: the evaluator says drop \(ingress judged there\), the tracer says accept at inet flatnet-policy forward-ingress/);
+});
+
+// todo until main has the lead's renderer fix (lead 6125332: "an egress named port resolves on pods
+// inside the rule's ipBlocks too"); drop the flag then.
+test('renderer + tracer: an egress named port through an ipBlock peer reaches the pod inside the block',
+  { todo: 'main\'s renderer lacks lead 6125332' }, () => {
+  // Found by random worlds: the named-port set held only selector-picked pods, so this was dropped.
+  const v = world({
+    namespaces: [ns('x'), ns('y')], nodes: [node('n1', '10.100.0.11'), node('n2', '10.100.0.12')],
+    pods: [pod('x/a', '10.244.1.2', { node: 'n1' }),
+      pod('y/b', '10.244.2.2', { node: 'n2', ports: [{ name: 'metrics', containerPort: 9090 }] })],
+    policies: [policy('x/eg', { policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 'metrics' }] }] })],
+  });
+  const tracer = new RulesetTracer([renderTable(renderPolicy({ nodeName: 'n1', pods: v.pods, namespaces: v.namespaces, policies: v.policies, ipv6: false }))]);
+  for (const [port, want] of [[9090, true], [9091, false]] as const) {
+    const c: Connection = { from: '10.244.1.2', to: '10.244.2.2', port, protocol: 'TCP' };
+    const verdict = evaluate(v, c);
+    assert.equal(verdict.allowed, want);
+    const e = expectationOnNode(v, c, verdict, 'n1');
+    assert.deepEqual(compareTrace(e, tracer.trace(e.packet)).agree, true, `port ${port}`);
+  }
 });
