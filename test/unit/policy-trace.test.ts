@@ -52,10 +52,7 @@ test('compareTrace: agreement names where the tracer decided; disagreement says 
   assert.match(bad.lines[0], /^node n2: DISAGREE: the evaluator says drop \(ingress judged there\), the tracer says accept at inet flatnet-policy forward-ingress/);
 });
 
-// todo until main has the lead's renderer fix (lead 6125332: "an egress named port resolves on pods
-// inside the rule's ipBlocks too"); drop the flag then.
-test('renderer + tracer: an egress named port through an ipBlock peer reaches the pod inside the block',
-  { todo: 'main\'s renderer lacks lead 6125332' }, () => {
+test('renderer + tracer: an egress named port through an ipBlock peer reaches the pod inside the block', () => {
   // Found by random worlds: the named-port set held only selector-picked pods, so this was dropped.
   const v = world({
     namespaces: [ns('x'), ns('y')], nodes: [node('n1', '10.100.0.11'), node('n2', '10.100.0.12')],
