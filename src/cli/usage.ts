@@ -14,6 +14,8 @@ cluster lab (namespaces on this machine):
   delete -f FILE [--grace-period N] [--wait=false]   delete what FILE names; pods stop gracefully, waited for
   get nodes|pods|namespaces|deployments|services|endpointslices|networkpolicies [NAME] [-n NS | -A] [-o wide|json|yaml]
   exec [NS/]POD [-c CONTAINER] -- CMD [ARGS...]   run a command inside a pod
+  policy explain FROM TO PORT[/tcp|udp|sctp]|icmp [--node NODE] [-o json]   the NetworkPolicy verdict on one
+                                      connection, and why; --node: the tracer over that node's table too
   check [-o json] [-v]                prove the network model's rules with real packets
   demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab
 
