@@ -38,9 +38,8 @@ before(async () => {
   pl = await PolicyLab.up(scope, 'm');
   pl.apply('service.yaml', `apiVersion: v1\nkind: Service\nmetadata: { name: b, namespace: y }\nspec: { clusterIP: ${SERVICE_IP}, selector: { pod: b }, ports: [{ port: 8080, targetPort: 80 }] }\n`);
   await waitServiceProgrammed(pl.t.lab, SERVICE_IP, 8080, 1, 15_000);
-  // x/a behind a Service (a named target port), for the hairpin case and the check's rule 7. Session
-  // affinity keeps it out of the check's hairpin rule (9): the hairpin case below judges that on its own.
-  pl.apply('x-service.yaml', `apiVersion: v1\nkind: Service\nmetadata: { name: a, namespace: x }\nspec: { clusterIP: ${X_SERVICE_IP}, selector: { pod: a }, sessionAffinity: ClientIP, ports: [{ port: 8080, targetPort: serve-80-tcp }] }\n`);
+  // x/a behind a Service (a named target port), for the hairpin case and the check's rules 7 and 9.
+  pl.apply('x-service.yaml', `apiVersion: v1\nkind: Service\nmetadata: { name: a, namespace: x }\nspec: { clusterIP: ${X_SERVICE_IP}, selector: { pod: a }, ports: [{ port: 8080, targetPort: serve-80-tcp }] }\n`);
   await waitServiceProgrammed(pl.t.lab, X_SERVICE_IP, 8080, 1, 15_000);
 });
 afterEach(() => pl.deleteAllPolicies());
