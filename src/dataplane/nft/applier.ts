@@ -126,7 +126,7 @@ export function planTable(family: string, table: string, have: Mirror, want: Nft
     if (old && old.kind === b.kind && sameLines(old.lines, lines)) continue;
     if (old && (old.kind !== b.kind || b.kind !== 'chain' || chainHeader(old.lines) !== chainHeader(lines))) return 'rebuild';
     operations++;
-    blockEdits.push({ kind: b.kind, name: b.name, lines });
+    blockEdits.push({ kind: b.kind, name: b.name, lines: [...lines] }); // the mirror's own copy: a render may be reused
     if (b.kind !== 'chain') {
       newSets.push(...renderBlock(b.kind, b.name, b.body));
       fresh.add(b.name);
