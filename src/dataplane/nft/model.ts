@@ -1,7 +1,6 @@
 // An nftables table as plain data (blocks and elements), and its two texts: the `nft -f` input that
 // builds it, and the form `nft list table` prints it in, which is how an applier tells whether the
 // kernel already holds it. Pure: renderers build NftTables, the applier (applier.ts) writes them.
-import { bitsOf, formatIp, parseIp } from '../../ipam/addr.js';
 
 export type NftFamily = 'ip' | 'ip6' | 'inet';
 
@@ -71,25 +70,4 @@ export function renderTable(t: NftTable, form: 'input' | 'listing' = 'input'): s
     }
   }
   return lines.join('\n') + '\n';
-}
-
-/**
- * An address range as `nft list` prints an element of an interval set (nft 1.0.6): one address bare,
- * a range that is exactly a prefix as that prefix ("10.0.2.0-10.0.3.255" → "10.0.2.0/23", whole
- * space "0.0.0.0/0"), any other range "first-last". A renderer keys its elements this way so that a
- * restarted applier finds the kernel's listing equal to its render. (Ports are never printed as
- * prefixes: "0-1023" stays a range.)
- */
-export function addressRangeElement(first: string, last: string): string {
-  const a = parseIp(first);
-  const b = parseIp(last);
-  if (!a || !b || a.version !== b.version || a.value > b.value) throw new Error(`address range ${first}-${last}: not a range of one family, first ≤ last`);
-  if (a.value === b.value) return formatIp(a);
-  const size = b.value - a.value + 1n;
-  // A prefix: the size is a power of two and the first address is aligned to it.
-  if ((size & (size - 1n)) === 0n && (a.value & (size - 1n)) === 0n) {
-    const hostBits = size.toString(2).length - 1;
-    return `${formatIp(a)}/${bitsOf(a.version) - hostBits}`;
-  }
-  return `${formatIp(a)}-${formatIp(b)}`;
 }
