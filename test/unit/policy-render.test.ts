@@ -22,7 +22,7 @@ test('no policy: the table holds its maps and base chains, and isolates nobody',
   const t = renderPolicy({ nodeName: 'node-1', pods: [pod('x', 'a', { ip: '10.244.1.2' })], namespaces: [namespace('x')], policies: [], ipv6: false });
   assert.deepEqual(t.blocks.map((b) => b.name), ['ingress', 'egress', 'self', 'forward-egress', 'input-egress', 'forward-ingress']);
   assert.equal(t.elements.get('ingress')!.size + t.elements.get('egress')!.size, 0);
-  assert.deepEqual([...t.elements.get('self')!.keys()], ['10.244.1.2 . 10.244.1.2'], 'a pod reaching itself through a Service passes');
+  assert.deepEqual([...t.elements.get('self')!.keys()], [], 'no pod is isolated: a pod churn leaves the table as it is');
   assert.deepEqual(chain(t, 'forward-ingress'), ['type filter hook forward priority filter + 10; policy accept;', 'ct state established,related accept',
     'ip saddr . ip daddr @self accept', 'ip daddr vmap @ingress']);
 });
@@ -32,6 +32,7 @@ test('only local pods are isolated; host-network pods and pods elsewhere are not
   const t = renderPolicy({ nodeName: 'node-1', pods, namespaces: [namespace('x')], policies: [policy('x', 'deny', {})], ipv6: false });
   assert.deepEqual([...t.elements.get('ingress')!.keys()], ['10.244.1.2']);
   assert.equal(t.elements.get('egress')!.size, 0, 'policyTypes [Ingress] isolates no egress');
+  assert.deepEqual([...t.elements.get('self')!.keys()], ['10.244.1.2 . 10.244.1.2'], 'an isolated pod reaching itself through a Service passes');
   const group = t.elements.get('ingress')!.get('10.244.1.2')!.replace('goto ', '');
   assert.match(chain(t, group)!.at(-1)!, /^drop comment "ingress isolated by x\/deny"$/);
 });
@@ -133,4 +134,12 @@ test('egress: a named port resolves on a pod inside the rule\'s ipBlock, as the 
   const t = renderPolicy({ nodeName: 'node-1', pods, namespaces: [namespace('x'), namespace('y')], policies: [p], ipv6: false });
   assert.deepEqual(elements(t, 'n-'), [['10.244.2.7 . tcp . 8080']]);
   assert.equal(evaluate({ pods, namespaces: [namespace('x'), namespace('y')], policies: [p], nodes: [] }, { from: '10.244.1.2', to: '10.244.2.7', port: 8080, protocol: 'TCP' }).allowed, true);
+});
+
+test('without a policy isolating anyone, pods coming and going leave the table as it is (an agent restart mid-rollout changes nothing)', async () => {
+  const { renderTable } = await import('../../src/dataplane/nft/model.js');
+  const one = [pod('x', 'a', { ip: '10.244.1.2' })];
+  const two = [...one, pod('x', 'b', { ip: '10.244.1.3' })];
+  const render = (pods: typeof one) => renderTable(renderPolicy({ nodeName: 'node-1', pods, namespaces: [namespace('x')], policies: [], ipv6: false }));
+  assert.equal(render(two), render(one));
 });

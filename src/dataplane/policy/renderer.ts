@@ -128,10 +128,12 @@ function assemble(isolating: Record<Direction, Isolation[]>, w: PolicyWorldIndex
       sets.push({ kind: 'map', name, body: [`type ${FAMILIES[fam].addr} : verdict`] });
       elements.set(name, new Map());
     }
-    // Each local pod's "address . address": its packets to itself through a Service pass (base chains).
+    // Each isolated local pod's "address . address" (filled below): its packets to itself through a
+    // Service pass (base chains). Pods no policy isolates pass anyway, and pod churn without policies
+    // leaves the table as it is.
     const self = `self${FAMILIES[fam].suffix}`;
     sets.push({ kind: 'set', name: self, body: [`type ${FAMILIES[fam].addr} . ${FAMILIES[fam].addr}`] });
-    elements.set(self, new Map(w.local.flatMap((p) => p.ips).filter((ip) => ip.includes(':') === (fam === 6)).map((ip) => [`${ip} . ${ip}`, ''])));
+    elements.set(self, new Map());
   }
   const podsByKey = new Map(w.local.map((p) => [p.key, p]));
   for (const dir of ['ingress', 'egress'] as const) {
@@ -158,7 +160,9 @@ function assemble(isolating: Record<Direction, Isolation[]>, w: PolicyWorldIndex
       if (claim(group, identity)) chains.push({ kind: 'chain', name: group, body: [...jumps, `drop ${comment(`${dir} isolated by ${names}`)}`] });
       for (const ip of podsByKey.get(podKey)?.ips ?? []) {
         const fam = ip.includes(':') ? 6 : 4;
-        if (families.includes(fam)) elements.get(`${dir}${FAMILIES[fam].suffix}`)!.set(ip, `goto ${group}`);
+        if (!families.includes(fam)) continue;
+        elements.get(`${dir}${FAMILIES[fam].suffix}`)!.set(ip, `goto ${group}`);
+        elements.get(`self${FAMILIES[fam].suffix}`)!.set(`${ip} . ${ip}`, '');
       }
     }
   }
