@@ -11,7 +11,6 @@ import type { Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Po
 import { matchesSelector, namespaceOf, peerSelectsPod } from '../../policy/selector.js';
 import type { NftBlock } from '../nft/model.js';
 import { formatRange, ipBlockRanges, mergeRanges, podAddresses, rangesContain } from '../../policy/addresses.js';
-import { mergePorts, nftPorts } from './intervals.js';
 import { resolveNamedPort, peerPods, selectedLocal, type PolicyWorldIndex, type WorldPod } from './world.js';
 
 export const POLICY_TABLE = 'flatnet-policy';
@@ -124,6 +123,23 @@ function namedPortDestinations(peers: NetworkPolicyPeer[], podPeers: NetworkPoli
 function blockElements(peers: NetworkPolicyPeer[], fam: 4 | 6): string[] {
   return mergeRanges(peers.flatMap((p) => ipBlockRanges(p))).filter((r) => r.family === fam).map(formatRange);
 }
+
+/**
+ * Port ranges of one protocol, merged: [[80, 80], [81, 90]] → [[80, 90]]. nft 1.0.6 refuses
+ * overlapping elements in a concatenated interval set ("File exists") and keeps adjacent ones apart.
+ */
+function mergePorts(ranges: Array<[number, number]>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [a, b] of [...ranges].sort((x, y) => x[0] - y[0])) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/** "80" or "80-90", as nft lists a port element. */
+const nftPorts = ([a, b]: [number, number]): string => (a === b ? String(a) : `${a}-${b}`);
 
 /** Numeric ports as "tcp . 80" / "udp . 81-90" elements; a protocol without a port is every port. */
 function numericPorts(ports: NetworkPolicyPort[]): string[] {
