@@ -47,7 +47,11 @@ export class PolicyRenderer {
       }
     }
     for (const id of this.parts.keys()) if (!now.policies.has(id.slice(0, id.lastIndexOf('|')))) this.parts.delete(id);
-    return assemble(isolating, w, families, (name, source) => this.elementsOf(name, source, w));
+    const used = new Set<string>();
+    const table = assemble(isolating, w, families, (name, source) => { used.add(name); return this.elementsOf(name, source, w); });
+    // Sets no policy uses any more are forgotten, so a long-lived agent keeps only what its table holds.
+    for (const name of this.elements.keys()) if (!used.has(name)) this.elements.delete(name);
+    return table;
   }
 
   private partOf(policy: NetworkPolicy, dir: Direction, families: Array<4 | 6>): PolicyPart {
