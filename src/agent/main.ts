@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { EtcdStore } from '../store/etcd.js';
 import type { Store } from '../store/store.js';
 import { startAgent, type Agent } from './agent.js';
+import { startHealthServer, type Readiness } from './health.js';
 import type { FeatureSwitches } from './features/index.js';
 
 export interface AgentCommandOptions {
@@ -18,7 +19,11 @@ export interface AgentCommandOptions {
   heartbeatTtlSeconds?: number;
   /** Optional features turned off (`--disable`). */
   features?: FeatureSwitches;
+  /** Where /healthz and /readyz answer ("127.0.0.1:9099" by default; "off": nowhere). */
+  healthListen?: string;
 }
+
+export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9099';
 
 /** Something started after the agent and stopped before it (the lab kubelet). */
 export interface Companion { stop(): Promise<void> }
@@ -28,7 +33,15 @@ export async function runAgentCommand(o: AgentCommandOptions, companion?: StartC
   const log = (m: string) => console.log(`${new Date().toISOString()} agent[${o.node}] ${m}`);
   for (const d of ['net.d', 'ipam', 'bin', 'cache', 'pods']) mkdirSync(join(o.nodeDir, d), { recursive: true });
   const store = new EtcdStore({ endpoints: o.etcd });
-  const agent = await startAgent({
+  // Up before the agent: a probe must tell "starting" (alive, not ready) from "dead".
+  let agent: Agent | undefined;
+  const listen = o.healthListen ?? DEFAULT_HEALTH_LISTEN;
+  const health = listen === 'off' ? undefined : await startHealthServer(listen, () => readiness(agent)).catch((err: Error) => {
+    log(`health: not served on ${listen} (${err.message})`);
+    return undefined;
+  });
+  if (health) log(`health: /healthz and /readyz on ${health.address}`);
+  agent = await startAgent({
     store, nodeName: o.node, confDir: join(o.nodeDir, 'net.d'), ipamDir: join(o.nodeDir, 'ipam'),
     iface: o.iface, nodeIP: o.nodeIP, heartbeatTtlSeconds: o.heartbeatTtlSeconds, features: o.features, log,
   });
@@ -40,5 +53,13 @@ export async function runAgentCommand(o: AgentCommandOptions, companion?: StartC
   log('stopping');
   await beside?.stop();
   await agent.stop();
+  await health?.close();
   await store.close();
+}
+
+/** Ready once started and every feature has synced once; the detail names those that have not. */
+export function readiness(agent: Agent | undefined): Readiness {
+  if (!agent) return { ready: false, detail: 'starting: waiting for the cluster config, the Node and its pod CIDR' };
+  const waiting = agent.features.filter((f) => f.syncs() === 0).map((f) => f.name);
+  return waiting.length ? { ready: false, detail: `waiting for the first sync of ${waiting.join(', ')}` } : { ready: true, detail: `ready: ${agent.features.map((f) => f.name).join(', ')} in sync` };
 }

@@ -28,6 +28,7 @@ export const OPTIONS = {
   'netns-prefix': { type: 'string' },
   'heartbeat-ttl': { type: 'string' },
   disable: { type: 'string' },
+  'health-listen': { type: 'string' },
   identity: { type: 'string' },
   'lease-ttl': { type: 'string' },
   'node-monitor-grace-period': { type: 'string' },
@@ -76,7 +77,12 @@ async function main(argv: string[]): Promise<number> {
       const agentOptions = {
         etcd: values.etcd, node: values.node, nodeDir: values['node-dir'], iface: values.iface, nodeIP: values['node-ip'],
         heartbeatTtlSeconds: values['heartbeat-ttl'] ? Number(values['heartbeat-ttl']) : undefined, features,
+        healthListen: values['health-listen'],
       };
+      if (agentOptions.healthListen && agentOptions.healthListen !== 'off') {
+        const { parseListen } = await import('../agent/health.js');
+        try { parseListen(agentOptions.healthListen); } catch (err) { throw new UsageError((err as Error).message); }
+      }
       if (runtime === 'lab') {
         // The lab composes the agent and its kubelet (lab/node-daemon.ts); the agent knows nothing of the lab.
         const { runNodeDaemon } = await import('../lab/node-daemon.js');

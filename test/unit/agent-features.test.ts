@@ -129,3 +129,17 @@ test('ClusterView: start resolves only when every kind has been listed, and each
   await view.stop();
   await store.close();
 });
+
+test('health: readiness waits for every feature\'s first sync and names the ones it waits for; a bad --health-listen names its value', async () => {
+  const { readiness } = await import('../../src/agent/main.js');
+  const { parseListen } = await import('../../src/agent/health.js');
+  assert.deepEqual(readiness(undefined).ready, false);
+  const feature = (name: string, syncs: number) => ({ name, syncs: () => syncs }) as unknown as Feature;
+  const agent = (fs: Feature[]) => ({ features: fs }) as unknown as Parameters<typeof readiness>[0];
+  assert.deepEqual(readiness(agent([feature('guard', 1), feature('policy', 0)])), { ready: false, detail: 'waiting for the first sync of policy' });
+  assert.deepEqual(readiness(agent([feature('guard', 1), feature('policy', 2)])), { ready: true, detail: 'ready: guard, policy in sync' });
+  assert.deepEqual(parseListen('127.0.0.1:9099'), { host: '127.0.0.1', port: 9099 });
+  assert.deepEqual(parseListen('[::1]:9099'), { host: '::1', port: 9099 });
+  assert.throws(() => parseListen('localhost:9099'), /--health-listen "localhost:9099": expected ADDRESS:PORT/);
+  assert.throws(() => parseListen('127.0.0.1:70000'), /70000/);
+});
