@@ -7,7 +7,7 @@ import type { Store } from '../store/store.js';
 import { startCniServer } from '../cni/server.js';
 import { findUnderlay, type Underlay } from './underlay.js';
 import { registerNode, startHeartbeat } from './registration.js';
-import { ClusterView } from './cluster-view.js';
+import { ClusterView, type AgentView } from './cluster-view.js';
 import { preparePodNetwork, readClusterConfig, waitForPodCIDRs, writeNodeConfList } from './node-setup.js';
 import { buildFeatures, cniHooksOf, type Feature, type FeatureSwitches, type NodeContext } from './features/index.js';
 
@@ -31,7 +31,7 @@ export interface Agent {
   readonly underlay: Underlay;
   readonly podCIDRs: string[];
   readonly config: ClusterConfig;
-  readonly view: ClusterView;
+  readonly view: AgentView;
   /** The running features, in start order. */
   readonly features: Feature[];
   /** Resolves when every feature has nothing pending. */

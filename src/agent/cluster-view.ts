@@ -4,10 +4,35 @@
 // policy table built before the Pods arrived would isolate nobody; a proxy before the slices, drop).
 import { ENDPOINTSLICE_PREFIX, NAMESPACE_PREFIX, NETWORKPOLICY_PREFIX, NODE_PREFIX, POD_PREFIX, SERVICE_PREFIX } from '../api/keys.js';
 import type { EndpointSlice, Namespace, NetworkPolicy, Node, Pod, Service } from '../api/types.js';
-import { Mirror, jsonDecode } from '../store/mirror.js';
+import { Mirror, jsonDecode, type MirrorChange } from '../store/mirror.js';
 import type { Store } from '../store/store.js';
 
-export class ClusterView {
+/**
+ * What a feature reads of one kind: the objects by their store key ("/registry/pods/ns/name"), and
+ * every change after the listing. The etcd Mirror is one; a view over the Kubernetes API (issue 12)
+ * must be another, so the features do not know which datastore they read.
+ */
+export interface ObjectCache<T> {
+  get(key: string): T | undefined;
+  values(): T[];
+  readonly size: number;
+  onChange(fn: (changes: MirrorChange<T>[]) => void): unknown;
+}
+
+/** The kinds the agent's features read, each listed whole before any of them syncs. */
+export interface AgentView {
+  readonly nodes: ObjectCache<Node>;
+  readonly services: ObjectCache<Service>;
+  readonly endpointSlices: ObjectCache<EndpointSlice>;
+  readonly pods: ObjectCache<Pod>;
+  readonly namespaces: ObjectCache<Namespace>;
+  readonly networkPolicies: ObjectCache<NetworkPolicy>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The agent's view over flatnet's own etcd schema. */
+export class ClusterView implements AgentView {
   readonly nodes: Mirror<Node>;
   readonly services: Mirror<Service>;
   readonly endpointSlices: Mirror<EndpointSlice>;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CLUSTER_CONFIG_KEY, objectKey } from '../api/keys.js';
 import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Node } from '../api/types.js';
 import type { Netns } from '../kernel/netns.js';
-import type { Mirror } from '../store/mirror.js';
+import type { ObjectCache } from './cluster-view.js';
 import type { Store } from '../store/store.js';
 import { podMTU } from '../dataplane/routes/index.js';
 import { BRIDGE, renderConfList, writeConfList } from './cni-config.js';
@@ -24,7 +24,7 @@ export async function readClusterConfig(store: Store, log: (m: string) => void):
 }
 
 /** The pod CIDR comes from the controller; nothing on this node can be set up before it. */
-export async function waitForPodCIDRs(nodes: Mirror<Node>, nodeName: string, log: (m: string) => void): Promise<string[]> {
+export async function waitForPodCIDRs(nodes: ObjectCache<Node>, nodeName: string, log: (m: string) => void): Promise<string[]> {
   const selfKey = objectKey('Node', nodeName);
   let podCIDRs = podCIDRsOf(nodes.get(selfKey));
   if (podCIDRs.length === 0) {

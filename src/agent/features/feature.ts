@@ -5,7 +5,7 @@ import type { Netns } from '../../kernel/netns.js';
 import type { ClusterConfig } from '../../api/types.js';
 import type { CniServerHooks } from '../../cni/server.js';
 import { SyncRunner } from '../../store/runner.js';
-import type { ClusterView } from '../cluster-view.js';
+import type { AgentView } from '../cluster-view.js';
 import type { Underlay } from '../underlay.js';
 
 export interface Feature {
@@ -37,7 +37,7 @@ export interface NodeContext {
   /** Routed pod interfaces (IPv4-only nodes) or the bridge. */
   readonly podMode: 'routed' | 'bridge';
   readonly config: ClusterConfig;
-  readonly view: ClusterView;
+  readonly view: AgentView;
   readonly resyncMs: number;
   readonly log: (msg: string) => void;
 }
