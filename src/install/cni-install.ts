@@ -3,8 +3,11 @@
 import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-/** The files a node needs: the C shim a runtime execs, and the Node plugin it falls back to without an agent. */
-export const CNI_BINARIES = ['flatnet-cni', 'flatnet-cni-node'] as const;
+/**
+ * The files a node needs, in the order they are written: the Node plugin the shim falls back to without
+ * an agent, then the C shim a runtime execs (a new shim never runs beside an old fallback), then the conflist.
+ */
+export const CNI_BINARIES = ['flatnet-cni-node', 'flatnet-cni'] as const;
 /** The agent's conflist name (src/agent/node-setup.ts); runtimes take the first conflist in lexical order. */
 export const CONFLIST_NAME = '10-flatnet.conflist';
 export const BIN_DIR = 'opt/cni/bin';

@@ -2,7 +2,8 @@
 // nothing on a re-run and never write through a symlink. All against a temporary root, removed after.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import {
   closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { BIN_DIR, CONF_DIR, CONFLIST_NAME, TEMP_PREFIX, installCni, planInstall, uninstallCni, type Have } from '../../src/install/cni-install.js';
 
 const CLI = fileURLToPath(new URL('../../bin/flatnet.mjs', import.meta.url));
+const MODULE = new URL('../../src/install/cni-install.js', import.meta.url).href;
 
 /** A source dir with two fake binaries and a conflist, and an empty target root; both removed after fn. */
 function withRoots(fn: (t: { src: string; root: string; conflist: string; setBin: (body: string) => void }) => void): void {
@@ -39,7 +41,8 @@ const temps = (root: string) => [BIN_DIR, CONF_DIR].flatMap((d) => {
 
 test('a fresh install puts both binaries (0755) and the conflist (0644) in place, nothing else', () => withRoots(({ src, root, conflist }) => {
   const r = installCni(root, { binDir: src, conflist });
-  assert.deepEqual(r.written, [`${BIN_DIR}/flatnet-cni`, `${BIN_DIR}/flatnet-cni-node`, `${CONF_DIR}/${CONFLIST_NAME}`]);
+  // The fallback before the shim that runs it, the conflist naming the plugin last.
+  assert.deepEqual(r.written, [`${BIN_DIR}/flatnet-cni-node`, `${BIN_DIR}/flatnet-cni`, `${CONF_DIR}/${CONFLIST_NAME}`]);
   assert.equal(statSync(join(root, BIN_DIR, 'flatnet-cni')).mode & 0o777, 0o755);
   assert.equal(statSync(join(root, CONF_DIR, CONFLIST_NAME)).mode & 0o777, 0o644);
   assert.equal(readFileSync(join(root, CONF_DIR, CONFLIST_NAME), 'utf8'), readFileSync(conflist, 'utf8'));
@@ -65,7 +68,7 @@ test('a newer binary replaces the old by rename: a plugin already open keeps rea
   try {
     setBin('v2');
     const r = installCni(root, { binDir: src });
-    assert.deepEqual(r.written, [`${BIN_DIR}/flatnet-cni`, `${BIN_DIR}/flatnet-cni-node`]);
+    assert.deepEqual(r.written, [`${BIN_DIR}/flatnet-cni-node`, `${BIN_DIR}/flatnet-cni`]);
     assert.match(readFileSync(target, 'utf8'), /shim v2/);
     assert.notEqual(statSync(target).ino, oldIno, 'a new inode, not the old file rewritten in place');
     const buf = Buffer.alloc(64);
@@ -84,6 +87,43 @@ test('an install interrupted before its rename leaves the old file whole and no 
   assert.match(readFileSync(join(root, BIN_DIR, 'flatnet-cni'), 'utf8'), /shim v1/);
   assert.deepEqual(temps(root), []);
 }));
+
+test('an install killed (SIGKILL) just before its rename leaves the old file whole; the next run finishes and tidies', async () => {
+  const top = mkdtempSync(join(tmpdir(), 'fn-install-kill-'));
+  let child: ReturnType<typeof spawn> | undefined;
+  try {
+    const src = join(top, 'src');
+    const root = join(top, 'root');
+    mkdirSync(src); mkdirSync(root);
+    const setBin = (v: string) => { for (const b of ['flatnet-cni', 'flatnet-cni-node']) writeFileSync(join(src, b), `#!/bin/sh\n# ${b} ${v}\n`); };
+    setBin('v1');
+    installCni(root, { binDir: src });
+    setBin('v2');
+    // The child stops for good right before its first rename, says so, and is killed there.
+    const script = `const { installCni } = await import(${JSON.stringify(MODULE)});
+      installCni(${JSON.stringify(root)}, { binDir: ${JSON.stringify(src)} }, { beforeRename: () => {
+        process.stdout.write('at-rename\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); } });`;
+    child = spawn('node', ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.setEncoding('utf8');
+    await new Promise<void>((resolve, reject) => {
+      child!.stdout!.on('data', (d: string) => { out += d; if (out.includes('at-rename')) resolve(); });
+      child!.once('exit', (code) => reject(new Error(`child exited ${code} before its rename`)));
+    });
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+    assert.match(readFileSync(join(root, BIN_DIR, 'flatnet-cni-node'), 'utf8'), /v1/, 'the old file, whole');
+    assert.equal(temps(root).length, 1, 'the half-done file is the dot-named temp, nothing a runtime runs or loads');
+    const r = installCni(root, { binDir: src });
+    assert.equal(r.removedTemps.length, 1);
+    assert.deepEqual(temps(root), []);
+    assert.match(readFileSync(join(root, BIN_DIR, 'flatnet-cni'), 'utf8'), /v2/);
+  } finally {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(top, { recursive: true, force: true });
+  }
+});
 
 test('a temp file a killed install left (kill -9 mid-write) is removed by the next run, and no runtime loads it meanwhile', () => withRoots(({ src, root, conflist }) => {
   mkdirSync(join(root, CONF_DIR), { recursive: true });
