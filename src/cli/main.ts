@@ -43,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'serve') return runServeCommand(argv.slice(1));
   if (argv[0] === 'probe') return runProbeCommand(argv.slice(1));
   if (argv[0] === 'probe-worker') return runProbeWorker(argv.slice(1), process.stdin);
+  if (argv[0] === 'install-cni') return (await import('../install/command.js')).runInstallCniCommand(argv.slice(1));
 
   const dash = argv.indexOf('--');
   const head = dash >= 0 ? argv.slice(0, dash) : argv;
