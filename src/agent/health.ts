@@ -8,11 +8,11 @@ export interface Readiness { ready: boolean; detail: string }
 
 export interface HealthServer { readonly address: string; close(): Promise<void> }
 
-/** "127.0.0.1:9099" → host and port; throws naming the value when it is not that shape. */
+/** "127.0.0.1:9470" → host and port; throws naming the value when it is not that shape. */
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new Error(`--health-listen "${text}": expected ADDRESS:PORT, such as 127.0.0.1:9099, or "off"`);
+  if (!m || port > 65535) throw new Error(`--health-listen "${text}": expected ADDRESS:PORT, such as 127.0.0.1:9470, or "off"`);
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 

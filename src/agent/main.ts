@@ -19,11 +19,11 @@ export interface AgentCommandOptions {
   heartbeatTtlSeconds?: number;
   /** Optional features turned off (`--disable`). */
   features?: FeatureSwitches;
-  /** Where /healthz and /readyz answer ("127.0.0.1:9099" by default; "off": nowhere). */
+  /** Where /healthz and /readyz answer ("127.0.0.1:9470" by default; "off": nowhere). */
   healthListen?: string;
 }
 
-export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9099';
+export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9470';
 
 /** Something started after the agent and stopped before it (the lab kubelet). */
 export interface Companion { stop(): Promise<void> }

@@ -27,7 +27,9 @@ workloads:
 daemons:
   agent --etcd URL --node NAME --node-dir DIR [--iface IF | --node-ip IP] [--pod-runtime lab|none]
         [--disable proxy,masquerade,policy]   features turned off (their tables removed at start)
-        [--health-listen 127.0.0.1:9099|off]   GET /healthz (alive) and /readyz (every feature synced once)
+        [--health-listen 127.0.0.1:9470|off]   GET /healthz (alive) and /readyz (every feature synced once)
+  install-cni --root DIR [--source DIR] [--conflist FILE] [--uninstall]   put flatnet-cni into DIR/opt/cni/bin
+                                      atomically (the DaemonSet's init container)
   controller --etcd URL [--identity ID] [--node-monitor-grace-period 40s]   pods of a node NotReady that long go not Ready
 
   --lab NAME   the lab to act on (default "flatnet", or $FLATNET_LAB)`;

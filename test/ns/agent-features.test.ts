@@ -51,7 +51,7 @@ test('flatnet agent --disable proxy: the proxy table a previous run left is remo
   await until('the masquerade table', () => hasTable(ns, 'ip', 'flatnet-masq'));
   // The probes a DaemonSet would run, inside the node's namespace.
   const get = (path: string) => spawnSync('nsenter', [`--net=${netnsPath(ns)}`, process.execPath, '-e',
-    `fetch('http://127.0.0.1:9099${path}').then(async (r) => { console.log(r.status, (await r.text()).trim()); })`], { encoding: 'utf8' }).stdout.trim();
+    `fetch('http://127.0.0.1:9470${path}').then(async (r) => { console.log(r.status, (await r.text()).trim()); })`], { encoding: 'utf8' }).stdout.trim();
   assert.equal(get('/healthz'), '200 ok');
   assert.match(await until('/readyz to answer 200', () => { const r = get('/readyz'); return r.startsWith('200') && r; }), /^200 ready: guard, routes, masquerade, policy in sync$/);
 

@@ -138,7 +138,7 @@ test('health: readiness waits for every feature\'s first sync and names the ones
   const agent = (fs: Feature[]) => ({ features: fs }) as unknown as Parameters<typeof readiness>[0];
   assert.deepEqual(readiness(agent([feature('guard', 1), feature('policy', 0)])), { ready: false, detail: 'waiting for the first sync of policy' });
   assert.deepEqual(readiness(agent([feature('guard', 1), feature('policy', 2)])), { ready: true, detail: 'ready: guard, policy in sync' });
-  assert.deepEqual(parseListen('127.0.0.1:9099'), { host: '127.0.0.1', port: 9099 });
+  assert.deepEqual(parseListen('127.0.0.1:9470'), { host: '127.0.0.1', port: 9470 });
   assert.deepEqual(parseListen('[::1]:9099'), { host: '::1', port: 9099 });
   assert.throws(() => parseListen('localhost:9099'), /--health-listen "localhost:9099": expected ADDRESS:PORT/);
   assert.throws(() => parseListen('127.0.0.1:70000'), /70000/);

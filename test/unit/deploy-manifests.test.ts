@@ -148,7 +148,7 @@ test('the DaemonSet: every node, host network, NET_ADMIN and SYS_ADMIN only, pro
   assert.deepEqual(agent.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN'] });
   assert.deepEqual([agent.livenessProbe.httpGet, agent.readinessProbe.httpGet], [
     { host: '127.0.0.1', path: '/healthz', port: 9470 }, { host: '127.0.0.1', path: '/readyz', port: 9470 }]);
-  assert.ok(agent.args.includes('--health-addr=127.0.0.1:9470'));
+  assert.ok(agent.args.includes('--health-listen=127.0.0.1:9470'));
   const init = pod.initContainers[0];
   assert.deepEqual(init.command.slice(-3), ['install-cni', '--root', '/host']);
   assert.deepEqual(init.securityContext.capabilities, { drop: ['ALL'] });
