@@ -61,7 +61,14 @@ export async function runApiServerDaemon(o: ApiServerDaemonOptions): Promise<voi
   let previous: number | undefined;
   try { previous = Number(readFileSync(portFile, 'utf8').trim()) || undefined; } catch { /* first start */ }
   const pki = readPki(o.dir);
-  const running = await startApiServer({ store: o.store, pki, port: previous, log: o.log, watch: { bookmarkIntervalMs: 10_000 } });
+  const start = (port: number | undefined) => startApiServer({ store: o.store, pki, port, log: o.log, watch: { bookmarkIntervalMs: 10_000 } });
+  let running: RunningApiServer;
+  try { running = await start(previous); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || previous === undefined) throw err;
+    // Another process took the port while this server was down: a new one, and a new kubeconfig.
+    o.log(`port ${previous} is taken; choosing another`);
+    running = await start(undefined);
+  }
   writeAtomic(portFile, `${running.port}\n`, 0o600);
   writeAtomic(o.kubeconfig, kubeconfigText(o.clusterName, running.url, pki), 0o600);
   o.log(`serving the Kubernetes API on ${running.url}; kubeconfig ${o.kubeconfig}`);
@@ -72,4 +79,19 @@ export async function runApiServerDaemon(o: ApiServerDaemonOptions): Promise<voi
 function writeAtomic(file: string, text: string, mode: number): void {
   writeFileSync(`${file}.tmp`, text, { mode });
   renameSync(`${file}.tmp`, file);
+}
+
+/** `flatnet apiserver --etcd URL --pki-dir DIR --kubeconfig FILE [--identity NAME]`: the daemon over etcd, until SIGTERM. */
+export async function runApiServerCommand(o: { etcd: string; pkiDir: string; kubeconfig: string; clusterName: string }): Promise<void> {
+  const { EtcdStore } = await import('../store/etcd.js');
+  const log = (m: string) => console.log(`${new Date().toISOString()} apiserver ${m}`);
+  // Listen before starting: a signal during startup must still stop cleanly.
+  const stopRequested = new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  const store = new EtcdStore({ endpoints: o.etcd });
+  try {
+    await runApiServerDaemon({ store, dir: o.pkiDir, kubeconfig: o.kubeconfig, clusterName: o.clusterName, log, stopRequested });
+    log('stopped');
+  } finally { await store.close(); }
 }
