@@ -80,16 +80,18 @@ export async function serveWatch(w: ServeWatch): Promise<void> {
   const seen = new Map<string, KubeObject>();
   let from: number;
   let lastRevision: number;
-  const snapshot = await store.list(prefixOf(r, w.namespace));
-  for (const kv of snapshot.items) seen.set(kv.key, fromKV(kv));
   if (rv === undefined || rv === '' || rv === '0') {
+    const snapshot = await store.list(prefixOf(r, w.namespace));
+    for (const kv of snapshot.items) seen.set(kv.key, fromKV(kv));
     for (const o of seen.values()) if (matches(w.selector, o)) send('ADDED', o);
     from = snapshot.revision + 1;
     lastRevision = snapshot.revision;
   } else {
-    // Replaying history from N: the snapshot is newer than N, so the old objects come from the replay
-    // itself; a key deleted before the replay shows it is known by its key alone (stubFromKey).
-    seen.clear();
+    // Replaying history from N: the Store cannot read the objects as they were at N, so the old objects
+    // come from the replay itself, and a key deleted before the replay shows it is known by its key
+    // alone (stubFromKey). The one thing lost: an object that stopped matching a selector in a write
+    // the replay is the first to show is not DELETED for this watcher (kube-apiserver's watch cache
+    // keeps the previous object; this server has no cache).
     from = Number(rv) + 1;
     lastRevision = Number(rv);
   }
