@@ -135,3 +135,13 @@ test('kubectl get pods -w sees a pod created by flatnet apply appear, then run',
     if (child.exitCode === null) child.kill('SIGTERM');
   }
 });
+
+test('a watch from a resourceVersion etcd has compacted: an ERROR event with a 410 Status, and the stream ends', async () => {
+  const store = t.lab.store();
+  try { await store.compact((await store.list(POD_PREFIX)).revision); } finally { await store.close(); }
+  const out = ok('get', '--raw', '/api/v1/pods?watch=1&resourceVersion=1');
+  const events = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { kind: string; code: number; reason: string; message: string } });
+  assert.equal(events.length, 1, out);
+  assert.deepEqual([events[0].type, events[0].object.kind, events[0].object.code, events[0].object.reason], ['ERROR', 'Status', 410, 'Expired']);
+  assert.match(events[0].object.message, /^too old resource version: 1 \(\d+\)$/);
+});
