@@ -4,13 +4,14 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TestScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 import { labFor, type TestLab } from '../helpers/lab.js';
 import { POD_PREFIX } from '../../src/api/keys.js';
+import { livePid } from '../../src/lab/processes.js';
 import type { Pod } from '../../src/api/types.js';
 
 const scope = new TestScope('kc');
@@ -144,4 +145,17 @@ test('a watch from a resourceVersion etcd has compacted: an ERROR event with a 4
   assert.equal(events.length, 1, out);
   assert.deepEqual([events[0].type, events[0].object.kind, events[0].object.code, events[0].object.reason], ['ERROR', 'Status', 410, 'Expired']);
   assert.match(events[0].object.message, /^too old resource version: 1 \(\d+\)$/);
+});
+
+test('the supervisor restarts a killed API server on the same port: the kubeconfig stays good', async () => {
+  const before = readFileSync(kubeconfig, 'utf8');
+  const pid = livePid(t.lab.pidFile('apiserver'));
+  assert.ok(pid !== undefined, 'the API server runs');
+  process.kill(pid, 'SIGKILL');
+  await until('a new API server answering', () => {
+    const now = livePid(t.lab.pidFile('apiserver'));
+    return now !== undefined && now !== pid && kubectl('get', 'nodes', '-o', 'name').status === 0;
+  }, 20_000, 100);
+  assert.equal(readFileSync(kubeconfig, 'utf8'), before);
+  assert.match(t.cli('lab', 'status').stdout, /^apiserver\s+\d+\s+running\s+1\s+signal SIGKILL/m);
 });
