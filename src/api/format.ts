@@ -51,9 +51,10 @@ export function selectorText(sel: LabelSelector): string {
   return terms.sort((a, b) => byKey(a[0], b[0])).map(([, t]) => t).join(',') || NONE;
 }
 
-interface Columns { headers: string[]; row(o: KubeObject): string[] }
+export interface Columns { headers: string[]; row(o: KubeObject): string[] }
 
-function columns(kind: Kind, wide: boolean, now: number): Columns {
+/** The table of a kind: headers and cells, with -o wide's extra columns last. */
+export function columns(kind: Kind, wide: boolean, now: number): Columns {
   switch (kind) {
     case 'Node': return {
       headers: ['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION', ...(wide ? ['INTERNAL-IP', 'EXTERNAL-IP', 'POD-CIDR'] : [])],

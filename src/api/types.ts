@@ -6,6 +6,8 @@ export interface ObjectMeta {
   /** Absent for cluster-scoped kinds (Node, Namespace). */
   namespace?: string;
   uid?: string;
+  /** Set only in what the lab's API serves: the key's etcd modRevision; never stored. */
+  resourceVersion?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   creationTimestamp?: string;

@@ -43,7 +43,7 @@ export async function labCommand(rest: string[], v: Values): Promise<number> {
   if (sub === 'up') {
     const cluster = loadCluster(v);
     await lab.up(cluster);
-    console.log(`lab ${lab.name} is up: ${cluster.nodes.length} nodes, backend ${cluster.backend}, etcd ${lab.etcdEndpoint}`);
+    console.log(`lab ${lab.name} is up: ${cluster.nodes.length} nodes, backend ${cluster.backend}, etcd ${lab.etcdEndpoint}, kubeconfig ${lab.kubeconfigPath}`);
     return 0;
   }
   if (sub === 'down') {
@@ -52,6 +52,7 @@ export async function labCommand(rest: string[], v: Values): Promise<number> {
     return 0;
   }
   if (sub === 'status') { console.log(await labStatus(lab)); return 0; }
+  if (sub === 'kubeconfig') { console.log(lab.kubeconfig()); return 0; }
   if (rest[0] === 'node' && rest[1] === 'add' && rest[2]) {
     if (!v.segment) throw new UsageError('lab node add needs --segment SEG');
     await lab.addNode(rest[2], v.segment);

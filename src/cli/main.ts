@@ -32,6 +32,8 @@ export const OPTIONS = {
   identity: { type: 'string' },
   'lease-ttl': { type: 'string' },
   'node-monitor-grace-period': { type: 'string' },
+  'pki-dir': { type: 'string' },
+  kubeconfig: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -93,6 +95,12 @@ async function main(argv: string[]): Promise<number> {
         const { runAgentCommand } = await import('../agent/main.js');
         await runAgentCommand(agentOptions);
       }
+      return 0;
+    }
+    case 'apiserver': {
+      if (!values.etcd || !values['pki-dir'] || !values.kubeconfig) throw new UsageError('apiserver needs --etcd, --pki-dir and --kubeconfig');
+      const { runApiServerCommand } = await import('../apiserver/server.js');
+      await runApiServerCommand({ etcd: values.etcd, pkiDir: values['pki-dir'], kubeconfig: values.kubeconfig, clusterName: values.identity ?? 'flatnet' });
       return 0;
     }
     case 'controller': {

@@ -5,7 +5,8 @@ export const USAGE = `usage: flatnet [--lab NAME] COMMAND
 cluster lab (namespaces on this machine):
   lab up [-f cluster.yaml] [--backend host-gw|vxlan|auto]   build the node network, start etcd, controller, agents
   lab down                            stop every process and remove every namespace and file of the lab
-  lab status                          what is up: namespaces, processes, nodes
+  lab status                          what is up: namespaces, processes, nodes, the API's kubeconfig
+  lab kubeconfig                      the path of the kubeconfig for the lab's Kubernetes API (KUBECONFIG=$(...) kubectl get pods -A)
   lab node add NAME --segment SEG     add a node (namespace + agent) on a segment
   lab node rm NAME                    stop its agent, delete the Node and remove its namespace
   lab hold UNIT DURATION              hold off restarts of a unit (etcd, controller, agent-NODE) for 30s, 2m...; 0 releases
@@ -30,6 +31,8 @@ daemons:
         [--health-listen 127.0.0.1:9470|off]   GET /healthz (alive) and /readyz (every feature synced once)
   install-cni --root DIR [--source DIR] [--conflist FILE] [--uninstall]   put flatnet-cni into DIR/opt/cni/bin
                                       atomically (the DaemonSet's init container)
+  apiserver --etcd URL --pki-dir DIR --kubeconfig FILE [--identity CLUSTER]   the Kubernetes API (read side) over
+        etcd on https://127.0.0.1; lab up starts it and writes the kubeconfig
   controller --etcd URL [--identity ID] [--node-monitor-grace-period 40s]   pods of a node NotReady that long go not Ready
 
   --lab NAME   the lab to act on (default "flatnet", or $FLATNET_LAB)`;

@@ -16,6 +16,7 @@ import { isAlive, stopDaemon } from './processes.js';
 import { enableAndWait, startSupervisorDaemon } from './supervise.js';
 import { disableUnit, type UnitSpec } from './units.js';
 import { DEFAULT_LAB_ROOT, flatnetArgv, flatnetCniPath } from './paths.js';
+import { makePki } from '../apiserver/pki.js';
 
 export { DEFAULT_LAB_ROOT };
 
@@ -40,6 +41,17 @@ export class ClusterLab {
   nodeDir(node: string): string { return join(this.dir, 'nodes', node); }
   pidFile(what: string): string { return join(this.dir, 'run', `${what}.pid`); }
   logFile(what: string): string { return join(this.dir, 'log', `${what}.log`); }
+
+  /** The lab API's certificates and port file. */
+  get apiServerDir(): string { return join(this.dir, 'apiserver'); }
+  get kubeconfigPath(): string { return join(this.dir, 'kubeconfig'); }
+
+  /** The kubeconfig's path, once the lab's API server has written it. */
+  kubeconfig(): string {
+    this.cluster(); // a lab that is not up is said so
+    if (!existsSync(this.kubeconfigPath)) throw new Error(`lab "${this.name}" has no kubeconfig yet (${this.kubeconfigPath}): its API server has not started; see ${this.logFile('apiserver')}`);
+    return this.kubeconfigPath;
+  }
 
   exists(): boolean { return existsSync(join(this.dir, 'cluster.json')); }
 
@@ -67,6 +79,7 @@ export class ClusterLab {
       await startSupervisorDaemon(this);
       await this.startEtcd();
       await this.writeClusterConfig(cluster);
+      await this.startApiServer();
       await this.runUnit({ name: 'controller', argv: [...flatnetArgv(), 'controller', '--etcd', this.etcdEndpoint, '--identity', `${this.name}-controller`],
         logFile: this.logFile('controller'), pidFile: this.pidFile('controller') });
       for (const n of cluster.nodes) await this.startAgent(n.name);
@@ -108,6 +121,20 @@ export class ClusterLab {
         }
       }
     } finally { await store.close(); }
+  }
+
+  /** The Kubernetes API over the lab's etcd, on 127.0.0.1 (apiserver/server.ts); resolves once its kubeconfig is written. */
+  private async startApiServer(): Promise<void> {
+    makePki(this.apiServerDir);
+    await this.runUnit({
+      name: 'apiserver',
+      argv: [...flatnetArgv(), 'apiserver', '--etcd', this.etcdEndpoint, '--pki-dir', this.apiServerDir, '--kubeconfig', this.kubeconfigPath, '--identity', this.name],
+      logFile: this.logFile('apiserver'), pidFile: this.pidFile('apiserver'),
+    });
+    for (const deadline = Date.now() + 15_000; !existsSync(this.kubeconfigPath); await sleep(50)) {
+      if (!isAlive(this.pidFile('apiserver'))) throw new Error(`the API server exited; see ${this.logFile('apiserver')}`);
+      if (Date.now() > deadline) throw new Error(`the API server wrote no kubeconfig within 15 s; see ${this.logFile('apiserver')}`);
+    }
   }
 
   private async writeClusterConfig(cluster: LabCluster): Promise<void> {
@@ -259,7 +286,7 @@ export class ClusterLab {
 /** Marks a directory as a lab's: written first by `up`, so even a half-made lab is recognised by `down`. */
 const LAB_MARKER = '.flatnet-lab';
 /** Everything a lab makes in its directory; `down` removes these and nothing else. */
-const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'log', 'cluster.json', LAB_MARKER];
+const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'apiserver', 'kubeconfig', 'kubeconfig.tmp', 'log', 'cluster.json', LAB_MARKER];
 
 const notALab = (dir: string): string =>
   `${dir} is not a flatnet lab's directory (it has no ${LAB_MARKER} or cluster.json); refusing to touch it: check --state-dir and --lab`;

@@ -1,5 +1,5 @@
 // `flatnet lab status`: what of a lab is up, read from its pid files, namespaces and store.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX, heartbeatNode } from '../api/keys.js';
 import type { Node } from '../api/types.js';
@@ -11,7 +11,7 @@ export async function labStatus(lab: ClusterLab): Promise<string> {
   if (!lab.exists()) return `lab ${lab.name}: not up`;
   const cluster = lab.cluster();
   const plan = lab.plan(cluster);
-  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, '', ...processLines(lab)];
+  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, apiLine(lab), '', ...processLines(lab)];
   const present = new Set(existsSync('/run/netns') ? readdirSync('/run/netns') : []);
   lines.push('', 'NAMESPACE'.padEnd(32) + 'STATE');
   for (const ns of plan.namespaces) lines.push(`${ns.padEnd(32)}${present.has(ns) ? 'present' : 'MISSING'}`);
@@ -33,6 +33,14 @@ export async function labStatus(lab: ClusterLab): Promise<string> {
     lines.push('', `store unreachable: ${(err as Error).message}`);
   }
   return lines.join('\n');
+}
+
+/** Where kubectl finds the lab's API: the kubeconfig and the server it names. */
+function apiLine(lab: ClusterLab): string {
+  let text: string;
+  try { text = readFileSync(lab.kubeconfigPath, 'utf8'); } catch { return 'kubernetes API: no kubeconfig (the API server has not started)'; }
+  const server = /^\s*server: (\S+)$/m.exec(text)?.[1] ?? '?';
+  return `kubernetes API: ${server}, kubeconfig ${lab.kubeconfigPath}`;
 }
 
 /** One line per daemon: its pid, whether it runs (or waits: backoff, held), restarts and how it last ended. */

@@ -1,0 +1,124 @@
+// Which resources the lab's API serves and how each maps to the store: one table, from which the
+// discovery documents (what kubectl reads to learn a kind's URL, scope and short names) are derived.
+import { kindPrefix } from '../api/keys.js';
+import type { Kind } from '../api/types.js';
+
+export interface Resource {
+  kind: Kind;
+  /** '' is the legacy core group (/api/v1). */
+  group: string;
+  version: string;
+  /** The URL segment: plural, lowercase. */
+  resource: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories?: string[];
+}
+
+export const RESOURCES: Resource[] = [
+  { kind: 'Node', group: '', version: 'v1', resource: 'nodes', singular: 'node', namespaced: false, shortNames: ['no'] },
+  { kind: 'Namespace', group: '', version: 'v1', resource: 'namespaces', singular: 'namespace', namespaced: false, shortNames: ['ns'] },
+  { kind: 'Pod', group: '', version: 'v1', resource: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], categories: ['all'] },
+  { kind: 'Service', group: '', version: 'v1', resource: 'services', singular: 'service', namespaced: true, shortNames: ['svc'], categories: ['all'] },
+  { kind: 'EndpointSlice', group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', singular: 'endpointslice', namespaced: true, shortNames: [] },
+  { kind: 'NetworkPolicy', group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', singular: 'networkpolicy', namespaced: true, shortNames: ['netpol'] },
+  { kind: 'Deployment', group: 'apps', version: 'v1', resource: 'deployments', singular: 'deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'] },
+];
+
+/** Read-only for now: the write verbs come with the API's write side. */
+const VERBS = ['get', 'list', 'watch'];
+
+export const groupVersion = (r: { group: string; version: string }): string => (r.group ? `${r.group}/${r.version}` : r.version);
+
+/** The store prefix of a resource, across namespaces or in one. */
+export const prefixOf = (r: Resource, namespace?: string): string => kindPrefix(r.kind, namespace);
+
+export function findResource(group: string, version: string, resource: string): Resource | undefined {
+  return RESOURCES.find((r) => r.group === group && r.version === version && r.resource === resource);
+}
+
+/** The named groups (everything but the core group), each with its one version. */
+export function apiGroups(): Array<{ name: string; version: string }> {
+  const out: Array<{ name: string; version: string }> = [];
+  for (const r of RESOURCES) if (r.group && !out.some((g) => g.name === r.group)) out.push({ name: r.group, version: r.version });
+  return out;
+}
+
+/** GET /api: the core group's versions. */
+export const apiVersions = (serverAddress: string) => ({
+  kind: 'APIVersions', versions: ['v1'],
+  serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }],
+});
+
+/** GET /apis: every named group. */
+export function apiGroupList() {
+  return {
+    kind: 'APIGroupList', apiVersion: 'v1',
+    groups: apiGroups().map((g) => {
+      const gv = { groupVersion: `${g.name}/${g.version}`, version: g.version };
+      return { name: g.name, versions: [gv], preferredVersion: gv };
+    }),
+  };
+}
+
+/** GET /api/v1 or /apis/<group>/<version>: the resources of one group version; undefined when none. */
+export function apiResourceList(group: string, version: string) {
+  const rs = RESOURCES.filter((r) => r.group === group && r.version === version);
+  if (rs.length === 0) return undefined;
+  return {
+    kind: 'APIResourceList', apiVersion: 'v1', groupVersion: groupVersion({ group, version }),
+    resources: rs.map((r) => ({
+      name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: VERBS,
+      ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
+      ...(r.categories ? { categories: r.categories } : {}),
+    })),
+  };
+}
+
+/** GET /version: the Kubernetes version this API speaks (kubectl warns past one minor of skew). */
+export const versionInfo = () => ({
+  major: '1', minor: '32', gitVersion: 'v1.32.0-flatnet', gitCommit: '', gitTreeState: 'clean',
+  buildDate: '2026-01-01T00:00:00Z', goVersion: `node ${process.version}`, compiler: 'tsc', platform: `${process.platform}/${process.arch}`,
+});
+
+// Routes: what a request path names. /api/v1/... is the core group, /apis/<group>/<version>/... a named
+// one; after the group version come [namespaces/<ns>/]<resource>[/<name>], as in every Kubernetes API.
+
+export type Route =
+  | { type: 'version' }
+  | { type: 'api' }
+  | { type: 'apis' }
+  | { type: 'resources'; group: string; version: string }
+  | { type: 'group'; group: string }
+  | { type: 'objects'; resource: Resource; namespace?: string; name?: string }
+  | { type: 'unknown' };
+
+export function parseRoute(pathname: string): Route {
+  const segs = pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+  if (segs.length === 1 && segs[0] === 'version') return { type: 'version' };
+  if (segs.length === 1 && segs[0] === 'api') return { type: 'api' };
+  if (segs.length === 1 && segs[0] === 'apis') return { type: 'apis' };
+  let group: string, version: string | undefined, rest: string[];
+  if (segs[0] === 'api') { group = ''; version = segs[1]; rest = segs.slice(2); }
+  else if (segs[0] === 'apis' && segs.length >= 2) {
+    group = segs[1]; version = segs[2]; rest = segs.slice(3);
+    if (version === undefined) return apiResourceListExists(group) ? { type: 'group', group } : { type: 'unknown' };
+  } else return { type: 'unknown' };
+  if (version === undefined) return { type: 'unknown' };
+  if (rest.length === 0) return apiResourceList(group, version) ? { type: 'resources', group, version } : { type: 'unknown' };
+  const gv = (resource: string) => findResource(group, version!, resource);
+  // namespaces/<ns>/<resource>[/<name>]: a namespaced resource in one namespace.
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    const r = gv(rest[2]);
+    if (!r || !r.namespaced || rest.length > 4) return { type: 'unknown' };
+    return { type: 'objects', resource: r, namespace: rest[1], ...(rest[3] !== undefined ? { name: rest[3] } : {}) };
+  }
+  const r = gv(rest[0]);
+  if (!r || rest.length > 2) return { type: 'unknown' };
+  // A namespaced resource by name needs its namespace in the path.
+  if (rest.length === 2 && r.namespaced) return { type: 'unknown' };
+  return { type: 'objects', resource: r, ...(rest[1] !== undefined ? { name: rest[1] } : {}) };
+}
+
+const apiResourceListExists = (group: string): boolean => ['v1'].some((v) => apiResourceList(group, v) !== undefined);

@@ -1,0 +1,97 @@
+// `flatnet apiserver`: the lab's Kubernetes API over HTTPS on 127.0.0.1, never another address (the lab
+// keeps off the machine's own network but for this one loopback port kubectl needs). A client must
+// present a certificate signed by the lab's CA (the kubeconfig's); anything else fails the TLS handshake.
+import { createServer, type Server } from 'node:https';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Store } from '../store/store.js';
+import { createHandler } from './handler.js';
+import { kubeconfigText, readPki, type Pki } from './pki.js';
+import type { WatchOptions } from './watch.js';
+
+export const LOOPBACK = '127.0.0.1';
+
+export interface RunningApiServer {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves `store` with `pki`'s serving certificate on 127.0.0.1:`port` (0: any free port). */
+export async function startApiServer(o: { store: Store; pki: Pki; port?: number; watch?: Partial<WatchOptions>; log?: (m: string) => void }): Promise<RunningApiServer> {
+  let url = '';
+  const handler = createHandler({ store: o.store, get serverAddress() { return url.replace(/^https:\/\//, ''); }, watch: o.watch, log: o.log });
+  const server: Server = createServer({
+    key: o.pki.serverKey, cert: o.pki.serverCert, ca: o.pki.caCert, requestCert: true, rejectUnauthorized: true,
+  }, handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, LOOPBACK, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  url = `https://${LOOPBACK}:${port}`;
+  return {
+    port, url,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // Watches are long requests: end them so close does not wait for their clients.
+      server.closeAllConnections();
+    }),
+  };
+}
+
+export interface ApiServerDaemonOptions {
+  store: Store;
+  /** Holds the PKI (pki.ts) and the port file. */
+  dir: string;
+  /** Where to write the kubeconfig once listening. */
+  kubeconfig: string;
+  clusterName: string;
+  log: (m: string) => void;
+  stopRequested: Promise<void>;
+}
+
+/**
+ * The daemon: listens on the port it had before (so a restart keeps the kubeconfig valid) or a free
+ * one, records the port, writes the kubeconfig, and serves until asked to stop.
+ */
+export async function runApiServerDaemon(o: ApiServerDaemonOptions): Promise<void> {
+  const portFile = join(o.dir, 'port');
+  let previous: number | undefined;
+  try { previous = Number(readFileSync(portFile, 'utf8').trim()) || undefined; } catch { /* first start */ }
+  const pki = readPki(o.dir);
+  const start = (port: number | undefined) => startApiServer({ store: o.store, pki, port, log: o.log, watch: { bookmarkIntervalMs: 10_000 } });
+  let running: RunningApiServer;
+  try { running = await start(previous); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || previous === undefined) throw err;
+    // Another process took the port while this server was down: a new one, and a new kubeconfig.
+    o.log(`port ${previous} is taken; choosing another`);
+    running = await start(undefined);
+  }
+  writeAtomic(portFile, `${running.port}\n`, 0o600);
+  writeAtomic(o.kubeconfig, kubeconfigText(o.clusterName, running.url, pki), 0o600);
+  o.log(`serving the Kubernetes API on ${running.url}; kubeconfig ${o.kubeconfig}`);
+  await o.stopRequested;
+  await running.close();
+}
+
+function writeAtomic(file: string, text: string, mode: number): void {
+  writeFileSync(`${file}.tmp`, text, { mode });
+  renameSync(`${file}.tmp`, file);
+}
+
+/** `flatnet apiserver --etcd URL --pki-dir DIR --kubeconfig FILE [--identity NAME]`: the daemon over etcd, until SIGTERM. */
+export async function runApiServerCommand(o: { etcd: string; pkiDir: string; kubeconfig: string; clusterName: string }): Promise<void> {
+  const { EtcdStore } = await import('../store/etcd.js');
+  const log = (m: string) => console.log(`${new Date().toISOString()} apiserver ${m}`);
+  // Listen before starting: a signal during startup must still stop cleanly.
+  const stopRequested = new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  const store = new EtcdStore({ endpoints: o.etcd });
+  try {
+    await runApiServerDaemon({ store, dir: o.pkiDir, kubeconfig: o.kubeconfig, clusterName: o.clusterName, log, stopRequested });
+    log('stopped');
+  } finally { await store.close(); }
+}
