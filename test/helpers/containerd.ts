@@ -78,6 +78,11 @@ export interface Containerd {
   stop(): Promise<void>;
   /** After stop: processes still in the private namespaces and cgroups still present (both should be empty). */
   leftovers(): { pids: number[]; cgroups: string[] };
+  /**
+   * leftovers() once it is empty, or as it stands after `ms`: a process killed a moment ago may still
+   * be exiting (seen in a fresh-clone CI run), while one that was leaked is still there when time is up.
+   */
+  settledLeftovers(ms: number): Promise<{ pids: number[]; cgroups: string[] }>;
 }
 
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -358,5 +363,13 @@ export async function startContainerd(scope: TestScope, opts: ContainerdOptions)
     importImage: async (tarPath: string) => { await ctr(['images', 'import', tarPath], { timeoutMs: 60_000 }); },
     cniContainerId: (id: string) => `${namespace}-${id}`,
     runDetached, runAttached, containers, stop, leftovers,
+    async settledLeftovers(ms: number) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const left = leftovers();
+        if ((left.pids.length === 0 && left.cgroups.length === 0) || Date.now() > deadline) return left;
+        await sleep(50);
+      }
+    },
   };
 }

@@ -157,7 +157,7 @@ async function scenario(v: Variant): Promise<void> {
     // A failure in stop() must not hide the scenario's own failure.
     await cd.stop().catch((e) => { if (!failed) throw e; });
   }
-  assert.deepEqual(cd.leftovers(), { pids: [], cgroups: [] });
+  assert.deepEqual(await cd.settledLeftovers(10_000), { pids: [], cgroups: [] });
 }
 
 test(`containerd + ${reference.name}: ctr run --cni wires containers, DEL releases the address`, { skip, timeout: 60_000 }, () => scenario(reference));
