@@ -6,6 +6,7 @@ import { podNetns } from '../lab/pods.js';
 import type { CheckInputs } from './model.js';
 import type { CheckEndpoint, CheckService } from './services.js';
 import { isPodReady, waitSettled } from './ready.js';
+import { waitProxies } from './proxies.js';
 
 export interface LabView {
   name: string;
@@ -15,6 +16,8 @@ export interface LabView {
 
 /** How long the check waits for pods to be Ready before it probes (a kubectl user's `wait --for=condition=Ready`). */
 export const READY_TIMEOUT_MS = 30_000;
+/** How long it then waits for every node's service proxy to hold the Services' ready endpoints. */
+export const PROXY_TIMEOUT_MS = 10_000;
 
 const listOf = async <T>(store: Store, prefix: string): Promise<T[]> => (await store.list(prefix)).items.map((kv) => JSON.parse(kv.value) as T);
 
@@ -56,6 +59,7 @@ export async function gatherInputs(store: Store, lab: LabView, opts: { readyTime
   const services = (await store.list(SERVICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Service);
   const slices = (await store.list(ENDPOINTSLICE_PREFIX)).items.map((kv) => JSON.parse(kv.value) as EndpointSlice);
   inputs.services = checkServices(services, slices);
+  await waitProxies(inputs.nodes, services, slices, PROXY_TIMEOUT_MS, { log: opts.log });
   // What NetworkPolicy is judged on (rule 11): the live objects, as every agent sees them.
   inputs.policy = { namespaces: await listOf<Namespace>(store, NAMESPACE_PREFIX), pods, policies: await listOf<NetworkPolicy>(store, NETWORKPOLICY_PREFIX), nodes };
   return inputs;

@@ -91,3 +91,17 @@ test('checkServices: ready endpoints per port name from the slices; headless and
   const out = checkServices([svc('a', {}), svc('h', { clusterIP: 'None' }), svc('manual', { selector: undefined })], [slice]);
   assert.deepEqual(out.map((s) => [s.id, [...s.endpoints.get('http')!].map((e) => e.pod)]), [['d/a', ['d/w1']]]);
 });
+
+test('the check waits for each node\'s proxy to hold what the proxy renders for it: a ClusterIP with its ready endpoints\' count', async () => {
+  const { wantedServiceElements } = await import('../../src/check/proxies.js');
+  const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'demo' },
+    spec: { type: 'ClusterIP', clusterIP: '10.96.0.10', selector: { app: 'web' }, ports: [{ name: '', protocol: 'TCP', port: 80, targetPort: 8080 }],
+      sessionAffinity: 'None', internalTrafficPolicy: 'Cluster' } } as Service;
+  const ep = (ip: string, node: string, ready = true) => ({ addresses: [ip], nodeName: node, conditions: { ready, serving: ready, terminating: false } });
+  const slice = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'web-x', namespace: 'demo', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4', ports: [{ name: '', protocol: 'TCP', port: 8080 }], endpoints: [ep('10.244.1.2', 'node-1'), ep('10.244.2.2', 'node-2'), ep('10.244.2.3', 'node-2', false)] } as EndpointSlice;
+  const nodes = [{ name: 'node-1', nodeIP: '10.100.0.11', podCIDRs: [], netns: 'n1' }, { name: 'node-2', nodeIP: '10.100.0.12', podCIDRs: [], netns: 'n2' }];
+  const want = wantedServiceElements(nodes, [svc], [slice]);
+  assert.deepEqual(want.get('node-1'), ['10.96.0.10 . tcp . 80 : goto pick-2']);
+  assert.deepEqual(want.get('node-2'), ['10.96.0.10 . tcp . 80 : goto pick-2']);
+});
