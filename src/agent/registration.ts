@@ -2,7 +2,6 @@
 // change across restarts); the heartbeat key lives on a lease, so an agent that dies or hangs makes its
 // node NotReady within one TTL (no new pods; its endpoints go not-ready after the controller's grace
 // period). Routes to the node stay: its pods still run.
-import { hostname } from 'node:os';
 import { heartbeatKey, objectKey } from '../api/keys.js';
 import type { Node } from '../api/types.js';
 import type { Lease, Store } from '../store/store.js';

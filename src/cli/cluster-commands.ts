@@ -13,7 +13,6 @@ import { applyObjects, deleteObjects, listObjects, resourceNames } from '../api/
 import { formatJson, formatTable, formatYaml } from '../api/format.js';
 import type { Kind, KubeObject, Namespace, Pod } from '../api/types.js';
 import { isTerminating } from '../api/termination.js';
-import { objectKey } from '../api/keys.js';
 import { gatherInputs } from '../check/inputs.js';
 import { formatReport, runCheck } from '../check/run.js';
 import { flatnetArgv } from '../lab/paths.js';

@@ -11,7 +11,8 @@ import type { Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Po
 import { matchesSelector, namespaceOf, peerSelectsPod } from '../../policy/selector.js';
 import type { NftBlock } from '../nft/model.js';
 import { formatRange, ipBlockRanges, mergeRanges, podAddresses, rangesContain } from '../../policy/addresses.js';
-import { resolveNamedPort, peerPods, selectedLocal, type PolicyWorldIndex, type WorldPod } from './world.js';
+import { peerPods, selectedLocal, type PolicyWorldIndex, type WorldPod } from './world.js';
+import { resolveNamedPort } from '../../policy/ports.js';
 
 export const POLICY_TABLE = 'flatnet-policy';
 

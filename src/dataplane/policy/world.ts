@@ -4,7 +4,6 @@
 import type { Namespace, NetworkPolicy, NetworkPolicyPeer, Pod } from '../../api/types.js';
 import { matchesSelector, namespaceLabels, namespaceOf } from '../../policy/selector.js';
 import { cidrRange, podAddresses, type IpRange } from '../../policy/addresses.js';
-import { resolveNamedPort } from '../../policy/ports.js';
 
 export interface WorldPod {
   key: string; // "ns/name"
@@ -94,5 +93,3 @@ export function peerPods(peers: NetworkPolicyPeer[], policyNamespace: string, w:
   w.peerMemo.set(memoKey, out);
   return out;
 }
-
-export { resolveNamedPort };
