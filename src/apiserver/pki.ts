@@ -3,7 +3,7 @@
 // system:masters, as kubeadm makes for its admin.conf. kubectl (Go's TLS) checks the SAN, the key usages
 // and that the CA is marked CA:TRUE, so each is spelled out rather than left to openssl.cnf's defaults.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -13,9 +13,12 @@ export interface Pki {
   serverKey: string;
   clientCert: string;
   clientKey: string;
+  /** The ServiceAccount token signing key (P-256, PKCS#8 PEM) and its public half (SPKI PEM): auth/tokens.ts. */
+  saKey: string;
+  saPub: string;
 }
 
-const FILES = { caCert: 'ca.crt', serverCert: 'server.crt', serverKey: 'server.key', clientCert: 'client.crt', clientKey: 'client.key' } as const;
+const FILES = { caCert: 'ca.crt', serverCert: 'server.crt', serverKey: 'server.key', clientCert: 'client.crt', clientKey: 'client.key', saKey: 'sa.key', saPub: 'sa.pub' } as const;
 
 const DAYS = '3650';
 
@@ -57,11 +60,25 @@ export function makePki(dir: string): Pki {
   issue(dir, 'client', '/O=system:masters/CN=flatnet-admin', [
     'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth',
   ]);
+  ensureServiceAccountKey(dir);
   return readPki(dir);
+}
+
+/**
+ * The key ServiceAccount tokens are signed with (kube-apiserver's --service-account-key-file): a bare key
+ * pair, no certificate, so node's crypto makes it. Kept when present: tokens already handed out stay valid.
+ */
+export function ensureServiceAccountKey(dir: string): void {
+  if (existsSync(join(dir, FILES.saKey)) && existsSync(join(dir, FILES.saPub))) return;
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  writeFileSync(join(dir, FILES.saKey), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(join(dir, FILES.saPub), publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
 }
 
 /** The PEM texts of a PKI made by makePki. */
 export function readPki(dir: string): Pki {
+  // A PKI made before tokens existed has no signing key yet: the directory is ours, so make it.
+  if (existsSync(join(dir, FILES.caCert))) ensureServiceAccountKey(dir);
   const out = {} as Record<keyof Pki, string>;
   for (const [k, f] of Object.entries(FILES) as Array<[keyof Pki, string]>) {
     const p = join(dir, f);

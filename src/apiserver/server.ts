@@ -1,12 +1,14 @@
 // `flatnet apiserver`: the lab's Kubernetes API over HTTPS on 127.0.0.1, never another address (the lab
-// keeps off the machine's own network but for this one loopback port kubectl needs). A client must
-// present a certificate signed by the lab's CA (the kubeconfig's); anything else fails the TLS handshake.
+// keeps off the machine's own network but for this one loopback port kubectl needs). Every request is
+// authenticated (a client certificate the lab's CA signed, or a ServiceAccount token) and authorized by
+// RBAC before the handler sees it (auth/with-auth.ts).
 import { createServer, type Server } from 'node:https';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Store } from '../store/store.js';
 import { createHandler } from './handler.js';
+import { createAuth, withAuth } from './auth/with-auth.js';
 import { kubeconfigText, readPki, type Pki } from './pki.js';
 import type { WatchOptions } from './watch.js';
 
@@ -22,22 +24,30 @@ export interface RunningApiServer {
 export async function startApiServer(o: { store: Store; pki: Pki; port?: number; watch?: Partial<WatchOptions>; log?: (m: string) => void }): Promise<RunningApiServer> {
   let url = '';
   const handler = createHandler({ store: o.store, get serverAddress() { return url.replace(/^https:\/\//, ''); }, watch: o.watch, log: o.log });
+  const auth = await createAuth({ store: o.store, pki: o.pki, log: o.log });
+  // A certificate is asked for but not required: a client may present a bearer token instead, and
+  // withAuth checks socket.authorized itself (a certificate from another CA counts as none).
   const server: Server = createServer({
-    key: o.pki.serverKey, cert: o.pki.serverCert, ca: o.pki.caCert, requestCert: true, rejectUnauthorized: true,
-  }, handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, LOOPBACK, () => { server.off('error', reject); resolve(); });
-  });
+    key: o.pki.serverKey, cert: o.pki.serverCert, ca: o.pki.caCert, requestCert: true, rejectUnauthorized: false,
+  }, withAuth(auth, handler));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port ?? 0, LOOPBACK, () => { server.off('error', reject); resolve(); });
+    });
+  } catch (err) { await auth.stop(); throw err; }
   const port = (server.address() as AddressInfo).port;
   url = `https://${LOOPBACK}:${port}`;
   return {
     port, url,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      // Watches are long requests: end them so close does not wait for their clients.
-      server.closeAllConnections();
-    }),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Watches are long requests: end them so close does not wait for their clients.
+        server.closeAllConnections();
+      });
+      await auth.stop();
+    },
   };
 }
 

@@ -1,0 +1,95 @@
+// The RBAC authorizer: a request is allowed when some ClusterRoleBinding, or some RoleBinding in the
+// request's namespace, names the user (or one of its groups, or its ServiceAccount) and refers to a role
+// with a rule that matches (rules.ts). Group system:masters is allowed everything, as in kube-apiserver.
+// The roles and bindings are read through Mirrors (a cached list + watch), so a decision costs no store
+// round trip and a binding written a moment ago already counts.
+import type { Store } from '../../store/store.js';
+import { Mirror, jsonDecode } from '../../store/mirror.js';
+import type { Attributes, User } from './attributes.js';
+import { bindingApplies, ruleAllows, type Binding, type Role } from './rules.js';
+import { BOOTSTRAP_BINDINGS, BOOTSTRAP_ROLES } from './bootstrap.js';
+
+export interface Decision {
+  allowed: boolean;
+  /** Why a binding could not be followed (its role is missing): appended to a 403's message. */
+  reason: string;
+}
+
+/** Where the roles and bindings come from: the store's mirrors in the server, plain lists in tests. */
+export interface PolicySource {
+  clusterRole(name: string): Role | undefined;
+  role(namespace: string, name: string): Role | undefined;
+  clusterRoleBindings(): Binding[];
+  roleBindings(namespace: string): Binding[];
+}
+
+export const SUPERUSER_GROUP = 'system:masters';
+
+export function authorize(policy: PolicySource, user: User, a: Attributes): Decision {
+  if (user.groups.includes(SUPERUSER_GROUP)) return { allowed: true, reason: '' };
+  const problems: string[] = [];
+  const follow = (b: Binding, namespace: string): boolean => {
+    if (!bindingApplies(b, user)) return false;
+    const ref = b.roleRef;
+    const role = ref.kind === 'ClusterRole' ? policy.clusterRole(ref.name) ?? BOOTSTRAP_ROLES.find((r) => r.metadata.name === ref.name)
+      : ref.kind === 'Role' && namespace ? policy.role(namespace, ref.name) : undefined;
+    if (!role) {
+      problems.push(`${ref.kind.toLowerCase()}.rbac.authorization.k8s.io "${ref.name}" not found`);
+      return false;
+    }
+    return (role.rules ?? []).some((r) => ruleAllows(r, a));
+  };
+  for (const b of [...BOOTSTRAP_BINDINGS, ...policy.clusterRoleBindings()]) {
+    // A ClusterRoleBinding may only refer to a ClusterRole.
+    if (b.roleRef.kind === 'ClusterRole' && follow(b, '')) return { allowed: true, reason: '' };
+  }
+  const ns = a.resourceRequest ? a.namespace : '';
+  if (ns) {
+    for (const b of policy.roleBindings(ns)) if (follow(b, ns)) return { allowed: true, reason: '' };
+  }
+  return { allowed: false, reason: problems.length ? `RBAC: ${problems.join(', ')}` : '' };
+}
+
+const PREFIXES = {
+  clusterRoles: '/registry/clusterroles/',
+  clusterRoleBindings: '/registry/clusterrolebindings/',
+  roles: '/registry/roles/',
+  roleBindings: '/registry/rolebindings/',
+} as const;
+
+/** The store's RBAC objects, mirrored (authorize adds the bootstrap ClusterRoles for names the store does not hold). */
+export class StorePolicy implements PolicySource {
+  private readonly clusterRoles: Mirror<Role>;
+  private readonly crbs: Mirror<Binding>;
+  private readonly roles: Mirror<Role>;
+  private readonly rbs: Mirror<Binding>;
+
+  constructor(store: Store) {
+    this.clusterRoles = new Mirror<Role>(store, PREFIXES.clusterRoles, jsonDecode);
+    this.crbs = new Mirror<Binding>(store, PREFIXES.clusterRoleBindings, jsonDecode);
+    this.roles = new Mirror<Role>(store, PREFIXES.roles, jsonDecode);
+    this.rbs = new Mirror<Binding>(store, PREFIXES.roleBindings, jsonDecode);
+  }
+
+  private get all() { return [this.clusterRoles, this.crbs, this.roles, this.rbs]; }
+
+  async start(): Promise<void> { await Promise.all(this.all.map((m) => m.start())); }
+  async stop(): Promise<void> { await Promise.all(this.all.map((m) => m.stop())); }
+
+  clusterRole(name: string): Role | undefined {
+    return this.clusterRoles.get(`${PREFIXES.clusterRoles}${name}`);
+  }
+
+  role(namespace: string, name: string): Role | undefined { return this.roles.get(`${PREFIXES.roles}${namespace}/${name}`); }
+
+  clusterRoleBindings(): Binding[] { return this.crbs.values(); }
+
+  roleBindings(namespace: string): Binding[] {
+    const prefix = `${PREFIXES.roleBindings}${namespace}/`;
+    return this.rbs.keys().filter((k) => k.startsWith(prefix)).map((k) => {
+      const b = this.rbs.get(k)!;
+      // The key is the truth about the namespace: a stored object without metadata.namespace still binds there.
+      return { ...b, metadata: { ...b.metadata, namespace } };
+    });
+  }
+}

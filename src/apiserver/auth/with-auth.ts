@@ -1,0 +1,68 @@
+// The one wrapper server.ts puts around the storage handler: authenticate (401 when no credential
+// holds), authorize with RBAC (403 in kube-apiserver's words), answer the token and review requests here,
+// and pass everything else to the inner handler untouched.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Store } from '../../store/store.js';
+import type { Pki } from '../pki.js';
+import { requestAttributes, type Attributes } from './attributes.js';
+import { authenticate } from './authenticate.js';
+import { forbiddenStatus, internalErrorStatus, unauthorizedStatus } from './forbidden.js';
+import { authorize, StorePolicy } from './rbac.js';
+import { sendJson, serveSelfSubjectAccessReview, serveSelfSubjectReview, serveTokenRequest } from './reviews.js';
+
+export interface Auth {
+  store: Store;
+  pki: Pki;
+  policy: StorePolicy;
+  log?: (m: string) => void;
+  stop(): Promise<void>;
+}
+
+/** Starts the RBAC mirrors; resolves once they hold the store's roles and bindings. */
+export async function createAuth(o: { store: Store; pki: Pki; log?: (m: string) => void }): Promise<Auth> {
+  const policy = new StorePolicy(o.store);
+  await policy.start();
+  return { store: o.store, pki: o.pki, policy, log: o.log, stop: () => policy.stop() };
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export function withAuth(auth: Auth, inner: Handler): Handler {
+  return (req, res) => {
+    guarded(auth, req, res, inner).catch((err: unknown) => {
+      auth.log?.(`${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
+      if (!res.headersSent) sendJson(res, 500, internalErrorStatus((err as Error).message));
+      else res.destroy();
+    });
+  };
+}
+
+async function guarded(auth: Auth, req: IncomingMessage, res: ServerResponse, inner: Handler): Promise<void> {
+  const who = await authenticate(req, auth.store, auth.pki);
+  if ('error' in who) {
+    // The client learns only "Unauthorized", as from kube-apiserver; the log says why.
+    auth.log?.(`401 ${req.method} ${req.url}: ${who.error}`);
+    return sendJson(res, 401, unauthorizedStatus());
+  }
+  const user = who.user;
+  const attrs = requestAttributes(req.method ?? 'GET', req.url ?? '/');
+  const decision = authorize(auth.policy, user, attrs);
+  if (!decision.allowed) return sendJson(res, 403, forbiddenStatus(user, attrs, decision.reason));
+  switch (ownRequest(attrs)) {
+    case 'token':
+      return serveTokenRequest(req, res, auth.store, auth.pki, (attrs as { namespace: string }).namespace, (attrs as { name: string }).name);
+    case 'access-review': return serveSelfSubjectAccessReview(req, res, auth.policy, user);
+    case 'self-review': return serveSelfSubjectReview(req, res, user);
+    case undefined: return inner(req, res);
+  }
+}
+
+/** Which of this package's own requests `a` is, if any. */
+export function ownRequest(a: Attributes): 'token' | 'access-review' | 'self-review' | undefined {
+  if (!a.resourceRequest || a.verb !== 'create' || a.apiVersion !== 'v1') return undefined;
+  if (a.apiGroup === '' && a.resource === 'serviceaccounts' && a.subresource === 'token' && a.namespace && a.name) return 'token';
+  if (a.name !== '') return undefined;
+  if (a.apiGroup === 'authorization.k8s.io' && a.resource === 'selfsubjectaccessreviews') return 'access-review';
+  if (a.apiGroup === 'authentication.k8s.io' && a.resource === 'selfsubjectreviews') return 'self-review';
+  return undefined;
+}
