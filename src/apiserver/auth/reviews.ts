@@ -1,6 +1,7 @@
 // The three requests this package answers itself rather than the storage handler: TokenRequest
 // (`kubectl create token`), SelfSubjectAccessReview (`kubectl auth can-i`) and SelfSubjectReview
-// (`kubectl auth whoami`). Each is a POST whose body is the review, answered 201 with its status filled in.
+// (`kubectl auth whoami`). Each is a POST whose body is the review (JSON or kubectl's protobuf), answered
+// 201 with its status filled in, as JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/store.js';
 import type { Pki } from '../pki.js';
@@ -8,6 +9,7 @@ import type { Attributes, User } from './attributes.js';
 import { badRequestStatus, invalidStatus, notFoundStatus } from './forbidden.js';
 import { authorize, type PolicySource } from './rbac.js';
 import { DEFAULT_TOKEN_SECONDS, readServiceAccount, signServiceAccountToken } from './tokens.js';
+import { PROTOBUF, ProtobufError, reviewFromProtobuf } from './protobuf.js';
 
 /** kube-apiserver refuses shorter tokens: a token must outlive the clock skew and a client's refresh. */
 export const MIN_TOKEN_SECONDS = 600;
@@ -29,7 +31,15 @@ async function readJson(req: IncomingMessage): Promise<any> {
     if (size > MAX_BODY) throw new BodyError('request body is larger than 1 MiB');
     chunks.push(c as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const raw = Buffer.concat(chunks);
+  // kubectl's typed clients send protobuf (protobuf.ts); everyone else JSON. The answer is JSON either way.
+  if ((req.headers['content-type'] ?? '').startsWith(PROTOBUF)) {
+    try { return reviewFromProtobuf(raw); } catch (err) {
+      if (err instanceof ProtobufError) throw new BodyError(`request body is not a readable protobuf: ${err.message}`);
+      throw err;
+    }
+  }
+  const text = raw.toString('utf8');
   try { return text.trim() ? JSON.parse(text) : {}; } catch { throw new BodyError('request body is not JSON'); }
 }
 
