@@ -13,6 +13,7 @@ import { authorize, type PolicySource } from '../../src/apiserver/auth/rbac.js';
 import type { Binding, Role } from '../../src/apiserver/auth/rules.js';
 import { forbiddenStatus } from '../../src/apiserver/auth/forbidden.js';
 import { reviewAttributes } from '../../src/apiserver/auth/reviews.js';
+import { ProtobufError, reviewFromProtobuf } from '../../src/apiserver/auth/protobuf.js';
 
 function keys(): Pick<Pki, 'saKey' | 'saPub'> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -167,4 +168,27 @@ test('access review attributes: resource or non-resource; neither is an error', 
     { resourceRequest: true, verb: 'patch', apiGroup: '', apiVersion: '', resource: 'nodes', subresource: 'status', namespace: '', name: 'n1', path: '' });
   assert.deepEqual(reviewAttributes({ nonResourceAttributes: { verb: 'get', path: '/api' } }), { resourceRequest: false, verb: 'get', path: '/api' });
   assert.equal(typeof reviewAttributes({}), 'string');
+});
+
+/** A protobuf field: key, then a varint or a length-delimited value (the encoder the decoder is tested with). */
+function pbField(n: number, v: number | string | Buffer): Buffer {
+  const varint = (x: number) => { const out: number[] = []; while (x >= 0x80) { out.push((x % 0x80) | 0x80); x = Math.floor(x / 0x80); } out.push(x); return Buffer.from(out); };
+  if (typeof v === 'number') return Buffer.concat([varint(n * 8), varint(v)]);
+  const b = Buffer.from(v);
+  return Buffer.concat([varint(n * 8 + 2), varint(b.length), b]);
+}
+const pbEnvelope = (apiVersion: string, kind: string, raw: Buffer) =>
+  Buffer.concat([Buffer.from('k8s\0', 'latin1'), pbField(1, Buffer.concat([pbField(1, apiVersion), pbField(2, kind)])), pbField(2, raw)]);
+
+test('protobuf: kubectl\'s TokenRequest and SelfSubjectAccessReview bodies read as their JSON', () => {
+  const token = pbEnvelope('authentication.k8s.io/v1', 'TokenRequest', Buffer.concat([
+    pbField(1, Buffer.alloc(0)), pbField(2, Buffer.concat([pbField(1, 'aud-a'), pbField(1, 'aud-b'), pbField(4, 86400)])), pbField(3, Buffer.alloc(0))]));
+  assert.deepEqual(reviewFromProtobuf(token), { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['aud-a', 'aud-b'], expirationSeconds: 86400 } });
+  const attrs = Buffer.concat([pbField(1, 'default'), pbField(2, 'patch'), pbField(3, ''), pbField(4, ''), pbField(5, 'nodes'), pbField(6, 'status'), pbField(7, 'n1')]);
+  const ssar = pbEnvelope('authorization.k8s.io/v1', 'SelfSubjectAccessReview', Buffer.concat([pbField(1, Buffer.alloc(0)), pbField(2, pbField(1, attrs))]));
+  assert.deepEqual(reviewFromProtobuf(ssar).spec, { resourceAttributes: { namespace: 'default', verb: 'patch', group: '', version: '', resource: 'nodes', subresource: 'status', name: 'n1' } });
+  const nonResource = pbEnvelope('authorization.k8s.io/v1', 'SelfSubjectAccessReview', pbField(2, pbField(2, Buffer.concat([pbField(1, '/api'), pbField(2, 'get')]))));
+  assert.deepEqual(reviewFromProtobuf(nonResource).spec, { nonResourceAttributes: { path: '/api', verb: 'get' } });
+  assert.throws(() => reviewFromProtobuf(Buffer.from('{"kind":"TokenRequest"}')), ProtobufError);
+  assert.throws(() => reviewFromProtobuf(Buffer.concat([Buffer.from('k8s\0', 'latin1'), Buffer.from([0x12, 0x50, 0x01])])), /truncated/);
 });
