@@ -13,8 +13,7 @@ import { MemoryStore } from '../../src/store/memory.js';
 import { kubeconfigText, makePki } from '../../src/apiserver/pki.js';
 import { startApiServer } from '../../src/apiserver/server.js';
 import { objectKey } from '../../src/api/keys.js';
-import { serviceAccountKey, tokenKubeconfigText } from '../../src/apiserver/auth/tokens.js';
-import { verifyJwt } from '../../src/apiserver/auth/jwt.js';
+import { serviceAccountKey, tokenKubeconfigText, verifyJwt } from '../../src/apiserver/auth/tokens.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fnt-rbac-'));
 const store = new MemoryStore();

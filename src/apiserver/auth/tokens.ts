@@ -1,11 +1,11 @@
 // ServiceAccount tokens: JWTs with the claims kube-apiserver puts in them (iss, sub, aud, exp, iat, nbf
 // and the kubernetes.io block naming the ServiceAccount and its uid), signed with the lab PKI's sa.key.
 // A token is honoured only while its ServiceAccount still exists with the same uid: deleting the
-// ServiceAccount (or recreating it under the same name) revokes every token issued for it.
-import { randomUUID } from 'node:crypto';
+// ServiceAccount (or recreating it under the same name) revokes every token issued for it. The JWT
+// signing and verification are at the end of this file.
+import { createHash, createPublicKey, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 import type { Store } from '../../store/store.js';
 import type { Pki } from '../pki.js';
-import { JwtError, keyId, signJwt, verifyJwt, type Claims } from './jwt.js';
 import type { User } from './attributes.js';
 
 /** The issuer kube-apiserver uses by default; also the audience this API accepts (its --api-audiences). */
@@ -65,11 +65,8 @@ export async function issueServiceAccountToken(store: Store, pki: Pki, namespace
 /** The user a bearer token stands for, or why it stands for no one. */
 export async function authenticateToken(store: Store, pki: Pki, token: string, now = Date.now()): Promise<User | { error: string }> {
   let claims: Claims;
-  try { claims = verifyJwt(token, pki.saPub); } catch (err) {
-    if (err instanceof JwtError) return { error: `invalid bearer token: ${err.message}` };
-    // A key that is not a P-256 key, or a signature of the wrong length: a bad token, not a server fault.
-    return { error: `invalid bearer token: ${(err as Error).message}` };
-  }
+  // Any failure here (crypto's included, e.g. a signature of the wrong length) is a bad token, not a server fault.
+  try { claims = verifyJwt(token, pki.saPub); } catch (err) { return { error: `invalid bearer token: ${(err as Error).message}` }; }
   const t = Math.floor(now / 1000);
   if (claims.iss !== ISSUER) return { error: 'invalid bearer token: wrong issuer' };
   const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
@@ -100,4 +97,49 @@ export function tokenKubeconfigText(clusterName: string, server: string, caCert:
     'contexts:', `- name: ${clusterName}`, '  context:', `    cluster: ${clusterName}`, `    user: ${user}`,
     `current-context: ${clusterName}`, '',
   ].join('\n');
+}
+
+// JSON Web Tokens signed with ES256 (JWS compact form: base64url(header).base64url(claims).base64url(sig)),
+// the few lines node's crypto needs rather than a library. ES256's signature is r||s (IEEE P1363), not
+// the DER that node produces by default, so dsaEncoding is spelled out both ways.
+export type Claims = Record<string, unknown>;
+
+const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
+
+/** A key id derived from the public key, as kube-apiserver puts one in `kid`: verifiers pick a key by it. */
+export function keyId(publicKey: KeyObject | string): string {
+  const der = (typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey).export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('base64url');
+}
+
+/** Signs `claims` with a P-256 private key (PEM) as an ES256 JWS. */
+export function signJwt(claims: Claims, privateKeyPem: string, kid: string): string {
+  const head = b64url(JSON.stringify({ alg: 'ES256', kid, typ: 'JWT' }));
+  const body = b64url(JSON.stringify(claims));
+  const sig = sign('sha256', Buffer.from(`${head}.${body}`), { key: privateKeyPem, dsaEncoding: 'ieee-p1363' });
+  return `${head}.${body}.${b64url(sig)}`;
+}
+
+export class JwtError extends Error {}
+
+/**
+ * The claims of `token` when its signature verifies with `publicKeyPem`; JwtError otherwise. Only ES256
+ * is accepted: a token naming another algorithm (or "none") is refused before any verification.
+ */
+export function verifyJwt(token: string, publicKeyPem: string): Claims {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) throw new JwtError('not a JWS compact token');
+  const [head, body, sig] = parts;
+  const header = parseJson(head, 'header');
+  if (header.alg !== 'ES256') throw new JwtError(`algorithm ${String(header.alg)} is not accepted`);
+  const ok = verify('sha256', Buffer.from(`${head}.${body}`), { key: publicKeyPem, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64url'));
+  if (!ok) throw new JwtError('signature does not verify');
+  return parseJson(body, 'claims');
+}
+
+function parseJson(part: string, what: string): Claims {
+  let v: unknown;
+  try { v = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')); } catch { throw new JwtError(`${what} is not JSON`); }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new JwtError(`${what} is not a JSON object`);
+  return v as Claims;
 }
