@@ -4,8 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/store.js';
 import type { Pki } from '../pki.js';
-import { requestAttributes, type Attributes, type User } from './attributes.js';
 import type { TLSSocket } from 'node:tls';
+import { requestAttributes, type Attributes, type User } from './attributes.js';
 import { authenticateToken } from './tokens.js';
 import { forbiddenStatus, internalErrorStatus, unauthorizedStatus } from './forbidden.js';
 import { authorize, StorePolicy } from './rbac.js';
@@ -49,13 +49,11 @@ async function guarded(auth: Auth, req: IncomingMessage, res: ServerResponse, in
   const attrs = requestAttributes(req.method ?? 'GET', req.url ?? '/');
   const decision = authorize(auth.policy, user, attrs);
   if (!decision.allowed) return sendJson(res, 403, forbiddenStatus(user, attrs, decision.reason));
-  switch (ownRequest(attrs)) {
-    case 'token':
-      return serveTokenRequest(req, res, auth.store, auth.pki, (attrs as { namespace: string }).namespace, (attrs as { name: string }).name);
-    case 'access-review': return serveSelfSubjectAccessReview(req, res, auth.policy, user);
-    case 'self-review': return serveSelfSubjectReview(req, res, user);
-    case undefined: return inner(req, res);
-  }
+  const own = ownRequest(attrs);
+  if (own === 'token' && attrs.resourceRequest) return serveTokenRequest(req, res, auth.store, auth.pki, attrs.namespace, attrs.name);
+  if (own === 'access-review') return serveSelfSubjectAccessReview(req, res, auth.policy, user);
+  if (own === 'self-review') return serveSelfSubjectReview(req, res, user);
+  return inner(req, res);
 }
 
 /** Which of this package's own requests `a` is, if any. */
