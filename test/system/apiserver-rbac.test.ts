@@ -43,6 +43,9 @@ function kubectl(kubeconfig: string, ...args: string[]): Promise<{ status: numbe
   });
 }
 
+/** A table's rows as arrays of cells, the header first. */
+const rows = (text: string): string[][] => text.trim().split('\n').map((l) => l.trim().split(/\s{2,}/));
+
 async function agentKubeconfig(...extra: string[]): Promise<{ path: string; token: string }> {
   const r = await kubectl(admin, 'create', 'token', 'flatnet', '-n', 'flatnet-system', ...extra);
   assert.equal(r.status, 0, r.stderr);
@@ -61,7 +64,7 @@ test('kubectl create token: a token for the ServiceAccount, its lifetime from --
   assert.match(missing.stderr, /serviceaccounts "nobody" not found/);
 });
 
-test('kubectl auth can-i with the agent token answers what the ClusterRole grants', async () => {
+test('kubectl auth can-i (and --list) with the agent token answers what the ClusterRole grants', async () => {
   const { path } = await agentKubeconfig();
   const canI = async (...args: string[]) => {
     const r = await kubectl(path, 'auth', 'can-i', ...args);
@@ -75,6 +78,12 @@ test('kubectl auth can-i with the agent token answers what the ClusterRole grant
   assert.equal(await canI('create', 'pods', '-n', 'default'), '1 no');
   assert.equal(await canI('list', 'secrets', '-n', 'kube-system'), '1 no');
   assert.equal(await canI('create', 'serviceaccounts/token', '-n', 'flatnet-system'), '1 no');
+  const list = await kubectl(path, 'auth', 'can-i', '--list', '-n', 'default');
+  assert.equal(list.status, 0, list.stderr);
+  const rules = rows(list.stdout);
+  assert.deepEqual(rules[0], ['Resources', 'Non-Resource URLs', 'Resource Names', 'Verbs']);
+  assert.ok(rules.some((r) => r[0] === 'nodes/status' && r.at(-1) === '[patch]'), list.stdout);
+  assert.ok(rules.some((r) => r[0] === 'networkpolicies.networking.k8s.io' && r.at(-1) === '[get list watch]'), list.stdout);
   const whoami = await kubectl(path, 'auth', 'whoami');
   assert.equal(whoami.status, 0, whoami.stderr);
   assert.match(whoami.stdout, new RegExp(`Username\\s+${SA_USER}`));

@@ -102,7 +102,7 @@ test('the agent token is refused what its ClusterRole does not grant: 403 in kub
   assert.equal((await call(ADMIN, 'GET', '/api/v1/pods/web-1')).status !== 403, true);
 });
 
-test('access reviews answer truthfully for the caller', async () => {
+test('access and rules reviews answer truthfully for the caller', async () => {
   const as = await agent();
   const can = async (resourceAttributes: object) => {
     const r = await call(as, 'POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
@@ -115,6 +115,10 @@ test('access reviews answer truthfully for the caller', async () => {
   assert.equal(await can({ verb: 'patch', resource: 'nodes', name: 'node-1' }), false);
   assert.equal(await can({ verb: 'delete', resource: 'pods', namespace: 'default' }), false);
   assert.equal(await can({ verb: 'watch', group: 'networking.k8s.io', resource: 'networkpolicies' }), true);
+  const rules = await call(as, 'POST', '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews', { spec: { namespace: 'default' } });
+  assert.equal(rules.status, 201);
+  assert.deepEqual(rules.body.status.resourceRules.find((r: any) => r.resources.includes('nodes/status')), { verbs: ['patch'], apiGroups: [''], resources: ['nodes/status'] });
+  assert.equal(rules.body.status.incomplete, false);
 });
 
 test('TokenRequest: 201 with a working token, 404 for a missing ServiceAccount, 422 below ten minutes', async () => {

@@ -80,5 +80,7 @@ export function reviewFromProtobuf(body: Buffer): Record<string, unknown> {
       ...(n ? { nonResourceAttributes: { path: str(n, 1), verb: str(n, 2) } } : {}),
     } };
   }
+  // SelfSubjectRulesReviewSpec: 1 namespace.
+  if (kind === 'SelfSubjectRulesReview') return { apiVersion, kind, spec: { namespace: str(spec, 1) } };
   return { apiVersion, kind };
 }

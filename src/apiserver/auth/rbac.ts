@@ -6,7 +6,7 @@
 import type { Store } from '../../store/store.js';
 import { Mirror, jsonDecode } from '../../store/mirror.js';
 import type { Attributes, User } from './attributes.js';
-import { bindingApplies, ruleAllows, type Binding, type Role } from './rules.js';
+import { bindingApplies, ruleAllows, type Binding, type PolicyRule, type Role } from './rules.js';
 
 export interface Decision {
   allowed: boolean;
@@ -27,26 +27,42 @@ export const SUPERUSER_GROUP = 'system:masters';
 export function authorize(policy: PolicySource, user: User, a: Attributes): Decision {
   if (user.groups.includes(SUPERUSER_GROUP)) return { allowed: true, reason: '' };
   const problems: string[] = [];
-  const follow = (b: Binding, namespace: string): boolean => {
-    if (!bindingApplies(b, user)) return false;
-    const ref = b.roleRef;
-    const role = ref.kind === 'ClusterRole' ? policy.clusterRole(ref.name) ?? BOOTSTRAP_ROLES.find((r) => r.metadata.name === ref.name)
-      : ref.kind === 'Role' && namespace ? policy.role(namespace, ref.name) : undefined;
-    if (!role) {
-      problems.push(`${ref.kind.toLowerCase()}.rbac.authorization.k8s.io "${ref.name}" not found`);
-      return false;
-    }
-    return (role.rules ?? []).some((r) => ruleAllows(r, a));
-  };
-  for (const b of [...BOOTSTRAP_BINDINGS, ...policy.clusterRoleBindings()]) {
-    // A ClusterRoleBinding may only refer to a ClusterRole.
-    if (b.roleRef.kind === 'ClusterRole' && follow(b, '')) return { allowed: true, reason: '' };
-  }
-  const ns = a.resourceRequest ? a.namespace : '';
-  if (ns) {
-    for (const b of policy.roleBindings(ns)) if (follow(b, ns)) return { allowed: true, reason: '' };
+  for (const role of boundRoles(policy, user, a.resourceRequest ? a.namespace : '')) {
+    if (typeof role === 'string') problems.push(role);
+    else if ((role.rules ?? []).some((r) => ruleAllows(r, a))) return { allowed: true, reason: '' };
   }
   return { allowed: false, reason: problems.length ? `RBAC: ${problems.join(', ')}` : '' };
+}
+
+/** Every rule the user holds at cluster scope and in `namespace` (SelfSubjectRulesReview), and the missing roles. */
+export function rulesFor(policy: PolicySource, user: User, namespace: string): { rules: PolicyRule[]; problems: string[] } {
+  if (user.groups.includes(SUPERUSER_GROUP)) return { rules: BOOTSTRAP_ROLES[0].rules ?? [], problems: [] };
+  const rules: PolicyRule[] = [], problems: string[] = [];
+  for (const role of boundRoles(policy, user, namespace)) {
+    if (typeof role === 'string') problems.push(role); else rules.push(...(role.rules ?? []));
+  }
+  return { rules, problems };
+}
+
+/**
+ * The roles the user's bindings give it: every ClusterRoleBinding's (a ClusterRoleBinding may only refer
+ * to a ClusterRole), then, with a namespace, that namespace's RoleBindings'. A role that is missing comes
+ * as the text saying so.
+ */
+function* boundRoles(policy: PolicySource, user: User, namespace: string): Generator<Role | string> {
+  const missing = (kind: string, name: string) => `${kind.toLowerCase()}.rbac.authorization.k8s.io "${name}" not found`;
+  const clusterRole = (name: string) => policy.clusterRole(name) ?? BOOTSTRAP_ROLES.find((r) => r.metadata.name === name);
+  for (const b of [...BOOTSTRAP_BINDINGS, ...policy.clusterRoleBindings()]) {
+    if (b.roleRef.kind !== 'ClusterRole' || !bindingApplies(b, user)) continue;
+    yield clusterRole(b.roleRef.name) ?? missing('ClusterRole', b.roleRef.name);
+  }
+  if (!namespace) return;
+  for (const b of policy.roleBindings(namespace)) {
+    if (!bindingApplies(b, user)) continue;
+    const ref = b.roleRef;
+    const role = ref.kind === 'ClusterRole' ? clusterRole(ref.name) : ref.kind === 'Role' ? policy.role(namespace, ref.name) : undefined;
+    yield role ?? missing(ref.kind, ref.name);
+  }
 }
 
 const PREFIXES = {

@@ -1,5 +1,6 @@
-// The three requests this package answers itself rather than the storage handler: TokenRequest
-// (`kubectl create token`), SelfSubjectAccessReview (`kubectl auth can-i`) and SelfSubjectReview
+// The requests this package answers itself rather than the storage handler: TokenRequest (`kubectl
+// create token`), SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectRulesReview (`kubectl auth
+// can-i --list`) and SelfSubjectReview
 // (`kubectl auth whoami`). Each is a POST whose body is the review (JSON or kubectl's protobuf), answered
 // 201 with its status filled in, as JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -7,7 +8,7 @@ import type { Store } from '../../store/store.js';
 import type { Pki } from '../pki.js';
 import type { Attributes, User } from './attributes.js';
 import { badRequestStatus, invalidStatus, notFoundStatus } from './forbidden.js';
-import { authorize, type PolicySource } from './rbac.js';
+import { authorize, rulesFor, type PolicySource } from './rbac.js';
 import { DEFAULT_TOKEN_SECONDS, readServiceAccount, signServiceAccountToken } from './tokens.js';
 import { PROTOBUF, ProtobufError, reviewFromProtobuf } from './protobuf.js';
 
@@ -100,6 +101,23 @@ export function serveSelfSubjectAccessReview(req: IncomingMessage, res: ServerRe
     return [201, {
       kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null },
       spec: body.spec, status: { allowed: d.allowed, ...(d.reason ? { reason: d.reason } : {}) },
+    }];
+  });
+}
+
+/** POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews (`kubectl auth can-i --list`): the caller's rules in a namespace. */
+export function serveSelfSubjectRulesReview(req: IncomingMessage, res: ServerResponse, policy: PolicySource, user: User): Promise<void> {
+  return review(req, res, (body) => {
+    const namespace = typeof body.spec?.namespace === 'string' ? body.spec.namespace : '';
+    const { rules, problems } = rulesFor(policy, user, namespace);
+    const pick = (r: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
+    return [201, {
+      kind: 'SelfSubjectRulesReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec: { namespace },
+      status: {
+        resourceRules: rules.filter((r) => r.resources?.length).map((r) => pick({ ...r }, ['verbs', 'apiGroups', 'resources', 'resourceNames'])),
+        nonResourceRules: rules.filter((r) => r.nonResourceURLs?.length).map((r) => pick({ ...r }, ['verbs', 'nonResourceURLs'])),
+        incomplete: problems.length > 0, ...(problems.length ? { evaluationError: problems.join(', ') } : {}),
+      },
     }];
   });
 }

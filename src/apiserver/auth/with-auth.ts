@@ -9,7 +9,7 @@ import { requestAttributes, type Attributes, type User } from './attributes.js';
 import { authenticateToken } from './tokens.js';
 import { forbiddenStatus, internalErrorStatus, unauthorizedStatus } from './forbidden.js';
 import { authorize, StorePolicy } from './rbac.js';
-import { sendJson, serveSelfSubjectAccessReview, serveSelfSubjectReview, serveTokenRequest } from './reviews.js';
+import { sendJson, serveSelfSubjectAccessReview, serveSelfSubjectReview, serveSelfSubjectRulesReview, serveTokenRequest } from './reviews.js';
 
 export interface Auth {
   store: Store;
@@ -52,16 +52,18 @@ async function guarded(auth: Auth, req: IncomingMessage, res: ServerResponse, in
   const own = ownRequest(attrs);
   if (own === 'token' && attrs.resourceRequest) return serveTokenRequest(req, res, auth.store, auth.pki, attrs.namespace, attrs.name);
   if (own === 'access-review') return serveSelfSubjectAccessReview(req, res, auth.policy, user);
+  if (own === 'rules-review') return serveSelfSubjectRulesReview(req, res, auth.policy, user);
   if (own === 'self-review') return serveSelfSubjectReview(req, res, user);
   return inner(req, res);
 }
 
 /** Which of this package's own requests `a` is, if any. */
-export function ownRequest(a: Attributes): 'token' | 'access-review' | 'self-review' | undefined {
+export function ownRequest(a: Attributes): 'token' | 'access-review' | 'rules-review' | 'self-review' | undefined {
   if (!a.resourceRequest || a.verb !== 'create' || a.apiVersion !== 'v1') return undefined;
   if (a.apiGroup === '' && a.resource === 'serviceaccounts' && a.subresource === 'token' && a.namespace && a.name) return 'token';
   if (a.name !== '') return undefined;
   if (a.apiGroup === 'authorization.k8s.io' && a.resource === 'selfsubjectaccessreviews') return 'access-review';
+  if (a.apiGroup === 'authorization.k8s.io' && a.resource === 'selfsubjectrulesreviews') return 'rules-review';
   if (a.apiGroup === 'authentication.k8s.io' && a.resource === 'selfsubjectreviews') return 'self-review';
   return undefined;
 }
