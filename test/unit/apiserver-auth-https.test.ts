@@ -4,12 +4,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { MemoryStore } from '../../src/store/memory.js';
-import { makePki } from '../../src/apiserver/pki.js';
+import { makePki, readPki } from '../../src/apiserver/pki.js';
 import { startApiServer } from '../../src/apiserver/server.js';
 import { objectKey } from '../../src/api/keys.js';
 import { issueServiceAccountToken, serviceAccountKey, signServiceAccountToken } from '../../src/apiserver/auth/tokens.js';
@@ -168,4 +168,16 @@ test('a Role and RoleBinding written to the store apply within a moment, in thei
   assert.equal((await call(as, 'GET', '/api/v1/namespaces/default/configmaps/settings')).status, 403, 'another namespace');
   await store.delete('/registry/rolebindings/demo/agent-config');
   await until('the deleted RoleBinding to stop applying', async () => (await call(as, 'GET', '/api/v1/namespaces/demo/configmaps/settings')).status === 403, 10_000);
+});
+
+test('the token signing key lives in the PKI directory, mode 0600; a PKI made before it existed gets one', () => {
+  const pkiDir = join(dir, 'pki');
+  assert.equal(statSync(join(pkiDir, 'sa.key')).mode & 0o777, 0o600);
+  assert.equal(readPki(pkiDir).saKey, pki.saKey, 'kept across starts: tokens handed out stay valid');
+  const old = join(dir, 'old-pki');
+  makePki(old);
+  rmSync(join(old, 'sa.key'));
+  rmSync(join(old, 'sa.pub'));
+  assert.match(readPki(old).saKey, /BEGIN PRIVATE KEY/);
+  assert.ok(existsSync(join(old, 'sa.pub')));
 });
