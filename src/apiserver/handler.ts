@@ -1,13 +1,13 @@
 // The lab's Kubernetes API as one request handler over a Store: discovery, get and list (with label and
-// field selectors, as JSON or as a Table) and watch (watch.ts). Transport-free, so unit tests drive it
+// field selectors, as JSON or as a Table), watch (watch.ts) and writes (write.ts). Transport-free, so unit tests drive it
 // over plain HTTP on 127.0.0.1 and the lab serves it over HTTPS (server.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../store/store.js';
 import type { KubeObject } from '../api/types.js';
-import { objectKey } from '../api/keys.js';
-import { apiGroupList, apiResourceList, apiVersions, parseRoute, prefixOf, versionInfo, type Resource } from './resources.js';
+import { apiGroupList, apiResourceList, apiVersions, keyOf, parseRoute, prefixOf, versionInfo, type Resource } from './resources.js';
 import { SelectorError, matches, parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
-import { badRequest, fromKV, internalError, methodNotAllowed, notFound, pathNotFound, toList, type Status } from './responses.js';
+import { Rejected, badRequest, fromKV, internalError, methodNotAllowed, notFound, pathNotFound, toList, type Status } from './responses.js';
+import { handleWrite, readJsonBody } from './write.js';
 import { parseIncludeObject, tableVersion, toTable, wantsTable } from './table.js';
 import { serveWatch, type WatchOptions } from './watch.js';
 
@@ -43,7 +43,8 @@ async function handle(o: HandlerOptions, req: IncomingMessage, res: ServerRespon
   const url = new URL(req.url ?? '/', 'http://lab');
   const route = parseRoute(url.pathname);
   const method = req.method ?? 'GET';
-  if (method !== 'GET' && method !== 'HEAD') return sendStatus(res, methodNotAllowed(method));
+  const reading = method === 'GET' || method === 'HEAD';
+  if (!reading && route.type !== 'objects') return sendStatus(res, methodNotAllowed(method));
   switch (route.type) {
     case 'version': return sendJson(res, 200, versionInfo());
     case 'api': return sendJson(res, 200, apiVersions(o.serverAddress));
@@ -58,12 +59,22 @@ async function handle(o: HandlerOptions, req: IncomingMessage, res: ServerRespon
   }
   const { resource: r, namespace, name } = route;
   const q = url.searchParams;
+  if (!reading) {
+    let body;
+    try { body = await readJsonBody(req); } catch (err) {
+      if (err instanceof Rejected) return sendStatus(res, err.status);
+      throw err;
+    }
+    const reply = await handleWrite({ store: o.store, r, namespace, name, subresource: route.subresource, query: q, method, contentType: req.headers['content-type'], body });
+    return sendJson(res, reply.code, reply.body);
+  }
+  if (route.subresource !== undefined && name === undefined) return sendStatus(res, pathNotFound(url.pathname));
   const accept = req.headers.accept;
   const asTable = wantsTable(accept);
   const tableOpts = { includeObject: parseIncludeObject(q.get('includeObject')), apiVersion: tableVersion(accept) };
 
   if (name !== undefined && !isWatch(q)) {
-    const kv = await o.store.get(objectKey(r.kind, name, namespace));
+    const kv = await o.store.get(keyOf(r, name, namespace));
     if (!kv) return sendStatus(res, notFound(r, name));
     const obj = fromKV(kv);
     return sendJson(res, 200, asTable ? toTable(r, [obj], obj.metadata.resourceVersion, tableOpts) : obj);
