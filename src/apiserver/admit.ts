@@ -28,11 +28,12 @@ const namespaceOf = (o: Obj): string | undefined => (o.metadata as Obj | undefin
 
 /** kube-apiserver's generateName: the prefix and five random characters from its alphabet. */
 function withGeneratedName(o: Obj): Obj {
-  const meta = (o.metadata ?? {}) as Obj;
-  if (meta.name || typeof meta.generateName !== 'string') return o;
+  const { generateName, ...meta } = (o.metadata ?? {}) as Obj;
+  if (meta.name || typeof generateName !== 'string') return { ...o, metadata: meta };
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   const suffix = Array.from({ length: 5 }, () => alphabet[Math.floor(Math.random() * alphabet.length)]).join('');
-  return { ...o, metadata: { ...meta, name: `${meta.generateName}${suffix}` } };
+  // The prefix is not kept: flatnet's objects have no generateName (`flatnet apply` refuses it).
+  return { ...o, metadata: { ...meta, name: `${generateName}${suffix}` } };
 }
 
 /** The namespace must exist, and not be terminating, for anything to be created in it. */
