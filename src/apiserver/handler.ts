@@ -8,6 +8,7 @@ import { apiGroupList, apiResourceList, apiVersions, keyOf, parseRoute, prefixOf
 import { SelectorError, matches, parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
 import { Rejected, badRequest, fromKV, internalError, methodNotAllowed, notFound, pathNotFound, toList, type Status } from './responses.js';
 import { handleWrite, readJsonBody } from './write.js';
+import { groupVersionDocument, openapiRoot } from './openapi.js';
 import { parseIncludeObject, tableVersion, toTable, wantsTable } from './table.js';
 import { serveWatch, type WatchOptions } from './watch.js';
 
@@ -54,6 +55,10 @@ async function handle(o: HandlerOptions, req: IncomingMessage, res: ServerRespon
       return g ? sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...g }) : sendStatus(res, pathNotFound(url.pathname));
     }
     case 'resources': return sendJson(res, 200, apiResourceList(route.group, route.version));
+    case 'openapi': {
+      const doc = route.path === undefined ? openapiRoot() : groupVersionDocument(route.path);
+      return doc ? sendJson(res, 200, doc) : sendStatus(res, pathNotFound(url.pathname));
+    }
     case 'unknown': return sendStatus(res, pathNotFound(url.pathname));
     case 'objects': break;
   }

@@ -146,6 +146,7 @@ export type Route =
   | { type: 'resources'; group: string; version: string }
   | { type: 'group'; group: string }
   | { type: 'objects'; resource: Resource; namespace?: string; name?: string; subresource?: string }
+  | { type: 'openapi'; path?: string }
   | { type: 'unknown' };
 
 export function parseRoute(pathname: string): Route {
@@ -153,6 +154,7 @@ export function parseRoute(pathname: string): Route {
   if (segs.length === 1 && segs[0] === 'version') return { type: 'version' };
   if (segs.length === 1 && segs[0] === 'api') return { type: 'api' };
   if (segs.length === 1 && segs[0] === 'apis') return { type: 'apis' };
+  if (segs[0] === 'openapi' && segs[1] === 'v3') return segs.length === 2 ? { type: 'openapi' } : { type: 'openapi', path: segs.slice(2).join('/') };
   let group: string, version: string | undefined, rest: string[];
   if (segs[0] === 'api') { group = ''; version = segs[1]; rest = segs.slice(2); }
   else if (segs[0] === 'apis' && segs.length >= 2) {
