@@ -109,26 +109,33 @@ async function patch(w: WriteRequest, name: string): Promise<Reply> {
 }
 
 /**
- * Read, compute the new object from the stored one (without its resourceVersion, so a resourceVersion in
- * the result is the client's precondition), and compare-and-set; a race lost with no precondition is
- * run again on the new state.
+ * Read, compute the new object from the stored one (with its resourceVersion, so a patch may test it),
+ * and compare-and-set. A resourceVersion the client gave (`pinned`) that moved is a 409; a race lost
+ * without one is run again on the new state.
  */
 async function update(w: WriteRequest, name: string, compute: (current: Obj) => Obj): Promise<Reply> {
   const key = keyOf(w.r, name, w.namespace);
+  const pinned = clientResourceVersion(w);
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const kv = await w.store.get(key);
     if (!kv) return fail(notFound(w.r, name));
     const current = JSON.parse(kv.value) as Obj;
-    const next = compute(structuredClone(current));
+    const next = compute(fromKV(kv) as unknown as Obj);
     const wanted = isObj(next.metadata) ? next.metadata.resourceVersion : undefined;
-    const pinned = wanted !== undefined && wanted !== null && wanted !== '';
-    if (pinned && String(wanted) !== String(kv.modRevision)) return fail(conflict(w.r, name));
+    if (wanted !== undefined && wanted !== null && wanted !== '' && String(wanted) !== String(kv.modRevision)) return fail(conflict(w.r, name));
     const desired = merged(w, current, next);
     const admitted: Admitted | undefined = await admitUpdate(w.store, w.r, kv, desired, { dryRun: isDryRun(w.query), statusOnly: w.subresource === 'status' });
     if (admitted) return { code: 200, body: admitted.object };
     if (pinned) return fail(conflict(w.r, name));
   }
   return fail(conflict(w.r, name));
+}
+
+/** Whether the request itself names a resourceVersion (PUT's object, a merge patch's metadata, a JSON patch's path). */
+function clientResourceVersion(w: WriteRequest): boolean {
+  if (Array.isArray(w.body)) return w.body.some((op) => isObj(op) && op.path === '/metadata/resourceVersion');
+  const meta = isObj(w.body) && isObj(w.body.metadata) ? w.body.metadata : {};
+  return meta.resourceVersion !== undefined && meta.resourceVersion !== null && meta.resourceVersion !== '';
 }
 
 /**

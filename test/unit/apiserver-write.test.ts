@@ -203,3 +203,11 @@ test('extra kinds stored generically at /registry/<plural>/...; a namespace take
   assert.equal(await store.get('/registry/serviceaccounts/sys/flatnet'), undefined);
   assert.equal(await store.get(objectKey('Namespace', 'sys')), undefined);
 });
+
+test('a JSON patch may test the resourceVersion: a stale one fails the patch', async () => {
+  const kv = await store.get(objectKey('Node', 'node-1'));
+  const ok = await patch('/api/v1/nodes/node-1', [{ op: 'test', path: '/metadata/resourceVersion', value: String(kv!.modRevision) }, { op: 'add', path: '/metadata/labels/t', value: '1' }], JSONPATCH);
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  const stale = await patch('/api/v1/nodes/node-1', [{ op: 'test', path: '/metadata/resourceVersion', value: String(kv!.modRevision) }], JSONPATCH);
+  assert.notEqual(stale.status, 200);
+});
