@@ -45,7 +45,7 @@ async function handle(o: HandlerOptions, req: IncomingMessage, res: ServerRespon
   const route = parseRoute(url.pathname);
   const method = req.method ?? 'GET';
   const reading = method === 'GET' || method === 'HEAD';
-  if (!reading && route.type !== 'objects') return sendStatus(res, methodNotAllowed(method));
+  if (!reading && route.type !== 'objects' && route.type !== 'unknown') return sendStatus(res, methodNotAllowed(method));
   switch (route.type) {
     case 'version': return sendJson(res, 200, versionInfo());
     case 'api': return sendJson(res, 200, apiVersions(o.serverAddress));
