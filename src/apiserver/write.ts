@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Store } from '../store/store.js';
 import { PatchError, applyPatch, patchTypeOf, type Json } from './patch.js';
-import { keyOf, type Resource } from './resources.js';
+import { groupVersion, keyOf, type Resource } from './resources.js';
 import { badRequest, conflict, fromKV, methodNotAllowed, notFound, unsupportedMediaType, type Status } from './responses.js';
 import { Rejected, admitCreate, admitDelete, admitUpdate, type Admitted } from './admit.js';
 
@@ -72,8 +72,15 @@ async function create(w: WriteRequest): Promise<Reply> {
   return { code: 201, body: admitted.object };
 }
 
-/** The body's namespace must be the URL's (or absent: the URL's is taken). */
-function inNamespaceOf(w: WriteRequest, body: Obj): Obj {
+/**
+ * The body as the URL names it: apiVersion and kind filled in when left out (kube-apiserver decodes with
+ * the URL's), and refused when different; the namespace the URL's (or absent: the URL's is taken).
+ */
+function inNamespaceOf(w: WriteRequest, given: Obj): Obj {
+  const body: Obj = { ...given, apiVersion: given.apiVersion ?? groupVersion(w.r), kind: given.kind ?? w.r.kind };
+  if (body.apiVersion !== groupVersion(w.r) || body.kind !== w.r.kind) {
+    throw new Rejected(badRequest(`the object (${String(body.apiVersion)} ${String(body.kind)}) is not what the URL names (${groupVersion(w.r)} ${w.r.kind})`));
+  }
   const meta = isObj(body.metadata) ? body.metadata : {};
   if (w.r.namespaced) {
     if (meta.namespace !== undefined && meta.namespace !== w.namespace) {

@@ -211,3 +211,10 @@ test('a JSON patch may test the resourceVersion: a stale one fails the patch', a
   const stale = await patch('/api/v1/nodes/node-1', [{ op: 'test', path: '/metadata/resourceVersion', value: String(kv!.modRevision) }], JSONPATCH);
   assert.notEqual(stale.status, 200);
 });
+
+test('a body without apiVersion and kind takes the URL\'s; a different kind is 400', async () => {
+  const r = await call('POST', '/api/v1/namespaces/default/pods', { metadata: { name: 'bare' }, spec: { containers: [{ name: 'c' }] } });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  assert.deepEqual([r.body.apiVersion, r.body.kind], ['v1', 'Pod']);
+  assert.equal((await call('POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' } })).status, 400);
+});
