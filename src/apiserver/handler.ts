@@ -9,6 +9,7 @@ import { SelectorError, matches, parseFieldSelector, parseLabelSelector, type Se
 import { Rejected, badRequest, fromKV, internalError, methodNotAllowed, notFound, pathNotFound, toList, type Status } from './responses.js';
 import { handleWrite, readJsonBody } from './write.js';
 import { groupVersionDocument, openapiRoot } from './openapi.js';
+import { toScale } from './scale.js';
 import { parseIncludeObject, tableVersion, toTable, wantsTable } from './table.js';
 import { serveWatch, type WatchOptions } from './watch.js';
 
@@ -82,6 +83,7 @@ async function handle(o: HandlerOptions, req: IncomingMessage, res: ServerRespon
     const kv = await o.store.get(keyOf(r, name, namespace));
     if (!kv) return sendStatus(res, notFound(r, name));
     const obj = fromKV(kv);
+    if (route.subresource === 'scale') return sendJson(res, 200, toScale(obj));
     return sendJson(res, 200, asTable ? toTable(r, [obj], obj.metadata.resourceVersion, tableOpts) : obj);
   }
 

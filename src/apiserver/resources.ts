@@ -37,7 +37,7 @@ export const RESOURCES: Resource[] = [
   flatnet({ kind: 'Service', group: '', version: 'v1', resource: 'services', singular: 'service', namespaced: true, shortNames: ['svc'], categories: ['all'], subresources: ['status'] }),
   flatnet({ kind: 'EndpointSlice', group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', singular: 'endpointslice', namespaced: true, shortNames: [] }),
   flatnet({ kind: 'NetworkPolicy', group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', singular: 'networkpolicy', namespaced: true, shortNames: ['netpol'] }),
-  flatnet({ kind: 'Deployment', group: 'apps', version: 'v1', resource: 'deployments', singular: 'deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], subresources: ['status'] }),
+  flatnet({ kind: 'Deployment', group: 'apps', version: 'v1', resource: 'deployments', singular: 'deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], subresources: ['status', 'scale'] }),
   extra({ kind: 'ServiceAccount', group: '', version: 'v1', resource: 'serviceaccounts', singular: 'serviceaccount', namespaced: true, shortNames: ['sa'] }),
   extra({ kind: 'ConfigMap', group: '', version: 'v1', resource: 'configmaps', singular: 'configmap', namespaced: true, shortNames: ['cm'] }),
   extra({ kind: 'Secret', group: '', version: 'v1', resource: 'secrets', singular: 'secret', namespaced: true, shortNames: [] }),
@@ -124,7 +124,10 @@ export function apiResourceList(group: string, version: string) {
         name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: VERBS,
         ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
         ...(r.categories ? { categories: r.categories } : {}),
-      }, ...(r.subresources ?? []).map((sub) => ({ name: `${r.resource}/${sub}`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] }))]),
+      }, ...(r.subresources ?? []).map((sub) => ({
+        name: `${r.resource}/${sub}`, singularName: '', namespaced: r.namespaced, verbs: ['get', 'patch', 'update'],
+        ...(sub === 'scale' ? { group: 'autoscaling', version: 'v1', kind: 'Scale' } : { kind: r.kind }),
+      }))]),
       ...only,
     ],
   };

@@ -10,6 +10,7 @@ import { PatchError, applyPatch, patchTypeOf, type Json } from './patch.js';
 import { groupVersion, keyOf, type Resource } from './resources.js';
 import { badRequest, conflict, fromKV, methodNotAllowed, notFound, unsupportedMediaType, type Status } from './responses.js';
 import { Rejected, admitCreate, admitDelete, admitUpdate, type Admitted } from './admit.js';
+import { fromScale, toScale } from './scale.js';
 
 /** What a write answers: a status code and a body (an object or a Status). */
 export interface Reply { code: number; body: unknown }
@@ -52,7 +53,7 @@ export async function handleWrite(w: WriteRequest): Promise<Reply> {
   try {
     if (w.method === 'POST' && w.name === undefined) return await create(w);
     if (w.name === undefined) return fail(methodNotAllowed(w.method));
-    if (w.method === 'PUT') return await update(w, w.name, () => replacement(w, w.name!));
+    if (w.method === 'PUT') return await update(w, w.name, () => (w.subresource === 'scale' && isObj(w.body) ? w.body : replacement(w, w.name!)));
     if (w.method === 'PATCH') return await patch(w, w.name);
     if (w.method === 'DELETE' && w.subresource === undefined) return await remove(w, w.name);
     return fail(methodNotAllowed(w.method));
@@ -127,12 +128,15 @@ async function update(w: WriteRequest, name: string, compute: (current: Obj) => 
     const kv = await w.store.get(key);
     if (!kv) return fail(notFound(w.r, name));
     const current = JSON.parse(kv.value) as Obj;
-    const next = compute(fromKV(kv) as unknown as Obj);
+    // Through `scale` the client sees and changes a Scale; the Deployment takes its replicas.
+    const scaling = w.subresource === 'scale';
+    const view = scaling ? toScale(fromKV(kv)) : (fromKV(kv) as unknown as Obj);
+    const next = scaling ? fromScale(current, compute(view)) : compute(view);
     const wanted = isObj(next.metadata) ? next.metadata.resourceVersion : undefined;
     if (wanted !== undefined && wanted !== null && wanted !== '' && String(wanted) !== String(kv.modRevision)) return fail(conflict(w.r, name));
     const desired = merged(w, current, next);
     const admitted: Admitted | undefined = await admitUpdate(w.store, w.r, kv, desired, { dryRun: isDryRun(w.query), statusOnly: w.subresource === 'status' });
-    if (admitted) return { code: 200, body: admitted.object };
+    if (admitted) return { code: 200, body: scaling ? toScale(admitted.object) : admitted.object };
     if (pinned) return fail(conflict(w.r, name));
   }
   return fail(conflict(w.r, name));

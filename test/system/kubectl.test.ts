@@ -1,7 +1,7 @@
 // The machine's real kubectl (1.32) against a lab's Kubernetes API: the clients no one here wrote read
 // nodes, pods (with -o wide, -A, selectors), every kind as YAML, a missing object's error, and a watch
 // that sees a pod `flatnet apply` creates; and write: apply (created, then configured), label, delete
-// with grace, deploy/flatnet.yaml's extra kinds, and flatnet apply's validation errors as kubectl shows them.
+// with grace, scale, deploy/flatnet.yaml's extra kinds, and flatnet apply's validation errors as kubectl shows them.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -240,6 +240,14 @@ test('kubectl apply -f deploy/flatnet.yaml: every kind stored (RBAC, ServiceAcco
   ok('delete', '-f', deploy, '--ignore-not-found');
   assert.equal(kubectl('get', 'clusterrole', 'flatnet').status, 1);
   assert.equal(kubectl('get', 'serviceaccount', 'flatnet', '-n', 'flatnet-system').status, 1);
+});
+
+test('kubectl scale deployment: the lab runs the new number of pods', async () => {
+  assert.equal(ok('scale', 'deployment', 'web', '-n', 'demo', '--replicas=3').trim(), 'deployment.apps/web scaled');
+  const running = () => ok('get', 'pods', '-n', 'demo', '-l', 'app=web', '-o', 'jsonpath={.items[*].status.phase}').split(' ').filter((p) => p === 'Running').length;
+  await until('3 web pods running', () => running() === 3, 60_000, 200);
+  ok('scale', 'deployment', 'web', '-n', 'demo', '--replicas=2');
+  await until('2 web pods', () => ok('get', 'pods', '-n', 'demo', '-l', 'app=web', '-o', 'name').trim().split('\n').length === 2, 60_000, 200);
 });
 
 test('the supervisor restarts a killed API server on the same port: the kubeconfig stays good', async () => {

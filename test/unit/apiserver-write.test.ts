@@ -218,3 +218,11 @@ test('a body without apiVersion and kind takes the URL\'s; a different kind is 4
   assert.deepEqual([r.body.apiVersion, r.body.kind], ['v1', 'Pod']);
   assert.equal((await call('POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' } })).status, 400);
 });
+
+test('deployments/scale: a Scale view; a patch of its replicas changes the Deployment\'s', async () => {
+  const scale = await call('GET', '/apis/apps/v1/namespaces/default/deployments/d/scale');
+  assert.deepEqual([scale.status, scale.body.kind, scale.body.spec.replicas, scale.body.status.selector], [200, 'Scale', 1, 'app=d']);
+  const r = await patch('/apis/apps/v1/namespaces/default/deployments/d/scale', { spec: { replicas: 4 } }, MERGE);
+  assert.deepEqual([r.status, r.body.kind, r.body.spec.replicas], [200, 'Scale', 4]);
+  assert.equal((await stored('/registry/deployments/default/d')).spec.replicas, 4);
+});
