@@ -46,8 +46,12 @@ function issue(dir: string, name: string, subject: string, extensions: string[])
   }
 }
 
-/** Makes the CA and both certificates in `dir` (mode 0700: the keys are the cluster's admin rights). */
-export function makePki(dir: string): Pki {
+/**
+ * Makes the CA and both certificates in `dir` (mode 0700: the keys are the cluster's admin rights).
+ * `serverIPs`: addresses the serving certificate also names, beside 127.0.0.1 (the lab's control-plane
+ * endpoint on the node network, where the agents reach the API).
+ */
+export function makePki(dir: string, serverIPs: string[] = []): Pki {
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o700);
   openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
@@ -55,7 +59,7 @@ export function makePki(dir: string): Pki {
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
   issue(dir, 'server', '/CN=kube-apiserver', [
     'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    'extendedKeyUsage=serverAuth', `subjectAltName=${['IP:127.0.0.1', ...serverIPs.map((ip) => `IP:${ip}`), 'DNS:localhost'].join(',')}`,
   ]);
   issue(dir, 'client', '/O=system:masters/CN=flatnet-admin', [
     'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth',

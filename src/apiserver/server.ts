@@ -1,7 +1,8 @@
-// `flatnet apiserver`: the lab's Kubernetes API over HTTPS on 127.0.0.1, never another address (the lab
-// keeps off the machine's own network but for this one loopback port kubectl needs). Every request is
-// authenticated (a client certificate the lab's CA signed, or a ServiceAccount token) and authorized by
-// RBAC before the handler sees it (auth/with-auth.ts).
+// `flatnet apiserver`: the lab's Kubernetes API over HTTPS on 127.0.0.1 of the namespace it runs in (the
+// lab keeps off the machine's own network but for this one loopback port kubectl needs), or on a given
+// address of a lab namespace: the control-plane endpoint agents reach over the node network (--listen).
+// Every request is authenticated (a client certificate the lab's CA signed, or a ServiceAccount token)
+// and authorized by RBAC before the handler sees it (auth/with-auth.ts).
 import { createServer, type Server } from 'node:https';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +22,8 @@ export interface RunningApiServer {
 }
 
 /** Serves `store` with `pki`'s serving certificate on 127.0.0.1:`port` (0: any free port). */
-export async function startApiServer(o: { store: Store; pki: Pki; port?: number; watch?: Partial<WatchOptions>; log?: (m: string) => void }): Promise<RunningApiServer> {
+export async function startApiServer(o: { store: Store; pki: Pki; host?: string; port?: number; watch?: Partial<WatchOptions>; log?: (m: string) => void }): Promise<RunningApiServer> {
+  const host = o.host ?? LOOPBACK;
   let url = '';
   const handler = createHandler({ store: o.store, get serverAddress() { return url.replace(/^https:\/\//, ''); }, watch: o.watch, log: o.log });
   const auth = await createAuth({ store: o.store, pki: o.pki, log: o.log });
@@ -33,11 +35,11 @@ export async function startApiServer(o: { store: Store; pki: Pki; port?: number;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(o.port ?? 0, LOOPBACK, () => { server.off('error', reject); resolve(); });
+      server.listen(o.port ?? 0, host, () => { server.off('error', reject); resolve(); });
     });
   } catch (err) { await auth.stop(); throw err; }
   const port = (server.address() as AddressInfo).port;
-  url = `https://${LOOPBACK}:${port}`;
+  url = `https://${host}:${port}`;
   return {
     port, url,
     close: async () => {
@@ -55,8 +57,10 @@ export interface ApiServerDaemonOptions {
   store: Store;
   /** Holds the PKI (pki.ts) and the port file. */
   dir: string;
-  /** Where to write the kubeconfig once listening. */
-  kubeconfig: string;
+  /** Where to write the kubeconfig once listening (with `listen`, optional). */
+  kubeconfig?: string;
+  /** A fixed address and port instead of 127.0.0.1 and the remembered port (no port file then). */
+  listen?: { host: string; port: number };
   clusterName: string;
   log: (m: string) => void;
   stopRequested: Promise<void>;
@@ -67,6 +71,18 @@ export interface ApiServerDaemonOptions {
  * one, records the port, writes the kubeconfig, and serves until asked to stop.
  */
 export async function runApiServerDaemon(o: ApiServerDaemonOptions): Promise<void> {
+  const running = o.listen ? await startFixed(o, o.listen) : await startRemembered(o);
+  if (o.kubeconfig) writeAtomic(o.kubeconfig, kubeconfigText(o.clusterName, running.url, readPki(o.dir)), 0o600);
+  o.log(`serving the Kubernetes API on ${running.url}${o.kubeconfig ? `; kubeconfig ${o.kubeconfig}` : ''}`);
+  await o.stopRequested;
+  await running.close();
+}
+
+const startFixed = (o: ApiServerDaemonOptions, at: { host: string; port: number }): Promise<RunningApiServer> =>
+  startApiServer({ store: o.store, pki: readPki(o.dir), host: at.host, port: at.port, log: o.log, watch: { bookmarkIntervalMs: 10_000 } });
+
+/** On 127.0.0.1, on the port of the previous start when it is free (the kubeconfig stays valid). */
+async function startRemembered(o: ApiServerDaemonOptions): Promise<RunningApiServer> {
   const portFile = join(o.dir, 'port');
   let previous: number | undefined;
   try { previous = Number(readFileSync(portFile, 'utf8').trim()) || undefined; } catch { /* first start */ }
@@ -80,10 +96,7 @@ export async function runApiServerDaemon(o: ApiServerDaemonOptions): Promise<voi
     running = await start(undefined);
   }
   writeAtomic(portFile, `${running.port}\n`, 0o600);
-  writeAtomic(o.kubeconfig, kubeconfigText(o.clusterName, running.url, pki), 0o600);
-  o.log(`serving the Kubernetes API on ${running.url}; kubeconfig ${o.kubeconfig}`);
-  await o.stopRequested;
-  await running.close();
+  return running;
 }
 
 function writeAtomic(file: string, text: string, mode: number): void {
@@ -91,8 +104,8 @@ function writeAtomic(file: string, text: string, mode: number): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** `flatnet apiserver --etcd URL --pki-dir DIR --kubeconfig FILE [--identity NAME]`: the daemon over etcd, until SIGTERM. */
-export async function runApiServerCommand(o: { etcd: string; pkiDir: string; kubeconfig: string; clusterName: string }): Promise<void> {
+/** `flatnet apiserver --etcd URL --pki-dir DIR (--kubeconfig FILE | --listen HOST:PORT) [--identity NAME]`: the daemon over etcd, until SIGTERM. */
+export async function runApiServerCommand(o: { etcd: string; pkiDir: string; kubeconfig?: string; listen?: { host: string; port: number }; clusterName: string }): Promise<void> {
   const { EtcdStore } = await import('../store/etcd.js');
   const log = (m: string) => console.log(`${new Date().toISOString()} apiserver ${m}`);
   // Listen before starting: a signal during startup must still stop cleanly.
@@ -101,7 +114,7 @@ export async function runApiServerCommand(o: { etcd: string; pkiDir: string; kub
   });
   const store = new EtcdStore({ endpoints: o.etcd });
   try {
-    await runApiServerDaemon({ store, dir: o.pkiDir, kubeconfig: o.kubeconfig, clusterName: o.clusterName, log, stopRequested });
+    await runApiServerDaemon({ store, dir: o.pkiDir, kubeconfig: o.kubeconfig, listen: o.listen, clusterName: o.clusterName, log, stopRequested });
     log('stopped');
   } finally { await store.close(); }
 }

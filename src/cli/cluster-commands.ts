@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from './usage.js';
 import type { Values } from './main.js';
 import { ClusterLab, DEFAULT_LAB_ROOT } from '../lab/cluster.js';
-import { defaultCluster, parseClusterFile, type LabCluster } from '../lab/cluster-file.js';
+import { DATASTORES, defaultCluster, parseClusterFile, type Datastore, type LabCluster } from '../lab/cluster-file.js';
 import { labStatus } from '../lab/status.js';
 import { runSupervisor } from '../lab/supervise.js';
 import { holdUnit, parseDuration } from '../lab/units.js';
@@ -33,6 +33,10 @@ export function loadCluster(v: Values): LabCluster {
     if (!['host-gw', 'vxlan', 'auto'].includes(v.backend)) throw new UsageError(`--backend "${v.backend}": expected host-gw, vxlan or auto`);
     cluster.backend = v.backend as LabCluster['backend'];
   }
+  if (v.datastore) {
+    if (!DATASTORES.includes(v.datastore as Datastore)) throw new UsageError(`--datastore "${v.datastore}": expected ${DATASTORES.join(' or ')}`);
+    cluster.datastore = v.datastore as Datastore;
+  }
   return cluster;
 }
 
@@ -42,7 +46,7 @@ export async function labCommand(rest: string[], v: Values): Promise<number> {
   if (sub === 'up') {
     const cluster = loadCluster(v);
     await lab.up(cluster);
-    console.log(`lab ${lab.name} is up: ${cluster.nodes.length} nodes, backend ${cluster.backend}, etcd ${lab.etcdEndpoint}, kubeconfig ${lab.kubeconfigPath}`);
+    console.log(`lab ${lab.name} is up: ${cluster.nodes.length} nodes, backend ${cluster.backend}, agents read ${cluster.datastore === 'kubernetes' ? 'the Kubernetes API' : 'etcd'}, etcd ${lab.etcdEndpoint}, kubeconfig ${lab.kubeconfigPath}`);
     return 0;
   }
   if (sub === 'down') {

@@ -34,6 +34,8 @@ export const OPTIONS = {
   'node-monitor-grace-period': { type: 'string' },
   'pki-dir': { type: 'string' },
   kubeconfig: { type: 'string' },
+  listen: { type: 'string' },
+  datastore: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -98,9 +100,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'apiserver': {
-      if (!values.etcd || !values['pki-dir'] || !values.kubeconfig) throw new UsageError('apiserver needs --etcd, --pki-dir and --kubeconfig');
+      if (!values.etcd || !values['pki-dir'] || !(values.kubeconfig || values.listen)) throw new UsageError('apiserver needs --etcd, --pki-dir and --kubeconfig or --listen');
+      const listen = values.listen === undefined ? undefined : parseHostPort(values.listen, '--listen');
       const { runApiServerCommand } = await import('../apiserver/server.js');
-      await runApiServerCommand({ etcd: values.etcd, pkiDir: values['pki-dir'], kubeconfig: values.kubeconfig, clusterName: values.identity ?? 'flatnet' });
+      await runApiServerCommand({ etcd: values.etcd, pkiDir: values['pki-dir'], kubeconfig: values.kubeconfig, listen, clusterName: values.identity ?? 'flatnet' });
       return 0;
     }
     case 'controller': {
@@ -117,6 +120,14 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   throw new UsageError(`unknown command "${cmd}"`);
+}
+
+/** "10.100.0.1:6443" → host and port; the error names the flag and the value. */
+function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) throw new UsageError(`${flag} "${text}": expected IPv4:PORT, such as 10.100.0.1:6443`);
+  return { host: m[1], port };
 }
 
 main(process.argv.slice(2)).then(

@@ -27,7 +27,15 @@ export interface LabCluster {
   serviceCIDR?: string;
   /** Pods per node, as the kubelet's maxPods (110 when absent); never more than a node's pod CIDR holds. */
   maxPods?: number;
+  /**
+   * What the agents read the cluster through: the lab's etcd (flatnet's own schema, the default) or the
+   * lab's Kubernetes API, as a DaemonSet in a real cluster does.
+   */
+  datastore?: Datastore;
 }
+
+export type Datastore = 'etcd' | 'kubernetes';
+export const DATASTORES: readonly Datastore[] = ['etcd', 'kubernetes'];
 
 /** The most pods per node a cluster file may ask for: the lab runs every pod as processes on one machine. */
 export const MAX_PODS_LIMIT = 1000;
@@ -103,6 +111,7 @@ const overlaps = (a: [ipaddr.IPv4, number], b: [ipaddr.IPv4, number]) => a[0].ma
 export function validateCluster(c: LabCluster, file: string): LabCluster {
   const fail = (m: string): never => { throw new ClusterFileError(`${file}: ${m}`); };
   if (!['host-gw', 'vxlan', 'auto'].includes(c.backend)) fail(`backend: "${c.backend}" is not one of host-gw, vxlan, auto`);
+  if (c.datastore !== undefined && !DATASTORES.includes(c.datastore)) fail(`datastore: ${JSON.stringify(c.datastore)} is not one of ${DATASTORES.join(', ')}`);
   if (typeof c.clusterCIDR !== 'string') fail(`clusterCIDR: ${JSON.stringify(c.clusterCIDR)} is not a CIDR`);
   const [first, v6, ...rest] = clusterCIDRsOf(c);
   if (rest.length) fail(`clusterCIDR: "${c.clusterCIDR}" names ${rest.length + 2} CIDRs; at most one IPv4 and one IPv6`);
@@ -172,7 +181,7 @@ export function parseClusterFile(text: string, file: string): LabCluster {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ClusterFileError(`${file}: expected a LabCluster object`);
   const d = doc as Record<string, unknown>;
   if (d.kind !== undefined && d.kind !== 'LabCluster') throw new ClusterFileError(`${file}: kind: "${String(d.kind)}" is not LabCluster`);
-  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'serviceCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu', 'maxPods']);
+  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'serviceCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu', 'maxPods', 'datastore']);
   for (const k of Object.keys(d)) if (!known.has(k)) throw new ClusterFileError(`${file}: ${k}: unknown field`);
   const base = defaultCluster();
   const merged = { ...base, ...d, apiVersion: base.apiVersion, kind: base.kind } as LabCluster;

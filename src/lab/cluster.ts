@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, heartbeatNode, objectKey } from '../api/keys.js';
-import { DEFAULT_CLUSTER_CONFIG, NAMESPACE_NAME_LABEL, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
+import { DEFAULT_CLUSTER_CONFIG, NAMESPACE_NAME_LABEL, parseClusterConfig, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
 import { EtcdStore } from '../store/etcd.js';
 import { LAB_SERVICE_CIDR, NODE_CIDR_MASK_IPV6, clusterCIDRsOf, defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
 import { podRecords } from './kubelet.js';
@@ -17,6 +17,7 @@ import { enableAndWait, startSupervisorDaemon } from './supervise.js';
 import { disableUnit, type UnitSpec } from './units.js';
 import { DEFAULT_LAB_ROOT, flatnetArgv, flatnetCniPath } from './paths.js';
 import { makePki } from '../apiserver/pki.js';
+import { agentKubeconfigText, controlPlaneEndpoint, installRbac, writeSecretFile } from './control-plane.js';
 
 export { DEFAULT_LAB_ROOT };
 
@@ -79,7 +80,8 @@ export class ClusterLab {
       await startSupervisorDaemon(this);
       await this.startEtcd();
       await this.writeClusterConfig(cluster);
-      await this.startApiServer();
+      await this.startApiServer(cluster);
+      if (cluster.datastore === 'kubernetes') await this.startControlPlaneApi(cluster);
       await this.runUnit({ name: 'controller', argv: [...flatnetArgv(), 'controller', '--etcd', this.etcdEndpoint, '--identity', `${this.name}-controller`],
         logFile: this.logFile('controller'), pidFile: this.pidFile('controller') });
       for (const n of cluster.nodes) await this.startAgent(n.name);
@@ -124,8 +126,9 @@ export class ClusterLab {
   }
 
   /** The Kubernetes API over the lab's etcd, on 127.0.0.1 (apiserver/server.ts); resolves once its kubeconfig is written. */
-  private async startApiServer(): Promise<void> {
-    makePki(this.apiServerDir);
+  private async startApiServer(cluster: LabCluster): Promise<void> {
+    // The serving certificate also names the control-plane endpoint, where a kubernetes-mode lab's agents connect.
+    makePki(this.apiServerDir, [controlPlaneEndpoint(cluster).host]);
     await this.runUnit({
       name: 'apiserver',
       argv: [...flatnetArgv(), 'apiserver', '--etcd', this.etcdEndpoint, '--pki-dir', this.apiServerDir, '--kubeconfig', this.kubeconfigPath, '--identity', this.name],
@@ -135,6 +138,35 @@ export class ClusterLab {
       if (!isAlive(this.pidFile('apiserver'))) throw new Error(`the API server exited; see ${this.logFile('apiserver')}`);
       if (Date.now() > deadline) throw new Error(`the API server wrote no kubeconfig within 15 s; see ${this.logFile('apiserver')}`);
     }
+  }
+
+  /**
+   * For agents reading the API (datastore: kubernetes): a second API server in the router's namespace on
+   * the control-plane endpoint, the RBAC objects of deploy/flatnet.yaml, the agents' kubeconfig with the
+   * flatnet ServiceAccount's token, and net-conf.json as the DaemonSet mounts it from its ConfigMap.
+   */
+  private async startControlPlaneApi(cluster: LabCluster): Promise<void> {
+    const at = controlPlaneEndpoint(cluster);
+    await this.runUnit({
+      name: 'apiserver-cp',
+      argv: [...flatnetArgv(), 'apiserver', '--etcd', this.etcdEndpoint, '--pki-dir', this.apiServerDir, '--listen', `${at.host}:${at.port}`, '--identity', this.name],
+      netns: this.plan(cluster).router, logFile: this.logFile('apiserver-cp'), pidFile: this.pidFile('apiserver-cp'),
+    });
+    const store = this.store();
+    try {
+      await installRbac(store);
+      writeSecretFile(this.agentKubeconfigPath, await agentKubeconfigText(store, this.apiServerDir, this.name, `https://${at.host}:${at.port}`));
+    } finally { await store.close(); }
+    writeFileSync(this.netConfPath, JSON.stringify(await this.readClusterConfig(), null, 2) + '\n');
+  }
+
+  /** The agents' kubeconfig (a ServiceAccount token) and network config, in a kubernetes-mode lab. */
+  get agentKubeconfigPath(): string { return join(this.dir, 'agent-kubeconfig'); }
+  get netConfPath(): string { return join(this.dir, 'net-conf.json'); }
+
+  private async readClusterConfig(): Promise<ClusterConfig> {
+    const store = this.store();
+    try { return parseClusterConfig((await store.get(CLUSTER_CONFIG_KEY))?.value); } finally { await store.close(); }
   }
 
   private async writeClusterConfig(cluster: LabCluster): Promise<void> {
@@ -170,10 +202,13 @@ export class ClusterLab {
     const plan = this.plan();
     const netns = plan.nodes.find((n) => n.name === node)?.netns;
     if (!netns) throw new Error(`node "${node}" is not in lab "${this.name}"`);
+    // In a kubernetes-mode lab the agent reads the API as a DaemonSet does; the lab kubelet beside it keeps etcd.
+    const datastore = this.cluster().datastore === 'kubernetes'
+      ? ['--datastore', 'kubernetes', '--kubeconfig', this.agentKubeconfigPath, '--config', this.netConfPath] : [];
     await this.runUnit({
       name: `agent-${node}`,
       argv: [...flatnetArgv(), 'agent', '--etcd', this.etcdEndpoint, '--node', node, '--node-dir', dir, '--iface', 'eth0',
-        '--pod-runtime', 'lab', '--netns-prefix', this.name, '--heartbeat-ttl', '4'],
+        '--pod-runtime', 'lab', '--netns-prefix', this.name, '--heartbeat-ttl', '4', ...datastore],
       netns, logFile: this.logFile(`agent-${node}`), pidFile: this.pidFile(`agent-${node}`),
     });
   }
@@ -286,7 +321,8 @@ export class ClusterLab {
 /** Marks a directory as a lab's: written first by `up`, so even a half-made lab is recognised by `down`. */
 const LAB_MARKER = '.flatnet-lab';
 /** Everything a lab makes in its directory; `down` removes these and nothing else. */
-const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'apiserver', 'kubeconfig', 'kubeconfig.tmp', 'log', 'cluster.json', LAB_MARKER];
+const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'apiserver', 'kubeconfig', 'kubeconfig.tmp', 'agent-kubeconfig', 'agent-kubeconfig.tmp',
+  'net-conf.json', 'log', 'cluster.json', LAB_MARKER];
 
 const notALab = (dir: string): string =>
   `${dir} is not a flatnet lab's directory (it has no ${LAB_MARKER} or cluster.json); refusing to touch it: check --state-dir and --lab`;

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { HEARTBEAT_PREFIX, NODE_PREFIX, POD_PREFIX, heartbeatNode } from '../api/keys.js';
 import type { Node } from '../api/types.js';
 import type { ClusterLab } from './cluster.js';
+import type { LabCluster } from './cluster-file.js';
+import { controlPlaneEndpoint } from './control-plane.js';
 import { livePid } from './processes.js';
 import { heldUntil, readSupervisorState } from './units.js';
 
@@ -11,7 +13,7 @@ export async function labStatus(lab: ClusterLab): Promise<string> {
   if (!lab.exists()) return `lab ${lab.name}: not up`;
   const cluster = lab.cluster();
   const plan = lab.plan(cluster);
-  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, apiLine(lab), '', ...processLines(lab)];
+  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, apiLine(lab), agentsLine(lab, cluster), '', ...processLines(lab)];
   const present = new Set(existsSync('/run/netns') ? readdirSync('/run/netns') : []);
   lines.push('', 'NAMESPACE'.padEnd(32) + 'STATE');
   for (const ns of plan.namespaces) lines.push(`${ns.padEnd(32)}${present.has(ns) ? 'present' : 'MISSING'}`);
@@ -41,6 +43,13 @@ function apiLine(lab: ClusterLab): string {
   try { text = readFileSync(lab.kubeconfigPath, 'utf8'); } catch { return 'kubernetes API: no kubeconfig (the API server has not started)'; }
   const server = /^\s*server: (\S+)$/m.exec(text)?.[1] ?? '?';
   return `kubernetes API: ${server}, kubeconfig ${lab.kubeconfigPath}`;
+}
+
+/** What the agents read: etcd, or the API on the control-plane endpoint with their ServiceAccount's kubeconfig. */
+function agentsLine(lab: ClusterLab, cluster: LabCluster): string {
+  if (cluster.datastore !== 'kubernetes') return `agents read: etcd ${lab.etcdEndpoint}`;
+  const at = controlPlaneEndpoint(cluster);
+  return `agents read: the Kubernetes API at https://${at.host}:${at.port} (the router's namespace), kubeconfig ${lab.agentKubeconfigPath}`;
 }
 
 /** One line per daemon: its pid, whether it runs (or waits: backoff, held), restarts and how it last ended. */

@@ -13,7 +13,8 @@ import { MemoryStore } from '../../src/store/memory.js';
 import { kubeconfigText, makePki } from '../../src/apiserver/pki.js';
 import { startApiServer } from '../../src/apiserver/server.js';
 import { objectKey } from '../../src/api/keys.js';
-import { serviceAccountKey, tokenKubeconfigText, verifyJwt } from '../../src/apiserver/auth/tokens.js';
+import { serviceAccountKey, verifyJwt } from '../../src/apiserver/auth/tokens.js';
+import { tokenKubeconfigText } from '../../src/lab/control-plane.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fnt-rbac-'));
 const store = new MemoryStore();
@@ -51,7 +52,7 @@ async function agentKubeconfig(...extra: string[]): Promise<{ path: string; toke
   assert.equal(r.status, 0, r.stderr);
   const token = r.stdout.trim();
   const path = join(dir, `agent-${Date.now()}-${Math.random().toString(36).slice(2)}.kubeconfig`);
-  writeFileSync(path, tokenKubeconfigText('rbac', server.url, pki.caCert, 'flatnet-agent', token), { mode: 0o600 });
+  writeFileSync(path, tokenKubeconfigText({ cluster: 'rbac', server: server.url, caCert: pki.caCert, user: 'flatnet-agent', token }), { mode: 0o600 });
   return { path, token };
 }
 

@@ -87,18 +87,6 @@ export async function authenticateToken(store: Store, pki: Pki, token: string, n
   };
 }
 
-/** A kubeconfig that authenticates with `token` only (no client certificate): what an agent is given. */
-export function tokenKubeconfigText(clusterName: string, server: string, caCert: string, user: string, token: string): string {
-  return [
-    'apiVersion: v1', 'kind: Config',
-    'clusters:', `- name: ${clusterName}`, '  cluster:', `    server: ${server}`,
-    `    certificate-authority-data: ${Buffer.from(caCert).toString('base64')}`,
-    'users:', `- name: ${user}`, '  user:', `    token: ${token}`,
-    'contexts:', `- name: ${clusterName}`, '  context:', `    cluster: ${clusterName}`, `    user: ${user}`,
-    `current-context: ${clusterName}`, '',
-  ].join('\n');
-}
-
 // JSON Web Tokens signed with ES256 (JWS compact form: base64url(header).base64url(claims).base64url(sig)),
 // the few lines node's crypto needs rather than a library. ES256's signature is r||s (IEEE P1363), not
 // the DER that node produces by default, so dsaEncoding is spelled out both ways.
