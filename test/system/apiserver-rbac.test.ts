@@ -24,6 +24,7 @@ for (const d of parseAllDocuments(readFileSync('deploy/flatnet.yaml', 'utf8')).m
   if (RBAC_PREFIX[d.kind]) await store.put(`${RBAC_PREFIX[d.kind]}${d.metadata.name}`, JSON.stringify(d));
   if (d.kind === 'ServiceAccount') await store.put(serviceAccountKey(d.metadata.namespace, d.metadata.name), JSON.stringify({ ...d, metadata: { ...d.metadata, uid: 'sa-uid-1' } }));
 }
+await store.put(objectKey('Namespace', 'default'), JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }));
 await store.put(objectKey('Node', 'node-1'), JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-1' }, spec: {} }));
 await store.put(objectKey('Pod', 'web-1', 'default'), JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'default' }, spec: { nodeName: 'node-1', containers: [{ name: 'c' }] } }));
 const server = await startApiServer({ store, pki });
@@ -116,4 +117,30 @@ test('a deleted ServiceAccount\'s token is refused: kubectl reports Unauthorized
     assert.equal(r.status, 1);
     assert.match(r.stderr, /Unauthorized|must be logged in/);
   } finally { await store.put(key, kept); }
+});
+
+test('a ServiceAccount made with kubectl apply gets tokens; a RoleBinding applied with kubectl grants it in its namespace', async () => {
+  const manifest = join(dir, 'reader.yaml');
+  writeFileSync(manifest, [
+    'apiVersion: v1', 'kind: ServiceAccount', 'metadata: { name: reader, namespace: default }', '---',
+    'apiVersion: rbac.authorization.k8s.io/v1', 'kind: Role', 'metadata: { name: pod-reader, namespace: default }',
+    'rules: [{ apiGroups: [""], resources: [pods], verbs: [get, list] }]', '---',
+    'apiVersion: rbac.authorization.k8s.io/v1', 'kind: RoleBinding', 'metadata: { name: reader, namespace: default }',
+    'roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader }',
+    'subjects: [{ kind: ServiceAccount, name: reader, namespace: default }]', ''].join('\n'));
+  const applied = await kubectl(admin, 'apply', '-f', manifest);
+  assert.equal(applied.status, 0, applied.stderr);
+  const token = await kubectl(admin, 'create', 'token', 'reader', '-n', 'default');
+  assert.equal(token.status, 0, token.stderr);
+  const path = join(dir, 'reader.kubeconfig');
+  writeFileSync(path, tokenKubeconfigText({ cluster: 'rbac', server: server.url, caCert: pki.caCert, user: 'reader', token: token.stdout.trim() }), { mode: 0o600 });
+  const inDefault = await kubectl(path, 'get', 'pods', '-n', 'default', '-o', 'name');
+  assert.equal(inDefault.status, 0, inDefault.stderr);
+  assert.equal(inDefault.stdout.trim(), 'pod/web-1');
+  const everywhere = await kubectl(path, 'get', 'pods', '-A');
+  assert.equal(everywhere.status, 1);
+  assert.match(everywhere.stderr, /pods is forbidden: User "system:serviceaccount:default:reader" cannot list resource "pods" in API group "" at the cluster scope/);
+  const removed = await kubectl(admin, 'delete', '-f', manifest);
+  assert.equal(removed.status, 0, removed.stderr);
+  assert.equal((await kubectl(path, 'get', 'pods', '-n', 'default')).status, 1, 'the deleted ServiceAccount\'s token no longer works');
 });
