@@ -77,8 +77,18 @@ export function writeSecretFile(file: string, text: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** The agents' kubeconfig: the lab CA, the control-plane endpoint, and (until tokens) the admin certificate. */
-export async function agentKubeconfigText(_store: Store, pkiDir: string, cluster: string, server: string): Promise<string> {
-  const { kubeconfigText, readPki } = await import('../apiserver/pki.js');
-  return kubeconfigText(cluster, server, readPki(pkiDir));
+/**
+ * The agents' kubeconfig: the lab CA, the control-plane endpoint and a token of deploy/flatnet.yaml's
+ * ServiceAccount, so the agents hold exactly its ClusterRole's rights. No kubelet refreshes a projected
+ * token in the lab, so it is issued to outlive the lab (a year).
+ */
+export async function agentKubeconfigText(store: Store, pkiDir: string, cluster: string, server: string): Promise<string> {
+  const { readPki } = await import('../apiserver/pki.js');
+  const { issueServiceAccountToken } = await import('../apiserver/auth/tokens.js');
+  const pki = readPki(pkiDir);
+  const token = await issueServiceAccountToken(store, pki, AGENT_SA.namespace, AGENT_SA.name, 365 * 24 * 3600);
+  return tokenKubeconfigText({ cluster, server, caCert: pki.caCert, user: `system:serviceaccount:${AGENT_SA.namespace}:${AGENT_SA.name}`, token });
 }
+
+/** The agent DaemonSet's ServiceAccount in deploy/flatnet.yaml. */
+export const AGENT_SA = { namespace: 'flatnet-system', name: 'flatnet' } as const;
