@@ -67,6 +67,14 @@ before(async () => {
   assert.equal(path.status, 0, path.stderr);
   kubeconfig = path.stdout.trim();
   await t.applyAndRun('demo.yaml', MANIFEST, 2, 30_000);
+  // Running comes before Ready (the kubelet marks a container ready once its port answers): READY reads 1/1 only then.
+  const store = t.lab.store();
+  try {
+    await until('both pods Ready', async () => {
+      const pods = (await store.list(POD_PREFIX)).items.map((kv) => JSON.parse(kv.value) as Pod);
+      return pods.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
+    }, 30_000, 100);
+  } finally { await store.close(); }
 });
 
 test('lab status names the API and its kubeconfig', () => {
