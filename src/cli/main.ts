@@ -57,7 +57,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'controller': {
-      if (!values.etcd) throw new UsageError('controller needs --etcd');
+      const datastore = values.datastore ?? 'etcd';
+      if (datastore !== 'etcd' && datastore !== 'kubernetes') throw new UsageError(`--datastore "${datastore}": expected etcd or kubernetes`);
+      if (datastore === 'etcd' && !values.etcd) throw new UsageError('controller needs --etcd');
+      if (datastore === 'kubernetes' && !values.config) throw new UsageError('controller --datastore kubernetes needs --config FILE (the network config)');
       const { runControllerCommand } = await import('../controller/main.js');
       const grace = values['node-monitor-grace-period'];
       let nodeMonitorGraceMs: number | undefined;
@@ -65,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
         const { parseDuration } = await import('../lab/units.js');
         try { nodeMonitorGraceMs = parseDuration(grace, '--node-monitor-grace-period'); } catch (err) { throw new UsageError((err as Error).message); }
       }
-      await runControllerCommand({ etcd: values.etcd, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs });
+      await runControllerCommand({ datastore, etcd: values.etcd, kubeconfig: values.kubeconfig, config: values.config, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs });
       return 0;
     }
   }
