@@ -61,7 +61,8 @@ const PROTECTED_NAMESPACES = ['default', 'kube-system'];
 /** Transactions tried before giving up on a store that keeps changing under us. */
 const ATTEMPTS = 8;
 
-interface Plan<R> { ops: TxnOp[]; results: R[] }
+/** The writes an apply or delete would make (conditioned on the revisions it read), and what each object gets. */
+export interface Plan<R> { ops: TxnOp[]; results: R[] }
 
 /** Where an object lives: its namespace (defaulted), or undefined for cluster-scoped kinds. */
 const namespaceOf = (o: KubeObject): string | undefined => (isNamespaced(o.kind) ? o.metadata.namespace ?? 'default' : undefined);
@@ -98,7 +99,8 @@ export async function applyObjects(store: Store, objects: KubeObject[]): Promise
   return commitPlan(store, 'apply', () => planApply(store, objects));
 }
 
-async function planApply(store: Store, objects: KubeObject[]): Promise<Plan<ApplyResult>> {
+/** Plans an apply without writing: the API server (apiserver/admit.ts) commits it under its own conditions. */
+export async function planApply(store: Store, objects: KubeObject[]): Promise<Plan<ApplyResult>> {
   const ops: TxnOp[] = [];
   const results: ApplyResult[] = [];
   const seen = new Set<string>();

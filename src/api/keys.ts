@@ -55,3 +55,8 @@ export const heartbeatKey = (node: string): string => `${HEARTBEAT_PREFIX}${node
 export const heartbeatNode = (key: string): string => key.slice(HEARTBEAT_PREFIX.length);
 /** The controller leader's key, attached to the leader's lease. */
 export const CONTROLLER_LEADER_KEY = '/flatnet/leader/controller';
+
+/** Kinds flatnet only stores for others (ServiceAccounts, RBAC, ConfigMaps...): /registry/<plural>/[<ns>/]<name>. */
+export const registryPrefix = (resource: string, namespace?: string): string =>
+  namespace !== undefined ? `${REGISTRY}${resource}/${namespace}/` : `${REGISTRY}${resource}/`;
+export const registryKey = (resource: string, name: string, namespace?: string): string => `${registryPrefix(resource, namespace)}${name}`;

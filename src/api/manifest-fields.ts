@@ -5,7 +5,8 @@ import { DNS_LABEL, MAX_DEPLOYMENT_NAME, annotationsSizeProblem, dnsNameProblem,
 import type { ObjectMeta } from './types.js';
 
 export class ManifestError extends Error {
-  constructor(message: string) {
+  /** The field path and the problem alone, for the API's 422 causes (apiserver/admit.ts). */
+  constructor(message: string, readonly field?: string, readonly problem?: string) {
     super(message);
     this.name = 'ManifestError';
   }
@@ -24,7 +25,7 @@ export class Where {
     return new Where(this.place, typeof name === 'string' && name !== '' ? ` (${kind} "${name}")` : ` (${kind})`);
   }
   fail(path: string, problem: string): never {
-    throw new ManifestError(`${this.place}${this.object}: ${path ? `${path}: ` : ''}${problem}`);
+    throw new ManifestError(`${this.place}${this.object}: ${path ? `${path}: ` : ''}${problem}`, path, problem);
   }
 }
 

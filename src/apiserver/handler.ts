@@ -1,13 +1,15 @@
 // The lab's Kubernetes API as one request handler over a Store: discovery, get and list (with label and
-// field selectors, as JSON or as a Table) and watch (watch.ts). Transport-free, so unit tests drive it
+// field selectors, as JSON or as a Table), watch (watch.ts) and writes (write.ts). Transport-free, so unit tests drive it
 // over plain HTTP on 127.0.0.1 and the lab serves it over HTTPS (server.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../store/store.js';
 import type { KubeObject } from '../api/types.js';
-import { objectKey } from '../api/keys.js';
-import { apiGroupList, apiResourceList, apiVersions, parseRoute, prefixOf, versionInfo, type Resource } from './resources.js';
+import { apiGroupList, apiResourceList, apiVersions, keyOf, parseRoute, prefixOf, versionInfo, type Resource } from './resources.js';
 import { SelectorError, matches, parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
-import { badRequest, fromKV, internalError, methodNotAllowed, notFound, pathNotFound, toList, type Status } from './responses.js';
+import { Rejected, badRequest, fromKV, internalError, methodNotAllowed, notFound, pathNotFound, toList, type Status } from './responses.js';
+import { handleWrite, readJsonBody } from './write.js';
+import { groupVersionDocument, openapiRoot } from './openapi.js';
+import { toScale } from './scale.js';
 import { parseIncludeObject, tableVersion, toTable, wantsTable } from './table.js';
 import { serveWatch, type WatchOptions } from './watch.js';
 
@@ -43,7 +45,8 @@ async function handle(o: HandlerOptions, req: IncomingMessage, res: ServerRespon
   const url = new URL(req.url ?? '/', 'http://lab');
   const route = parseRoute(url.pathname);
   const method = req.method ?? 'GET';
-  if (method !== 'GET' && method !== 'HEAD') return sendStatus(res, methodNotAllowed(method));
+  const reading = method === 'GET' || method === 'HEAD';
+  if (!reading && route.type !== 'objects' && route.type !== 'unknown') return sendStatus(res, methodNotAllowed(method));
   switch (route.type) {
     case 'version': return sendJson(res, 200, versionInfo());
     case 'api': return sendJson(res, 200, apiVersions(o.serverAddress));
@@ -53,19 +56,34 @@ async function handle(o: HandlerOptions, req: IncomingMessage, res: ServerRespon
       return g ? sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...g }) : sendStatus(res, pathNotFound(url.pathname));
     }
     case 'resources': return sendJson(res, 200, apiResourceList(route.group, route.version));
+    case 'openapi': {
+      const doc = route.path === undefined ? openapiRoot() : groupVersionDocument(route.path);
+      return doc ? sendJson(res, 200, doc) : sendStatus(res, pathNotFound(url.pathname));
+    }
     case 'unknown': return sendStatus(res, pathNotFound(url.pathname));
     case 'objects': break;
   }
   const { resource: r, namespace, name } = route;
   const q = url.searchParams;
+  if (!reading) {
+    let body;
+    try { body = await readJsonBody(req); } catch (err) {
+      if (err instanceof Rejected) return sendStatus(res, err.status);
+      throw err;
+    }
+    const reply = await handleWrite({ store: o.store, r, namespace, name, subresource: route.subresource, query: q, method, contentType: req.headers['content-type'], body });
+    return sendJson(res, reply.code, reply.body);
+  }
+  if (route.subresource !== undefined && name === undefined) return sendStatus(res, pathNotFound(url.pathname));
   const accept = req.headers.accept;
   const asTable = wantsTable(accept);
   const tableOpts = { includeObject: parseIncludeObject(q.get('includeObject')), apiVersion: tableVersion(accept) };
 
   if (name !== undefined && !isWatch(q)) {
-    const kv = await o.store.get(objectKey(r.kind, name, namespace));
+    const kv = await o.store.get(keyOf(r, name, namespace));
     if (!kv) return sendStatus(res, notFound(r, name));
     const obj = fromKV(kv);
+    if (route.subresource === 'scale') return sendJson(res, 200, toScale(obj));
     return sendJson(res, 200, asTable ? toTable(r, [obj], obj.metadata.resourceVersion, tableOpts) : obj);
   }
 

@@ -1,9 +1,9 @@
 // The meta.k8s.io/v1 Table kubectl asks for (Accept: application/json;as=Table;v=1;g=meta.k8s.io): the
 // server prints the columns and kubectl only lays them out. Without it kubectl shows NAME and AGE only,
 // and -o wide nothing more, so the lab serves the same columns `flatnet get` prints (api/format.ts).
-import { columns } from '../api/format.js';
+import { columns as kindColumns, humanDuration, type Columns } from '../api/format.js';
 import type { KubeObject } from '../api/types.js';
-import type { Resource } from './resources.js';
+import { isFlatnetKind, type Resource } from './resources.js';
 
 /** What the client asked the row objects to carry (?includeObject=): kubectl's default is Metadata. */
 export type IncludeObject = 'None' | 'Metadata' | 'Object';
@@ -34,6 +34,13 @@ function rowObject(o: KubeObject, include: IncludeObject): unknown {
   if (include === 'None') return undefined;
   if (include === 'Object') return o;
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata };
+}
+
+/** `flatnet get`'s columns for flatnet's kinds; NAME and AGE (as kubectl's default) for the extra ones. */
+function columns(kind: string, wide: boolean, now: number): Columns {
+  if (isFlatnetKind(kind)) return kindColumns(kind, wide, now);
+  const age = (o: KubeObject) => (o.metadata.creationTimestamp ? humanDuration(now - Date.parse(o.metadata.creationTimestamp)) : '<unknown>');
+  return { headers: ['NAME', 'AGE'], row: (o) => [o.metadata.name, age(o)] };
 }
 
 /** Pure: the Table of `objects` of resource `r`, as of `now`. */

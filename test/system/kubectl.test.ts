@@ -1,16 +1,18 @@
 // The machine's real kubectl (1.32) against a lab's Kubernetes API: the clients no one here wrote read
 // nodes, pods (with -o wide, -A, selectors), every kind as YAML, a missing object's error, and a watch
-// that sees a pod `flatnet apply` creates.
+// that sees a pod `flatnet apply` creates; and write: apply (created, then configured), label, delete
+// with grace, scale, deploy/flatnet.yaml's extra kinds, and flatnet apply's validation errors as kubectl shows them.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { TestScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 import { labFor, type TestLab } from '../helpers/lab.js';
-import { POD_PREFIX } from '../../src/api/keys.js';
+import { POD_PREFIX, objectKey } from '../../src/api/keys.js';
 import { livePid } from '../../src/lab/processes.js';
 import type { Pod } from '../../src/api/types.js';
 
@@ -45,7 +47,8 @@ spec: { podSelector: { matchLabels: { app: web } }, ingress: [{ from: [{ podSele
 `;
 
 function kubectl(...args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 20_000 });
+  // kubectl delete waits for the kubelet to remove a pod: generous under the shared machine's load.
+  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 const ok = (...args: string[]): string => {
@@ -145,6 +148,106 @@ test('a watch from a resourceVersion etcd has compacted: an ERROR event with a 4
   assert.equal(events.length, 1, out);
   assert.deepEqual([events[0].type, events[0].object.kind, events[0].object.code, events[0].object.reason], ['ERROR', 'Status', 410, 'Expired']);
   assert.match(events[0].object.message, /^too old resource version: 1 \(\d+\)$/);
+});
+
+/** Writes `text` to a file in the scope's directory; returns its path. */
+const manifest = (name: string, text: string): string => {
+  const file = join(scope.dir, name);
+  writeFileSync(file, text);
+  return file;
+};
+
+const APP = (label: string) => `apiVersion: v1
+kind: Pod
+metadata: { name: kc-app, namespace: demo, labels: { app: kc, rev: "${label}" } }
+spec: { containers: [{ name: c, command: [sleep, infinity] }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: kc-app, namespace: demo }
+spec: { selector: { app: kc }, ports: [{ port: 80, targetPort: 8080 }] }
+`;
+
+test('kubectl apply -f: created, then configured by a change, unchanged otherwise; delete -f removes them', async () => {
+  const file = manifest('app.yaml', APP('1'));
+  assert.equal(ok('apply', '-f', file).trim(), 'pod/kc-app created\nservice/kc-app created');
+  // The Service got its ClusterIP as `flatnet apply` allocates it.
+  assert.match(ok('get', 'service', 'kc-app', '-n', 'demo', '-o', 'jsonpath={.spec.clusterIP}'), /^\d+\.\d+\.\d+\.\d+$/);
+  writeFileSync(file, APP('2'));
+  assert.equal(ok('apply', '-f', file).trim(), 'pod/kc-app configured\nservice/kc-app unchanged');
+  assert.equal(ok('get', 'pod', 'kc-app', '-n', 'demo', '-o', 'jsonpath={.metadata.labels.rev}'), '2');
+  await until('the pod running', () => ok('get', 'pod', 'kc-app', '-n', 'demo', '-o', 'jsonpath={.status.phase}') === 'Running', 30_000, 200);
+  // kubectl waits for the pod to be gone: the lab's kubelet stops it and removes the object.
+  assert.equal(ok('delete', '-f', file).trim(), 'pod "kc-app" deleted\nservice "kc-app" deleted');
+  assert.equal(kubectl('get', 'pod', 'kc-app', '-n', 'demo').stderr.trim(), 'Error from server (NotFound): pods "kc-app" not found');
+});
+
+test('kubectl label pod: the label is stored and -o jsonpath shows it', () => {
+  const pod = ok('get', 'pods', '-n', 'demo', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}');
+  assert.equal(ok('label', 'pod', pod, '-n', 'demo', 'kc=yes').trim(), `pod/${pod} labeled`);
+  assert.equal(ok('get', 'pod', pod, '-n', 'demo', '-o', 'jsonpath={.metadata.labels.kc}'), 'yes');
+  assert.equal(ok('label', 'pod', pod, '-n', 'demo', 'kc-').trim(), `pod/${pod} unlabeled`);
+});
+
+test('a manifest flatnet apply refuses: kubectl shows the field and the value, and exits 1', () => {
+  const file = manifest('bad.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: { name: kc-bad, namespace: demo }\nspec: { containers: [{ name: c, ports: [{ containerPort: 70000 }] }] }\n');
+  const r = kubectl('apply', '-f', file);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim(), 'The Pod "kc-bad" is invalid: spec.containers[0].ports[0].containerPort: 70000 is not a port (1-65535)');
+  assert.equal(kubectl('get', 'pod', 'kc-bad', '-n', 'demo').status, 1, 'nothing was stored');
+});
+
+test('kubectl delete pod with a grace period: the pod gets deletionTimestamp and stays until it stops', async () => {
+  // A container that ignores SIGTERM, so the pod stays terminating for the whole grace period.
+  const file = manifest('stubborn.yaml', `apiVersion: v1
+kind: Pod
+metadata: { name: kc-stubborn, namespace: demo }
+spec: { containers: [{ name: c, command: [sh, -c, 'trap "" TERM; exec sleep infinity'] }] }
+`);
+  ok('apply', '-f', file);
+  await until('the pod running', () => ok('get', 'pod', 'kc-stubborn', '-n', 'demo', '-o', 'jsonpath={.status.phase}') === 'Running', 30_000, 200);
+  assert.equal(ok('delete', 'pod', 'kc-stubborn', '-n', 'demo', '--grace-period=120', '--wait=false').trim(), 'pod "kc-stubborn" deleted');
+  const store = t.lab.store();
+  try {
+    const kv = await store.get(objectKey('Pod', 'kc-stubborn', 'demo'));
+    const pod = JSON.parse(kv!.value) as Pod;
+    assert.equal(pod.metadata.deletionGracePeriodSeconds, 120);
+    assert.ok(pod.metadata.deletionTimestamp);
+  } finally { await store.close(); }
+  assert.match(ok('get', 'pod', 'kc-stubborn', '-n', 'demo', '-o', 'jsonpath={.metadata.deletionTimestamp}'), /^\d{4}-/);
+  // --grace-period=0 --force removes it at once; the kubelet then stops what is left.
+  assert.match(kubectl('delete', 'pod', 'kc-stubborn', '-n', 'demo', '--grace-period=0', '--force').stdout, /pod "kc-stubborn" force deleted/);
+  assert.equal(kubectl('get', 'pod', 'kc-stubborn', '-n', 'demo').status, 1);
+});
+
+test('kubectl apply -f deploy/flatnet.yaml: every kind stored (RBAC, ServiceAccount, ConfigMap, DaemonSet) and readable as YAML', () => {
+  const deploy = fileURLToPath(new URL('../../../deploy/flatnet.yaml', import.meta.url));
+  const first = kubectl('apply', '-f', deploy);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(first.stderr, '', 'no warnings');
+  assert.match(first.stdout, /clusterrole\.rbac\.authorization\.k8s\.io\/flatnet created/);
+  assert.match(ok('apply', '-f', deploy), /daemonset\.apps\/flatnet unchanged/);
+  const role = parseYaml(ok('get', 'clusterrole', 'flatnet', '-o', 'yaml')) as { kind: string; metadata: { resourceVersion: string }; rules: Array<{ resources: string[]; verbs: string[] }> };
+  assert.equal(role.kind, 'ClusterRole');
+  assert.match(role.metadata.resourceVersion, /^\d+$/);
+  assert.ok(role.rules.some((r) => r.resources.includes('nodes/status') && r.verbs.includes('patch')));
+  const kinds: Array<[string, string]> = [['serviceaccount', 'ServiceAccount'], ['configmap', 'ConfigMap'], ['daemonset', 'DaemonSet'], ['clusterrolebinding', 'ClusterRoleBinding']];
+  for (const [resource, kind] of kinds) {
+    const list = parseYaml(ok('get', resource, '-A', '-o', 'yaml')) as { items: Array<{ kind: string; metadata: { name: string } }> };
+    assert.ok(list.items.some((i) => i.kind === kind && i.metadata.name.startsWith('flatnet')), resource);
+  }
+  // The namespace takes its contents with it at once (as `flatnet delete ns` does): what follows it is already gone.
+  ok('delete', '-f', deploy, '--ignore-not-found');
+  assert.equal(kubectl('get', 'clusterrole', 'flatnet').status, 1);
+  assert.equal(kubectl('get', 'serviceaccount', 'flatnet', '-n', 'flatnet-system').status, 1);
+});
+
+test('kubectl scale deployment: the lab runs the new number of pods', async () => {
+  assert.equal(ok('scale', 'deployment', 'web', '-n', 'demo', '--replicas=3').trim(), 'deployment.apps/web scaled');
+  const running = () => ok('get', 'pods', '-n', 'demo', '-l', 'app=web', '-o', 'jsonpath={.items[*].status.phase}').split(' ').filter((p) => p === 'Running').length;
+  await until('3 web pods running', () => running() === 3, 60_000, 200);
+  ok('scale', 'deployment', 'web', '-n', 'demo', '--replicas=2');
+  await until('2 web pods', () => ok('get', 'pods', '-n', 'demo', '-l', 'app=web', '-o', 'name').trim().split('\n').length === 2, 60_000, 200);
 });
 
 test('the supervisor restarts a killed API server on the same port: the kubeconfig stays good', async () => {

@@ -65,7 +65,7 @@ test('discovery: /version, /api, /apis and a group version', async () => {
   assert.equal((await get('/version')).body.major, '1');
   assert.deepEqual((await get('/api')).body.versions, ['v1']);
   const groups = (await get('/apis')).body.groups.map((g: any) => g.preferredVersion.groupVersion);
-  assert.deepEqual(groups.sort(), ['apps/v1', 'discovery.k8s.io/v1', 'networking.k8s.io/v1']);
+  assert.deepEqual(groups.sort(), ['apps/v1', 'authorization.k8s.io/v1', 'discovery.k8s.io/v1', 'networking.k8s.io/v1', 'rbac.authorization.k8s.io/v1']);
   assert.equal((await get('/apis/networking.k8s.io/v1')).body.resources[0].name, 'networkpolicies');
   assert.equal((await get('/apis/nothing.example/v1')).status, 404);
 });
@@ -151,9 +151,9 @@ test('watch from a compacted resourceVersion: an ERROR event with a 410 Expired 
   await until('the stream to end', () => w.ended(), 5000, 10);
 });
 
-test('writes are refused with a Status: this API is read-only for now', async () => {
+test('a write to what is not an object (discovery) is refused with 405 MethodNotAllowed', async () => {
   const status = await new Promise<number>((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path: '/api/v1/namespaces/default/pods', method: 'POST' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); })
+    request({ host: '127.0.0.1', port, path: '/api/v1', method: 'POST' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); })
       .on('error', reject).end('{}');
   });
   assert.equal(status, 405);

@@ -33,9 +33,11 @@ test('routes: discovery, cluster-scoped, namespaced and all-namespaces paths; un
 
 test('discovery lists each served resource with its verbs, scope and short names', () => {
   const core = apiResourceList('', 'v1')!;
-  assert.deepEqual(core.resources.map((r) => r.name).sort(), ['namespaces', 'nodes', 'pods', 'services']);
+  assert.deepEqual(core.resources.map((r) => r.name).filter((n) => !n.includes('/')).sort(),
+    ['configmaps', 'namespaces', 'nodes', 'pods', 'secrets', 'serviceaccounts', 'services']);
+  assert.ok(core.resources.some((r) => r.name === 'nodes/status'));
   const p = core.resources.find((r) => r.name === 'pods')!;
-  assert.deepEqual([p.namespaced, p.kind, p.shortNames, p.verbs], [true, 'Pod', ['po'], ['get', 'list', 'watch']]);
+  assert.deepEqual([p.namespaced, p.kind, p.shortNames, p.verbs], [true, 'Pod', ['po'], ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']]);
   assert.equal(apiResourceList('discovery.k8s.io', 'v1')!.resources[0].kind, 'EndpointSlice');
   assert.equal(apiResourceList('apps', 'v2'), undefined);
 });
