@@ -35,7 +35,8 @@ export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9470';
 
 /** Something started after the agent and stopped before it (the lab kubelet). */
 export interface Companion { stop(): Promise<void> }
-export type StartCompanion = (c: { agent: Agent; store: Store; log: (m: string) => void }) => Promise<Companion>;
+/** `store`: the agent's etcd store, when its datastore is etcd. */
+export type StartCompanion = (c: { agent: Agent; store?: Store; log: (m: string) => void }) => Promise<Companion>;
 
 /** The datastore the options name, and what closes its connection. */
 async function openDatastore(o: AgentCommandOptions): Promise<{ datastore: AgentDatastore; store?: Store; close(): Promise<void> }> {
@@ -56,7 +57,6 @@ export async function runAgentCommand(o: AgentCommandOptions, companion?: StartC
   const log = (m: string) => console.log(`${new Date().toISOString()} agent[${o.node}] ${m}`);
   for (const d of ['net.d', 'ipam', 'bin', 'cache', 'pods']) mkdirSync(join(o.nodeDir, d), { recursive: true });
   const { datastore, store, close } = await openDatastore(o);
-  if (companion && !store) throw new Error('a companion (the lab kubelet) needs the etcd datastore');
   // Up before the agent: a probe must tell "starting" (alive, not ready) from "dead".
   let agent: Agent | undefined;
   const listen = o.healthListen ?? DEFAULT_HEALTH_LISTEN;
@@ -69,7 +69,7 @@ export async function runAgentCommand(o: AgentCommandOptions, companion?: StartC
     datastore, nodeName: o.node, confDir: join(o.nodeDir, 'net.d'), ipamDir: join(o.nodeDir, 'ipam'),
     iface: o.iface, nodeIP: o.nodeIP, features: o.features, log,
   });
-  const beside = store ? await companion?.({ agent, store, log }) : undefined;
+  const beside = await companion?.({ agent, store, log });
   log('ready');
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());

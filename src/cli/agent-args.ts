@@ -17,8 +17,8 @@ export async function agentCommandOptions(values: Values, env: NodeJS.ProcessEnv
   if (datastore === 'kubernetes' && !values.config) throw new UsageError('agent --datastore kubernetes needs --config FILE (the network config, net-conf.json)');
   const runtime = values['pod-runtime'] ?? 'none';
   if (runtime !== 'lab' && runtime !== 'none') throw new UsageError(`--pod-runtime "${runtime}": expected lab or none`);
-  // The lab kubelet reads and writes flatnet's etcd schema: it runs beside an etcd-mode agent only.
-  if (runtime === 'lab' && datastore !== 'etcd') throw new UsageError('--pod-runtime lab needs --datastore etcd');
+  // The lab kubelet reads and writes flatnet's etcd schema: beside a kubernetes-mode agent it still needs it.
+  if (runtime === 'lab' && datastore === 'kubernetes' && (!values.etcd || !values['api-relay'])) throw new UsageError('--pod-runtime lab with --datastore kubernetes needs --etcd (the lab kubelet\'s store) and --api-relay SOCKET');
   const { parseDisabledFeatures } = await import('../agent/features/index.js');
   let features;
   try { features = parseDisabledFeatures(values.disable); } catch (err) { throw new UsageError(`--disable: ${(err as Error).message}`); }
@@ -31,7 +31,7 @@ export async function agentCommandOptions(values: Values, env: NodeJS.ProcessEnv
   const options: AgentCommandOptions = {
     datastore, node, nodeDir: values['node-dir'], iface: values.iface, nodeIP: values['node-ip'],
     heartbeatTtlSeconds: ttl ? Number(ttl) : undefined, features, healthListen,
-    ...(datastore === 'etcd' ? { etcd: values.etcd } : { kubeconfig: values.kubeconfig, config: values.config }),
+    ...(datastore === 'etcd' ? { etcd: values.etcd } : { kubeconfig: values.kubeconfig, config: values.config, ...(runtime === 'lab' ? { etcd: values.etcd } : {}) }),
   };
   return { runtime, options };
 }

@@ -33,6 +33,10 @@ export function loadCluster(v: Values): LabCluster {
     if (!['host-gw', 'vxlan', 'auto'].includes(v.backend)) throw new UsageError(`--backend "${v.backend}": expected host-gw, vxlan or auto`);
     cluster.backend = v.backend as LabCluster['backend'];
   }
+  if (v.datastore) {
+    if (!['etcd', 'kubernetes'].includes(v.datastore)) throw new UsageError(`--datastore "${v.datastore}": expected etcd or kubernetes`);
+    cluster.datastore = v.datastore as LabCluster['datastore'];
+  }
   return cluster;
 }
 

@@ -29,7 +29,15 @@ async function main(argv: string[]): Promise<number> {
   // Loaded on demand: the etcd client costs ~250 ms to load, and serve/probe start in every pod.
   const { labCommand, manifestCommand, getCommand, checkCommand, demoCommand } = await import('./cluster-commands.js');
   switch (cmd) {
-    case 'lab': return labCommand(rest, values);
+    case 'lab': {
+      // The lab's unit joining node namespaces to its API server (lab/api-relay.ts); lab up starts it.
+      if (rest[0] === 'api-relay') {
+        if (!values['api-relay'] || !values['port-file']) throw new UsageError('lab api-relay needs --api-relay SOCKET and --port-file FILE');
+        await (await import('../lab/api-relay.js')).runApiRelayCommand(values['api-relay'], values['port-file']);
+        return 0;
+      }
+      return labCommand(rest, values);
+    }
     case 'apply': return manifestCommand('apply', values);
     case 'delete': return manifestCommand('delete', values);
     case 'get': return getCommand(rest, values);
@@ -43,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
         // The lab composes the agent and its kubelet (lab/node-daemon.ts); the agent knows nothing of the lab.
         const { runNodeDaemon } = await import('../lab/node-daemon.js');
         const { labSupervisor } = await import('../lab/supervisor.js');
-        await runNodeDaemon({ ...agentOptions, netnsPrefix: values['netns-prefix'], supervisor: labSupervisor() });
+        await runNodeDaemon({ ...agentOptions, netnsPrefix: values['netns-prefix'], apiRelay: values['api-relay'], supervisor: labSupervisor() });
       } else {
         const { runAgentCommand } = await import('../agent/main.js');
         await runAgentCommand(agentOptions);

@@ -33,6 +33,8 @@ export const OPTIONS = {
   kubeconfig: { type: 'string' },
   datastore: { type: 'string' },
   config: { type: 'string' },
+  'api-relay': { type: 'string' },
+  'port-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -27,6 +27,8 @@ export interface LabCluster {
   serviceCIDR?: string;
   /** Pods per node, as the kubelet's maxPods (110 when absent); never more than a node's pod CIDR holds. */
   maxPods?: number;
+  /** What the agents read: the lab's etcd (default) or its Kubernetes API, as in a real cluster. */
+  datastore?: 'etcd' | 'kubernetes';
 }
 
 /** The most pods per node a cluster file may ask for: the lab runs every pod as processes on one machine. */
@@ -103,6 +105,7 @@ const overlaps = (a: [ipaddr.IPv4, number], b: [ipaddr.IPv4, number]) => a[0].ma
 export function validateCluster(c: LabCluster, file: string): LabCluster {
   const fail = (m: string): never => { throw new ClusterFileError(`${file}: ${m}`); };
   if (!['host-gw', 'vxlan', 'auto'].includes(c.backend)) fail(`backend: "${c.backend}" is not one of host-gw, vxlan, auto`);
+  if (c.datastore !== undefined && !['etcd', 'kubernetes'].includes(c.datastore)) fail(`datastore: "${c.datastore}" is not one of etcd, kubernetes`);
   if (typeof c.clusterCIDR !== 'string') fail(`clusterCIDR: ${JSON.stringify(c.clusterCIDR)} is not a CIDR`);
   const [first, v6, ...rest] = clusterCIDRsOf(c);
   if (rest.length) fail(`clusterCIDR: "${c.clusterCIDR}" names ${rest.length + 2} CIDRs; at most one IPv4 and one IPv6`);
@@ -172,7 +175,7 @@ export function parseClusterFile(text: string, file: string): LabCluster {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ClusterFileError(`${file}: expected a LabCluster object`);
   const d = doc as Record<string, unknown>;
   if (d.kind !== undefined && d.kind !== 'LabCluster') throw new ClusterFileError(`${file}: kind: "${String(d.kind)}" is not LabCluster`);
-  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'serviceCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu', 'maxPods']);
+  const known = new Set(['apiVersion', 'kind', 'backend', 'clusterCIDR', 'serviceCIDR', 'nodeCIDRMaskSize', 'segments', 'nodes', 'external', 'mtu', 'maxPods', 'datastore']);
   for (const k of Object.keys(d)) if (!known.has(k)) throw new ClusterFileError(`${file}: ${k}: unknown field`);
   const base = defaultCluster();
   const merged = { ...base, ...d, apiVersion: base.apiVersion, kind: base.kind } as LabCluster;

@@ -80,6 +80,7 @@ export class ClusterLab {
       await this.startEtcd();
       await this.writeClusterConfig(cluster);
       await this.startApiServer();
+      if (cluster.datastore === 'kubernetes') await this.startApiRelay(cluster);
       await this.runUnit({ name: 'controller', argv: [...flatnetArgv(), 'controller', '--etcd', this.etcdEndpoint, '--identity', `${this.name}-controller`],
         logFile: this.logFile('controller'), pidFile: this.pidFile('controller') });
       for (const n of cluster.nodes) await this.startAgent(n.name);
@@ -137,16 +138,24 @@ export class ClusterLab {
     }
   }
 
+  get apiRelaySocket(): string { return join(this.apiServerDir, 'relay.sock'); }
+  get netConfPath(): string { return join(this.dir, 'net-conf.json'); }
+
+  /** kubernetes mode: the network config as a file (a real cluster's ConfigMap), and the API's way into node namespaces. */
+  private async startApiRelay(cluster: LabCluster): Promise<void> {
+    writeFileSync(this.netConfPath, JSON.stringify(clusterConfigOf(cluster), null, 2) + '\n');
+    await this.runUnit({
+      name: 'api-relay',
+      argv: [...flatnetArgv(), 'lab', 'api-relay', '--api-relay', this.apiRelaySocket, '--port-file', join(this.apiServerDir, 'port')],
+      logFile: this.logFile('api-relay'), pidFile: this.pidFile('api-relay'), staleSockets: [this.apiRelaySocket],
+    });
+    for (const deadline = Date.now() + 15_000; !existsSync(this.apiRelaySocket); await sleep(50)) {
+      if (Date.now() > deadline) throw new Error(`the API relay made no socket within 15 s; see ${this.logFile('api-relay')}`);
+    }
+  }
+
   private async writeClusterConfig(cluster: LabCluster): Promise<void> {
-    const config: ClusterConfig = {
-      clusterCIDRs: clusterCIDRsOf(cluster),
-      nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize, ipv6: NODE_CIDR_MASK_IPV6 },
-      backend: cluster.backend,
-      vxlan: { vni: 1, port: 8472 },
-      serviceCIDR: cluster.serviceCIDR ?? LAB_SERVICE_CIDR,
-      nodePortRange: DEFAULT_CLUSTER_CONFIG.nodePortRange,
-      ...(cluster.maxPods !== undefined ? { maxPods: cluster.maxPods } : {}),
-    };
+    const config = clusterConfigOf(cluster);
     const store = this.store();
     try {
       await store.put(CLUSTER_CONFIG_KEY, JSON.stringify(config));
@@ -173,7 +182,9 @@ export class ClusterLab {
     await this.runUnit({
       name: `agent-${node}`,
       argv: [...flatnetArgv(), 'agent', '--etcd', this.etcdEndpoint, '--node', node, '--node-dir', dir, '--iface', 'eth0',
-        '--pod-runtime', 'lab', '--netns-prefix', this.name, '--heartbeat-ttl', '4'],
+        '--pod-runtime', 'lab', '--netns-prefix', this.name, '--heartbeat-ttl', '4',
+        ...(this.cluster().datastore === 'kubernetes'
+          ? ['--datastore', 'kubernetes', '--kubeconfig', this.kubeconfigPath, '--config', this.netConfPath, '--api-relay', this.apiRelaySocket] : [])],
       netns, logFile: this.logFile(`agent-${node}`), pidFile: this.pidFile(`agent-${node}`),
     });
   }
@@ -308,4 +319,17 @@ function killNetnsProcesses(netns: string): void {
   for (const pid of out.split('\n').filter(Boolean).map(Number)) {
     if (pid !== process.pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   }
+}
+
+/** The cluster config every agent reads: from the store (etcd mode) or net-conf.json (kubernetes mode). */
+function clusterConfigOf(cluster: LabCluster): ClusterConfig {
+  return {
+    clusterCIDRs: clusterCIDRsOf(cluster),
+    nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize, ipv6: NODE_CIDR_MASK_IPV6 },
+    backend: cluster.backend,
+    vxlan: { vni: 1, port: 8472 },
+    serviceCIDR: cluster.serviceCIDR ?? LAB_SERVICE_CIDR,
+    nodePortRange: DEFAULT_CLUSTER_CONFIG.nodePortRange,
+    ...(cluster.maxPods !== undefined ? { maxPods: cluster.maxPods } : {}),
+  };
 }

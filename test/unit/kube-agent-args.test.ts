@@ -58,7 +58,7 @@ test('each datastore names the flags it needs; the lab kubelet needs etcd', asyn
   await fails(['--node=n', '--node-dir=/d'], /--datastore etcd needs --etcd/);
   await fails(['--datastore=kubernetes', '--node=n', '--node-dir=/d'], /needs --config FILE/);
   await fails(['--datastore=consul', '--node=n', '--node-dir=/d'], /--datastore "consul": expected etcd or kubernetes/);
-  await fails(['--datastore=kubernetes', '--config=/c', '--node=n', '--node-dir=/d', '--pod-runtime=lab'], /--pod-runtime lab needs --datastore etcd/);
+  await fails(['--datastore=kubernetes', '--config=/c', '--node=n', '--node-dir=/d', '--pod-runtime=lab'], /--pod-runtime lab with --datastore kubernetes needs --etcd/);
   const { values } = parse(['agent', '--etcd=http://e', '--node=n', '--node-dir=/d']);
   assert.deepEqual((await agentCommandOptions(values, {})).options.etcd, 'http://e');
 });
