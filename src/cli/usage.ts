@@ -3,7 +3,8 @@ export class UsageError extends Error {}
 export const USAGE = `usage: flatnet [--lab NAME] COMMAND
 
 cluster lab (namespaces on this machine):
-  lab up [-f cluster.yaml] [--backend host-gw|vxlan|auto]   build the node network, start etcd, controller, agents
+  lab up [-f cluster.yaml] [--backend host-gw|vxlan|auto] [--datastore etcd|kubernetes]   build the node network,
+                                      start etcd, controller, agents (kubernetes: agents read the lab's API)
   lab down                            stop every process and remove every namespace and file of the lab
   lab status                          what is up: namespaces, processes, nodes, the API's kubeconfig
   lab kubeconfig                      the path of the kubeconfig for the lab's Kubernetes API (KUBECONFIG=$(...) kubectl get pods -A)
