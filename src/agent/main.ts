@@ -39,7 +39,7 @@ export interface Companion { stop(): Promise<void> }
 export type StartCompanion = (c: { agent: Agent; store?: Store; log: (m: string) => void }) => Promise<Companion>;
 
 /** The datastore the options name, and what closes its connection. */
-async function openDatastore(o: AgentCommandOptions): Promise<{ datastore: AgentDatastore; store?: Store; close(): Promise<void> }> {
+async function openDatastore(o: AgentCommandOptions, log: (m: string) => void): Promise<{ datastore: AgentDatastore; store?: Store; close(): Promise<void> }> {
   if ((o.datastore ?? 'etcd') === 'etcd') {
     if (!o.etcd) throw new Error('the etcd datastore needs --etcd');
     const store = new EtcdStore({ endpoints: o.etcd });
@@ -50,13 +50,13 @@ async function openDatastore(o: AgentCommandOptions): Promise<{ datastore: Agent
   const config = readConfigFile(o.config);
   const { connectKube } = await import('../kube/connect.js');
   const { kubeDatastore } = await import('../kube/agent-datastore.js');
-  return { datastore: kubeDatastore(connectKube(o.kubeconfig), config), close: async () => {} };
+  return { datastore: kubeDatastore(connectKube(o.kubeconfig), config, { log }), close: async () => {} };
 }
 
 export async function runAgentCommand(o: AgentCommandOptions, companion?: StartCompanion): Promise<void> {
   const log = (m: string) => console.log(`${new Date().toISOString()} agent[${o.node}] ${m}`);
   for (const d of ['net.d', 'ipam', 'bin', 'cache', 'pods']) mkdirSync(join(o.nodeDir, d), { recursive: true });
-  const { datastore, store, close } = await openDatastore(o);
+  const { datastore, store, close } = await openDatastore(o, log);
   // Up before the agent: a probe must tell "starting" (alive, not ready) from "dead".
   let agent: Agent | undefined;
   const listen = o.healthListen ?? DEFAULT_HEALTH_LISTEN;

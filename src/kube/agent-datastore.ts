@@ -20,8 +20,8 @@ export function networkAvailablePatch(now: Date): object {
   };
 }
 
-export function kubeDatastore(kc: KubeConfig, config: ClusterConfig, opts: { retryMs?: number } = {}): AgentDatastore {
-  const view = new KubeView(kc);
+export function kubeDatastore(kc: KubeConfig, config: ClusterConfig, opts: { retryMs?: number; log?: (m: string) => void } = {}): AgentDatastore {
+  const view = new KubeView(kc, { log: opts.log });
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
   return {
