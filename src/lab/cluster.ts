@@ -297,7 +297,7 @@ export class ClusterLab {
 /** Marks a directory as a lab's: written first by `up`, so even a half-made lab is recognised by `down`. */
 const LAB_MARKER = '.flatnet-lab';
 /** Everything a lab makes in its directory; `down` removes these and nothing else. */
-const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'apiserver', 'kubeconfig', 'kubeconfig.tmp', 'log', 'cluster.json', LAB_MARKER];
+const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'apiserver', 'kubeconfig', 'kubeconfig.tmp', 'log', 'cluster.json', 'net-conf.json', LAB_MARKER];
 
 const notALab = (dir: string): string =>
   `${dir} is not a flatnet lab's directory (it has no ${LAB_MARKER} or cluster.json); refusing to touch it: check --state-dir and --lab`;
