@@ -1,18 +1,19 @@
 // flatnet agent: one per node, in the node's network namespace (a lab node) or the root one (a host);
-// the same code either way. This file only wires: the cluster config, the Node's registration and
-// heartbeat, the shared cluster view, then the features (features/), each deciding in its own file.
+// the same code either way. This file only wires: the cluster config, the Node's registration, the
+// shared cluster view (all three from the datastore: etcd or the Kubernetes API), then the features
+// (features/), each deciding in its own file.
 import { Netns } from '../kernel/netns.js';
 import type { ClusterConfig } from '../api/types.js';
-import type { Store } from '../store/store.js';
 import { startCniServer } from '../cni/server.js';
 import { findUnderlay, type Underlay } from './underlay.js';
-import { registerNode, startHeartbeat } from './registration.js';
-import { ClusterView, type AgentView } from './cluster-view.js';
-import { preparePodNetwork, readClusterConfig, waitForPodCIDRs, writeNodeConfList } from './node-setup.js';
+import type { AgentView } from './cluster-view.js';
+import type { AgentDatastore } from './datastore.js';
+import { preparePodNetwork, waitForPodCIDRs, writeNodeConfList } from './node-setup.js';
 import { buildFeatures, cniHooksOf, type Feature, type FeatureSwitches, type NodeContext } from './features/index.js';
 
 export interface AgentOptions {
-  store: Store;
+  /** The cluster's config, the Node and the view: etcd or the Kubernetes API (datastore.ts). */
+  datastore: AgentDatastore;
   nodeName: string;
   /** Where the node keeps CNI state: net.d/ (conflist), ipam/ (reservations). */
   confDir: string;
@@ -20,7 +21,6 @@ export interface AgentOptions {
   /** The node interface, or the node IP to find it by; else the default route's interface. */
   iface?: string;
   nodeIP?: string;
-  heartbeatTtlSeconds?: number;
   resyncMs?: number;
   /** Optional features, each on unless set to false; a feature turned off removes its table at start. */
   features?: FeatureSwitches;
@@ -44,16 +44,15 @@ export interface Agent {
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const log = opts.log ?? ((m: string) => console.log(m));
   const ns = Netns.current();
-  const { store, nodeName } = opts;
-  // 1. Who we are: the cluster's settings, our interface, our Node and its heartbeat.
-  const config = await readClusterConfig(store, log);
+  const { datastore, nodeName } = opts;
+  // 1. Who we are: the cluster's settings, our interface, our Node (and, with etcd, its heartbeat).
+  const config = await datastore.clusterConfig(log);
   const underlay = await findUnderlay(ns, { ifname: opts.iface, nodeIP: opts.nodeIP });
   log(`node ${nodeName}: ${underlay.ifname} ${underlay.cidr}${underlay.cidr6 ? ` ${underlay.cidr6}` : ''} mtu ${underlay.mtu}, backend ${config.backend}`);
-  await registerNode(store, nodeName, underlay.nodeIP, underlay.nodeIPv6);
-  const heartbeat = startHeartbeat(store, nodeName, opts.heartbeatTtlSeconds ?? 10, log);
+  await datastore.register(nodeName, underlay, log);
 
   // 2. The cluster as the features see it, whole before any of them syncs; then our pod CIDR.
-  const view = new ClusterView(store);
+  const view = datastore.view;
   await view.start();
   const podCIDRs = await waitForPodCIDRs(view.nodes, nodeName, log);
   const net = await preparePodNetwork(ns, podCIDRs, underlay, config);
@@ -66,6 +65,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       (err: unknown) => log(`${f.name}: turned off, cleanup failed: ${(err as Error).message}`));
   }
   await Promise.all(enabled.map((f) => f.start()));
+  const routes = enabled.find((f) => f.name === 'routes');
+  // Once the routes' first sync is done the cluster may schedule pods here (NetworkUnavailable=False).
+  const marked = (routes ? routes.idle() : Promise.resolve()).then(() => datastore.markNetworkAvailable(nodeName, log));
 
   // 4. Warm CNI answers for this netns (without the server the flatnet-cni shim runs a Node process per
   // call), then the CNI config that lets a runtime start pods.
@@ -74,7 +76,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   });
   writeNodeConfList({ confDir: opts.confDir, ipamDir: opts.ipamDir, podCIDRs, net, nodeName, log });
 
-  const routes = enabled.find((f) => f.name === 'routes');
   return {
     underlay, podCIDRs, config, view, features: enabled,
     routeSyncs: () => routes?.syncs() ?? 0,
@@ -83,8 +84,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       // The server first: a request in flight may still call a feature's hook.
       await cniServer?.close();
       await Promise.all(enabled.map((f) => f.stop()));
-      await heartbeat.stop();
-      await view.stop();
+      await datastore.close();
+      await marked;
     },
   };
 }

@@ -6,11 +6,19 @@ import { mkdirSync } from 'node:fs';
 import { EtcdStore } from '../store/etcd.js';
 import type { Store } from '../store/store.js';
 import { startAgent, type Agent } from './agent.js';
+import { etcdDatastore, readConfigFile, type AgentDatastore } from './datastore.js';
 import { startHealthServer, type Readiness } from './health.js';
 import type { FeatureSwitches } from './features/index.js';
 
 export interface AgentCommandOptions {
-  etcd: string;
+  /** flatnet's own etcd (the lab; the default), or a cluster's Kubernetes API. */
+  datastore?: 'etcd' | 'kubernetes';
+  /** etcd: its endpoint (required). */
+  etcd?: string;
+  /** kubernetes: a kubeconfig file, else the in-cluster ServiceAccount. */
+  kubeconfig?: string;
+  /** kubernetes: the network config file (the ConfigMap's net-conf.json; required). */
+  config?: string;
   node: string;
   /** Per-node directory: net.d/, ipam/, bin/, cache/, pods/. */
   nodeDir: string;
@@ -27,12 +35,28 @@ export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9470';
 
 /** Something started after the agent and stopped before it (the lab kubelet). */
 export interface Companion { stop(): Promise<void> }
-export type StartCompanion = (c: { agent: Agent; store: Store; log: (m: string) => void }) => Promise<Companion>;
+/** `store`: the agent's etcd store, when its datastore is etcd. */
+export type StartCompanion = (c: { agent: Agent; store?: Store; log: (m: string) => void }) => Promise<Companion>;
+
+/** The datastore the options name, and what closes its connection. */
+async function openDatastore(o: AgentCommandOptions, log: (m: string) => void): Promise<{ datastore: AgentDatastore; store?: Store; close(): Promise<void> }> {
+  if ((o.datastore ?? 'etcd') === 'etcd') {
+    if (!o.etcd) throw new Error('the etcd datastore needs --etcd');
+    const store = new EtcdStore({ endpoints: o.etcd });
+    return { datastore: etcdDatastore(store, o.heartbeatTtlSeconds), store, close: () => store.close() };
+  }
+  // Loaded only in this mode: the lab's agents never load the Kubernetes client.
+  if (!o.config) throw new Error('the kubernetes datastore needs --config (the network config file)');
+  const config = readConfigFile(o.config);
+  const { connectKube } = await import('../kube/connect.js');
+  const { kubeDatastore } = await import('../kube/agent-datastore.js');
+  return { datastore: kubeDatastore(connectKube(o.kubeconfig), config, { log }), close: async () => {} };
+}
 
 export async function runAgentCommand(o: AgentCommandOptions, companion?: StartCompanion): Promise<void> {
   const log = (m: string) => console.log(`${new Date().toISOString()} agent[${o.node}] ${m}`);
   for (const d of ['net.d', 'ipam', 'bin', 'cache', 'pods']) mkdirSync(join(o.nodeDir, d), { recursive: true });
-  const store = new EtcdStore({ endpoints: o.etcd });
+  const { datastore, store, close } = await openDatastore(o, log);
   // Up before the agent: a probe must tell "starting" (alive, not ready) from "dead".
   let agent: Agent | undefined;
   const listen = o.healthListen ?? DEFAULT_HEALTH_LISTEN;
@@ -42,8 +66,8 @@ export async function runAgentCommand(o: AgentCommandOptions, companion?: StartC
   });
   if (health) log(`health: /healthz and /readyz on ${health.address}`);
   agent = await startAgent({
-    store, nodeName: o.node, confDir: join(o.nodeDir, 'net.d'), ipamDir: join(o.nodeDir, 'ipam'),
-    iface: o.iface, nodeIP: o.nodeIP, heartbeatTtlSeconds: o.heartbeatTtlSeconds, features: o.features, log,
+    datastore, nodeName: o.node, confDir: join(o.nodeDir, 'net.d'), ipamDir: join(o.nodeDir, 'ipam'),
+    iface: o.iface, nodeIP: o.nodeIP, features: o.features, log,
   });
   const beside = await companion?.({ agent, store, log });
   log('ready');
@@ -54,7 +78,7 @@ export async function runAgentCommand(o: AgentCommandOptions, companion?: StartC
   await beside?.stop();
   await agent.stop();
   await health?.close();
-  await store.close();
+  await close();
 }
 
 /** Ready once started and every feature has synced once; the detail names those that have not. */

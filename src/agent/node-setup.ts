@@ -46,7 +46,8 @@ export interface PodNetwork { mode: 'routed' | 'bridge'; mtu: number }
 
 /** Forwarding and (in bridge mode) the bridge: what routes and the CNI plugin expect to find. */
 export async function preparePodNetwork(ns: Netns, podCIDRs: string[], underlay: Underlay, config: ClusterConfig): Promise<PodNetwork> {
-  const mtu = podMTU(underlay.mtu, config.backend);
+  // A configured MTU wins (the ConfigMap's mtu); 0 or none follows the node's interface.
+  const mtu = config.mtu ? config.mtu : podMTU(underlay.mtu, config.backend);
   const mode = podModeFor(podCIDRs);
   ensureForwarding(podCIDRs.some((c) => c.includes(':')));
   if (mode === 'bridge') await ensureBridge(ns, BRIDGE, podCIDRs, mtu);

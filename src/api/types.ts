@@ -231,6 +231,8 @@ export interface ClusterConfig {
   nodePortRange: { min: number; max: number };
   /** Pods per node, as every kubelet's maxPods (DEFAULT_MAX_PODS when absent). */
   maxPods?: number;
+  /** The pods' MTU; 0 or absent: follow the node's interface (less the VXLAN header when it may be used). */
+  mtu?: number;
 }
 
 /** The kubelet's default maxPods. */
@@ -249,12 +251,36 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
 export function parseClusterConfig(value: string | undefined): ClusterConfig {
   if (value === undefined) return DEFAULT_CLUSTER_CONFIG;
   const stored = JSON.parse(value) as Partial<ClusterConfig>;
-  return {
+  const config: ClusterConfig = {
     ...DEFAULT_CLUSTER_CONFIG, ...stored,
     nodeCIDRMaskSize: { ...DEFAULT_CLUSTER_CONFIG.nodeCIDRMaskSize, ...stored.nodeCIDRMaskSize },
     vxlan: { ...DEFAULT_CLUSTER_CONFIG.vxlan, ...stored.vxlan },
     nodePortRange: { ...DEFAULT_CLUSTER_CONFIG.nodePortRange, ...stored.nodePortRange },
   };
+  const problem = clusterConfigProblem(config);
+  if (problem) throw new Error(`cluster config: ${problem}`);
+  return config;
+}
+
+/** The first field whose value cannot work, named with its value; undefined when all can. */
+export function clusterConfigProblem(c: ClusterConfig): string | undefined {
+  const show = (v: unknown) => JSON.stringify(v);
+  const whole = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+  const cidr = (v: unknown) => typeof v === 'string' && /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(v);
+  if (!Array.isArray(c.clusterCIDRs) || c.clusterCIDRs.length < 1 || c.clusterCIDRs.length > 2) return `clusterCIDRs ${show(c.clusterCIDRs)}: expected one or two CIDRs`;
+  const bad = c.clusterCIDRs.find((x) => !cidr(x));
+  if (bad !== undefined) return `clusterCIDRs: ${show(bad)} is not a CIDR`;
+  if (!whole(c.nodeCIDRMaskSize.ipv4, 1, 32)) return `nodeCIDRMaskSize.ipv4 ${show(c.nodeCIDRMaskSize.ipv4)}: expected a prefix length 1..32`;
+  if (c.nodeCIDRMaskSize.ipv6 !== undefined && !whole(c.nodeCIDRMaskSize.ipv6, 1, 128)) return `nodeCIDRMaskSize.ipv6 ${show(c.nodeCIDRMaskSize.ipv6)}: expected a prefix length 1..128`;
+  if (!['host-gw', 'vxlan', 'auto'].includes(c.backend)) return `backend ${show(c.backend)}: expected host-gw, vxlan or auto`;
+  if (!whole(c.vxlan.vni, 1, 16_777_215)) return `vxlan.vni ${show(c.vxlan.vni)}: expected 1..16777215`;
+  if (!whole(c.vxlan.port, 1, 65_535)) return `vxlan.port ${show(c.vxlan.port)}: expected 1..65535`;
+  if (!cidr(c.serviceCIDR)) return `serviceCIDR ${show(c.serviceCIDR)}: expected a CIDR`;
+  if (!whole(c.nodePortRange.min, 1, 65_535) || !whole(c.nodePortRange.max, c.nodePortRange.min, 65_535)) return `nodePortRange ${show(c.nodePortRange)}: expected 1 <= min <= max <= 65535`;
+  if (c.maxPods !== undefined && !whole(c.maxPods, 1, 65_535)) return `maxPods ${show(c.maxPods)}: expected a whole number >= 1`;
+  // 0 follows the interface; else at least IPv4's minimum (68), at most the largest jumbo frame.
+  if (c.mtu !== undefined && c.mtu !== 0 && !whole(c.mtu, 68, 65_535)) return `mtu ${show(c.mtu)}: expected 0 (follow the interface) or 68..65535`;
+  return undefined;
 }
 
 /** The pod CIDRs a Node holds: spec.podCIDRs, else spec.podCIDR, else none. */

@@ -1,46 +1,10 @@
 // flatnet: the command line. Argument parsing and output only; the work happens in the subsystems.
-import { parseArgs } from 'node:util';
+import { parse } from './options.js';
 import { UsageError, USAGE } from './usage.js';
 import { runServeCommand, runProbeCommand } from '../workload/index.js';
 import { runProbeWorker } from '../workload/probe-worker.js';
 
-export const OPTIONS = {
-  lab: { type: 'string' },
-  'state-dir': { type: 'string' },
-  file: { type: 'string', short: 'f', multiple: true },
-  namespace: { type: 'string', short: 'n' },
-  'all-namespaces': { type: 'boolean', short: 'A' },
-  output: { type: 'string', short: 'o' },
-  container: { type: 'string', short: 'c' },
-  segment: { type: 'string' },
-  keep: { type: 'boolean' },
-  'grace-period': { type: 'string' },
-  wait: { type: 'string' },
-  verbose: { type: 'boolean', short: 'v' },
-  backend: { type: 'string' },
-  // daemons
-  etcd: { type: 'string' },
-  node: { type: 'string' },
-  'node-dir': { type: 'string' },
-  iface: { type: 'string' },
-  'node-ip': { type: 'string' },
-  'pod-runtime': { type: 'string' },
-  'netns-prefix': { type: 'string' },
-  'heartbeat-ttl': { type: 'string' },
-  disable: { type: 'string' },
-  'health-listen': { type: 'string' },
-  identity: { type: 'string' },
-  'lease-ttl': { type: 'string' },
-  'node-monitor-grace-period': { type: 'string' },
-  'pki-dir': { type: 'string' },
-  kubeconfig: { type: 'string' },
-  listen: { type: 'string' },
-  datastore: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-export type Values = ReturnType<typeof parse>['values'];
-const parse = (args: string[]) => parseArgs({ args, allowPositionals: true, options: OPTIONS });
+export { OPTIONS, type Values } from './options.js';
 
 async function main(argv: string[]): Promise<number> {
   // The workload commands parse their own flags: they run inside pods, often many at once.
@@ -73,21 +37,8 @@ async function main(argv: string[]): Promise<number> {
     case 'policy': return (await import('./policy-command.js')).policyCommand(rest, values);
     case 'demo': return demoCommand(values);
     case 'agent': {
-      if (!values.etcd || !values.node || !values['node-dir']) throw new UsageError('agent needs --etcd, --node and --node-dir');
-      const runtime = values['pod-runtime'] ?? 'none';
-      if (runtime !== 'lab' && runtime !== 'none') throw new UsageError(`--pod-runtime "${runtime}": expected lab or none`);
-      const { parseDisabledFeatures } = await import('../agent/features/index.js');
-      let features;
-      try { features = parseDisabledFeatures(values.disable); } catch (err) { throw new UsageError(`--disable: ${(err as Error).message}`); }
-      const agentOptions = {
-        etcd: values.etcd, node: values.node, nodeDir: values['node-dir'], iface: values.iface, nodeIP: values['node-ip'],
-        heartbeatTtlSeconds: values['heartbeat-ttl'] ? Number(values['heartbeat-ttl']) : undefined, features,
-        healthListen: values['health-listen'],
-      };
-      if (agentOptions.healthListen && agentOptions.healthListen !== 'off') {
-        const { parseListen } = await import('../agent/health.js');
-        try { parseListen(agentOptions.healthListen); } catch (err) { throw new UsageError((err as Error).message); }
-      }
+      const { agentCommandOptions } = await import('./agent-args.js');
+      const { runtime, options: agentOptions } = await agentCommandOptions(values, process.env);
       if (runtime === 'lab') {
         // The lab composes the agent and its kubelet (lab/node-daemon.ts); the agent knows nothing of the lab.
         const { runNodeDaemon } = await import('../lab/node-daemon.js');
@@ -107,7 +58,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'controller': {
-      if (!values.etcd) throw new UsageError('controller needs --etcd');
+      const datastore = values.datastore ?? 'etcd';
+      if (datastore !== 'etcd' && datastore !== 'kubernetes') throw new UsageError(`--datastore "${datastore}": expected etcd or kubernetes`);
+      if (datastore === 'etcd' && !values.etcd) throw new UsageError('controller needs --etcd');
+      if (datastore === 'kubernetes' && !values.config) throw new UsageError('controller --datastore kubernetes needs --config FILE (the network config)');
       const { runControllerCommand } = await import('../controller/main.js');
       const grace = values['node-monitor-grace-period'];
       let nodeMonitorGraceMs: number | undefined;
@@ -115,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
         const { parseDuration } = await import('../lab/units.js');
         try { nodeMonitorGraceMs = parseDuration(grace, '--node-monitor-grace-period'); } catch (err) { throw new UsageError((err as Error).message); }
       }
-      await runControllerCommand({ etcd: values.etcd, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs });
+      await runControllerCommand({ datastore, etcd: values.etcd, kubeconfig: values.kubeconfig, config: values.config, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs });
       return 0;
     }
   }

@@ -29,6 +29,8 @@ workloads:
 
 daemons:
   agent --etcd URL --node NAME --node-dir DIR [--iface IF | --node-ip IP] [--pod-runtime lab|none]
+  agent --datastore kubernetes --config net-conf.json [--kubeconfig FILE] --node-dir DIR [--node NAME]
+        through the Kubernetes API (kubeconfig, else the pod's ServiceAccount); the node: --node or $NODE_NAME
         [--disable proxy,masquerade,policy]   features turned off (their tables removed at start)
         [--health-listen 127.0.0.1:9470|off]   GET /healthz (alive) and /readyz (every feature synced once)
   install-cni --root DIR [--source DIR] [--conflist FILE] [--uninstall]   put flatnet-cni into DIR/opt/cni/bin
@@ -36,5 +38,7 @@ daemons:
   apiserver --etcd URL --pki-dir DIR --kubeconfig FILE [--identity CLUSTER]   the Kubernetes API (read side) over
         etcd on https://127.0.0.1; lab up starts it and writes the kubeconfig
   controller --etcd URL [--identity ID] [--node-monitor-grace-period 40s]   pods of a node NotReady that long go not Ready
+  controller --datastore kubernetes --config net-conf.json [--kubeconfig FILE]   only the pod-CIDR loop: gives
+                                      each Node without spec.podCIDRs a slice of the cluster CIDR
 
   --lab NAME   the lab to act on (default "flatnet", or $FLATNET_LAB)`;

@@ -1,11 +1,18 @@
 // `flatnet controller`: the cluster's control loops as a daemon. Any number may run; one leads (the
 // others stand by with warm mirrors). Runs until SIGTERM or SIGINT, then hands leadership over at once.
+// With --datastore kubernetes it runs only the pod-CIDR loop (kube-podcidr.ts), as one replica.
 import { hostname } from 'node:os';
 import { EtcdStore } from '../store/etcd.js';
 import { startController } from './controller.js';
 
 export interface ControllerCommandOptions {
-  etcd: string;
+  /** etcd (the lab; default) or kubernetes (a real cluster: only pod CIDRs). */
+  datastore?: 'etcd' | 'kubernetes';
+  etcd?: string;
+  /** kubernetes: a kubeconfig file, else the in-cluster ServiceAccount. */
+  kubeconfig?: string;
+  /** kubernetes: the network config file (net-conf.json: the cluster CIDR and node mask size). */
+  config?: string;
   identity?: string;
   leaseTtlSeconds?: number;
   nodeMonitorGraceMs?: number;
@@ -17,6 +24,8 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
   if (o.leaseTtlSeconds !== undefined && !(Number.isInteger(o.leaseTtlSeconds) && o.leaseTtlSeconds >= 1)) {
     throw new Error(`--lease-ttl ${o.leaseTtlSeconds}: expected a whole number of seconds >= 1`);
   }
+  if (o.datastore === 'kubernetes') return runKubeController(o, log);
+  if (!o.etcd) throw new Error('controller --datastore etcd needs --etcd');
   const store = new EtcdStore({ endpoints: o.etcd });
   // Listen before starting: a signal during startup must still stop cleanly.
   const stopRequested = new Promise<void>((resolve) => {
@@ -31,4 +40,20 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
   } finally {
     await store.close();
   }
+}
+
+async function runKubeController(o: ControllerCommandOptions, log: (m: string) => void): Promise<void> {
+  if (!o.config) throw new Error('controller --datastore kubernetes needs --config FILE (the network config)');
+  const stopRequested = new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  const { readConfigFile } = await import('../agent/datastore.js');
+  const config = readConfigFile(o.config);
+  const { connectKube } = await import('../kube/connect.js');
+  const { startKubePodCIDRController } = await import('./kube-podcidr.js');
+  const controller = await startKubePodCIDRController({ kc: connectKube(o.kubeconfig), config, log });
+  log(`started: pod CIDRs from ${config.clusterCIDRs.join(', ')}`);
+  await stopRequested;
+  log('stopping');
+  await controller.stop();
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLUSTER_CONFIG_KEY, HEARTBEAT_PREFIX, NODE_PREFIX, heartbeatKey, heartbeatNode, objectKey } from '../api/keys.js';
-import { DEFAULT_CLUSTER_CONFIG, NAMESPACE_NAME_LABEL, parseClusterConfig, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
+import { DEFAULT_CLUSTER_CONFIG, NAMESPACE_NAME_LABEL, type ClusterConfig, type Namespace, type Node } from '../api/types.js';
 import { EtcdStore } from '../store/etcd.js';
 import { LAB_SERVICE_CIDR, NODE_CIDR_MASK_IPV6, clusterCIDRsOf, defaultCluster, validateCluster, withNodeIPs, type LabCluster } from './cluster-file.js';
 import { podRecords } from './kubelet.js';
@@ -157,28 +157,15 @@ export class ClusterLab {
       await installRbac(store);
       writeSecretFile(this.agentKubeconfigPath, await agentKubeconfigText(store, this.apiServerDir, this.name, `https://${at.host}:${at.port}`));
     } finally { await store.close(); }
-    writeFileSync(this.netConfPath, JSON.stringify(await this.readClusterConfig(), null, 2) + '\n');
+    writeFileSync(this.netConfPath, JSON.stringify(clusterConfigOf(cluster), null, 2) + '\n');
   }
 
   /** The agents' kubeconfig (a ServiceAccount token) and network config, in a kubernetes-mode lab. */
   get agentKubeconfigPath(): string { return join(this.dir, 'agent-kubeconfig'); }
   get netConfPath(): string { return join(this.dir, 'net-conf.json'); }
 
-  private async readClusterConfig(): Promise<ClusterConfig> {
-    const store = this.store();
-    try { return parseClusterConfig((await store.get(CLUSTER_CONFIG_KEY))?.value); } finally { await store.close(); }
-  }
-
   private async writeClusterConfig(cluster: LabCluster): Promise<void> {
-    const config: ClusterConfig = {
-      clusterCIDRs: clusterCIDRsOf(cluster),
-      nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize, ipv6: NODE_CIDR_MASK_IPV6 },
-      backend: cluster.backend,
-      vxlan: { vni: 1, port: 8472 },
-      serviceCIDR: cluster.serviceCIDR ?? LAB_SERVICE_CIDR,
-      nodePortRange: DEFAULT_CLUSTER_CONFIG.nodePortRange,
-      ...(cluster.maxPods !== undefined ? { maxPods: cluster.maxPods } : {}),
-    };
+    const config = clusterConfigOf(cluster);
     const store = this.store();
     try {
       await store.put(CLUSTER_CONFIG_KEY, JSON.stringify(config));
@@ -344,4 +331,17 @@ function killNetnsProcesses(netns: string): void {
   for (const pid of out.split('\n').filter(Boolean).map(Number)) {
     if (pid !== process.pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   }
+}
+
+/** The cluster config every agent reads: from the store (etcd mode) or net-conf.json (kubernetes mode). */
+function clusterConfigOf(cluster: LabCluster): ClusterConfig {
+  return {
+    clusterCIDRs: clusterCIDRsOf(cluster),
+    nodeCIDRMaskSize: { ipv4: cluster.nodeCIDRMaskSize, ipv6: NODE_CIDR_MASK_IPV6 },
+    backend: cluster.backend,
+    vxlan: { vni: 1, port: 8472 },
+    serviceCIDR: cluster.serviceCIDR ?? LAB_SERVICE_CIDR,
+    nodePortRange: DEFAULT_CLUSTER_CONFIG.nodePortRange,
+    ...(cluster.maxPods !== undefined ? { maxPods: cluster.maxPods } : {}),
+  };
 }

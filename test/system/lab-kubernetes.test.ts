@@ -47,19 +47,21 @@ test('every agent reads the API, not etcd, and marks its Node NetworkUnavailable
     const argv = readFileSync(`/proc/${livePid(t.lab.pidFile(`agent-${n.name}`))}/cmdline`, 'utf8').split('\0');
     assert.ok(argv.includes('--datastore') && argv[argv.indexOf('--datastore') + 1] === 'kubernetes', `agent-${n.name}: ${argv.join(' ')}`);
   }
-  const nodes = JSON.parse(kubectl(['get', 'nodes', '-o', 'json']).stdout) as { items: Node[] };
-  assert.equal(nodes.items.length, 3);
-  for (const n of nodes.items) {
-    const c = (n.status?.conditions as Array<{ type: string; status: string }> | undefined)?.find((x) => x.type === 'NetworkUnavailable');
-    assert.equal(c?.status, 'False', `${n.metadata.name}: ${JSON.stringify(n.status?.conditions)}`);
-  }
+  // The patch follows each agent's first route sync: wait for it, through the API as a user would look.
+  const reasons = await until('every Node with NetworkUnavailable=False', () => {
+    const nodes = JSON.parse(kubectl(['get', 'nodes', '-o', 'json']).stdout) as { items: Node[] };
+    const conds = nodes.items.map((n) => (n.status?.conditions as Array<{ type: string; status: string; reason?: string }> | undefined)?.find((c) => c.type === 'NetworkUnavailable'));
+    return conds.length === 3 && conds.every((c) => c?.status === 'False') ? conds.map((c) => c!.reason) : undefined;
+  }, 60_000, 250);
+  assert.deepEqual(reasons, ['FlatnetIsUp', 'FlatnetIsUp', 'FlatnetIsUp']);
 });
 
 test('flatnet check passes every rule, NetworkPolicy included, with kubernetes-mode agents', () => {
   const r = t.cli('check', '-o', 'json');
-  const report = JSON.parse(r.stdout) as { pass: boolean; rules: Array<{ rule: number; status: string; failures: string[] }> };
+  const report = JSON.parse(r.stdout) as { pass: boolean; rules: Array<{ rule: number; status: string; failures: string[]; evidence: string[] }> };
   assert.equal(r.status, 0, JSON.stringify(report.rules.filter((x) => x.status === 'fail'), null, 1));
   assert.deepEqual(report.rules.map((x) => x.status), Array(11).fill('pass'), 'rules 1-6 (pods), 7-10 (Services), 11 (NetworkPolicy)');
+  assert.match(report.rules[10].evidence[0], /[1-9]\d*\/[1-9]\d* denied pairs dropped/, 'rule 11 judged denied pairs, not none');
 });
 
 test("the agents' ServiceAccount may read and patch nodes/status, and nothing else", () => {
@@ -94,4 +96,8 @@ test('after the API server restarts, the agents still follow changes: a new poli
   writeFileSync(deny, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: deny-web, namespace: demo }\nspec: { podSelector: { matchLabels: { app: web } }, policyTypes: [Ingress] }\n');
   assert.equal(t.cli('apply', '-f', deny).status, 0);
   await until('duo is refused once every agent has the policy', () => (probe().status !== 0 ? true : undefined), 30_000, 200);
+});
+
+test('lab down removes everything a kubernetes-mode lab made (token kubeconfig, net-conf.json)', async () => {
+  assert.deepEqual((await t.lab.down()).left, []);
 });

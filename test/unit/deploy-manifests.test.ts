@@ -191,3 +191,23 @@ test('deploy/Dockerfile parses: known instructions, named stages, node:20 then n
   const entry = JSON.parse(lines.find((l) => l.startsWith('ENTRYPOINT'))!.slice('ENTRYPOINT'.length));
   assert.deepEqual(find('DaemonSet').spec.template.spec.containers[0].command.slice(0, 2), entry);
 });
+
+test('deploy/flatnet-controller.yaml: nodes get/list/watch/patch only, one Recreate replica, the DaemonSet\'s image and config', () => {
+  const docs = loadDocs(join(DEPLOY, 'flatnet-controller.yaml'));
+  const of = (kind: string) => { const d = docs.find((x) => x.kind === kind); assert.ok(d, `no ${kind}`); return d; };
+  assert.deepEqual(docs.map((d) => d.kind), ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Deployment']);
+  assert.deepEqual(of('ClusterRole').rules, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] }]);
+  const sa = of('ServiceAccount');
+  assert.deepEqual(of('ClusterRoleBinding').subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);
+  assert.equal(of('ClusterRoleBinding').roleRef.name, of('ClusterRole').metadata.name);
+  const dep = of('Deployment');
+  assert.deepEqual([dep.spec.replicas, dep.spec.strategy.type], [1, 'Recreate']);
+  const pod = dep.spec.template.spec;
+  assert.equal(pod.serviceAccountName, sa.metadata.name);
+  const agentPod = find('DaemonSet').spec.template.spec;
+  assert.equal(pod.containers[0].image, agentPod.containers[0].image);
+  assert.deepEqual(pod.containers[0].command, [...agentPod.containers[0].command.slice(0, -1), 'controller']);
+  assert.deepEqual(pod.containers[0].args, ['--datastore=kubernetes', '--config=/etc/flatnet/net-conf.json']);
+  assert.equal(pod.volumes[0].configMap.name, find('ConfigMap').metadata.name);
+  assert.equal(dep.metadata.namespace, find('Namespace').metadata.name);
+});
