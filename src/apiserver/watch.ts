@@ -100,6 +100,10 @@ export async function serveWatch(w: ServeWatch): Promise<void> {
   let resolveDone: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => { resolveDone = resolve; });
   const end = (): void => { if (done) return; done = true; resolveDone(); };
+  // Before the await: a client gone while the watch registers must still end it (else its timers leak).
+  w.req.once('close', end);
+  res.once('close', end);
+  if (w.req.destroyed || res.destroyed) end();
   const handle = await store.watch(prefixOf(r, w.namespace), from, {
     onEvents(events) {
       if (done) return;
@@ -124,8 +128,6 @@ export async function serveWatch(w: ServeWatch): Promise<void> {
     if (!done) write('BOOKMARK', { kind: r.kind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(lastRevision) } });
   }, w.bookmarkIntervalMs ?? 60_000) : undefined;
   const timeout = w.timeoutSeconds !== undefined && w.timeoutSeconds > 0 ? setTimeout(end, w.timeoutSeconds * 1000) : undefined;
-  w.req.once('close', end);
-  res.once('close', end);
   try { await finished; } finally {
     if (bookmark) clearInterval(bookmark);
     if (timeout) clearTimeout(timeout);
