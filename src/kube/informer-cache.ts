@@ -94,7 +94,9 @@ export class InformerCache<T extends ApiObject> implements ObjectCache<T> {
     if (this.stopped) return;
     const failuresBefore = this.failures;
     try { await this.informer.start(); } catch (err) { this.failed(err); return; }
-    if (this.failures !== failuresBefore || this.stopped) return;
+    // Stopped while listing: the informer goes on to watch regardless; end that watch too.
+    if (this.stopped) { await this.informer.stop(); return; }
+    if (this.failures !== failuresBefore) return;
     this.backoffMs = this.opts.backoffMs ?? 250;
     if (!this.listed) { this.listed = true; this.flush(); this.markListed?.(); }
   }

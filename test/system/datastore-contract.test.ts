@@ -20,12 +20,6 @@ const etcd = await startEtcd(scope);
 const writer = new EtcdStore({ endpoints: etcd.endpoint });
 const stores: EtcdStore[] = [writer];
 let api: RunningApiServer | undefined;
-after(async () => {
-  await api?.close();
-  for (const s of stores) await s.close();
-  await etcd.stop();
-  scope.cleanupSync();
-});
 
 /**
  * A store whose watches can be cut off: while cut, its watches are cancelled; on reconnect each resumes
@@ -100,4 +94,12 @@ viewContract({
     };
   },
   restartServer: () => restart(),
+});
+
+// Registered after the contracts' own hooks, so it runs after them: the views stop before their servers.
+after(async () => {
+  await api?.close();
+  for (const s of stores) await s.close();
+  await etcd.stop();
+  scope.cleanupSync();
 });
