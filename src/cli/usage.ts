@@ -35,8 +35,8 @@ daemons:
         [--health-listen 127.0.0.1:9470|off]   GET /healthz (alive) and /readyz (every feature synced once)
   install-cni --root DIR [--source DIR] [--conflist FILE] [--uninstall]   put flatnet-cni into DIR/opt/cni/bin
                                       atomically (the DaemonSet's init container)
-  apiserver --etcd URL --pki-dir DIR --kubeconfig FILE [--identity CLUSTER]   the Kubernetes API (read side) over
-        etcd on https://127.0.0.1; lab up starts it and writes the kubeconfig
+  apiserver --etcd URL --pki-dir DIR (--kubeconfig FILE | --listen IP:PORT) [--identity CLUSTER]   the Kubernetes
+        API over etcd, on https://127.0.0.1 (writing the kubeconfig) or on IP:PORT; lab up starts it
   controller --etcd URL [--identity ID] [--node-monitor-grace-period 40s]   pods of a node NotReady that long go not Ready
   controller --datastore kubernetes --config net-conf.json [--kubeconfig FILE]   only the pod-CIDR loop: gives
                                       each Node without spec.podCIDRs a slice of the cluster CIDR

@@ -39,6 +39,8 @@ test("the DaemonSet's agent args parse into a kubernetes-mode agent", async () =
     heartbeatTtlSeconds: undefined, features: undefined, healthListen: '127.0.0.1:9470',
     kubeconfig: undefined, config: '/etc/flatnet/net-conf.json',
   });
+  // kubeadm keeps kube-proxy, so the manifest turns flatnet's proxy off, and nothing else.
+  assert.deepEqual(options.features, { proxy: false });
   // Mounted where --config points: the ConfigMap's volume at /etc/flatnet.
   const mount = agent.volumeMounts.find((m: any) => m.name === 'config');
   assert.equal(join(mount.mountPath, 'net-conf.json'), options.config);
