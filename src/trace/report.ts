@@ -83,7 +83,7 @@ function expect(r: TraceReport, order: string[], lastDst: string | undefined, ob
     const path = req.from.node && req.from.node !== expectedNode ? `${req.from.node} → ${expectedNode}` : `${expectedNode} (same node)`;
     r.expected.push(`route ${path}, delivered to ${objectRef(dstPod!)}'s veth`);
   }
-  r.expected.push(v.allowed ? `policy allows (${[v.egress, v.ingress].map((d) => d.allowedBy ? `${d.allowedBy.policy} rule ${d.allowedBy.rule}` : d.always ?? (d.isolatedBy.length ? '' : 'not isolated')).filter(Boolean).join('; ')})`
+  r.expected.push(v.allowed ? `policy allows (${([['egress', v.egress], ['ingress', v.ingress]] as const).map(([dir, d]) => `${dir}: ${d.allowedBy ? `${d.allowedBy.policy} rule ${d.allowedBy.rule}` : d.always ?? 'not isolated'}`).join('; ')})`
     : `policy drops: ${[v.egress, v.ingress].filter((d) => !d.allowed).map((d) => `isolated by ${d.isolatedBy.join(', ')}; no policy allows`).join('; ')}`);
   if (r.outcome === 'no trace') { r.disagreements.push('no node saw the tagged packet'); return; }
   const policyDrop = r.droppedBy?.object?.startsWith('NetworkPolicy') ?? false;
