@@ -4,7 +4,7 @@
 import { UsageError } from './usage.js';
 import type { Values } from './main.js';
 
-export const TRACE_USAGE = 'trace FROM TO[:PORT[/tcp|udp|icmp]] [-o json]   FROM: NS/POD or node/NAME; TO: NS/POD, svc/NS/NAME, node/NAME or an IP';
+export const TRACE_USAGE = 'trace FROM TO[:PORT[/tcp|udp|icmp]] [-o json]   FROM: NS/POD, node/NAME or external; TO: NS/POD, svc/NS/NAME, node/NAME (a NodePort), external or an IP';
 
 export async function traceCommand(rest: string[], v: Values): Promise<number> {
   if (rest.length !== 2) throw new UsageError(`trace: expected "${TRACE_USAGE}"`);

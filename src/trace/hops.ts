@@ -56,9 +56,12 @@ function interfaceOwner(idx: PolicyIndex, name: string | undefined, podAddress: 
   return name;
 }
 
-export function findService(services: readonly Service[], addr: string | undefined, port: number | undefined, protocol: string | undefined): Service | undefined {
-  return services.find((s) => (s.spec.clusterIPs ?? (s.spec.clusterIP ? [s.spec.clusterIP] : [])).includes(addr ?? '')
-    && s.spec.ports.some((p) => p.port === port && p.protocol.toLowerCase() === (protocol ?? 'tcp')));
+/** The Service at a ClusterIP and port, or at a NodePort when `toNode` (the address is a node's). */
+export function findService(services: readonly Service[], addr: string | undefined, port: number | undefined, protocol: string | undefined, toNode = false): Service | undefined {
+  const proto = (p: { protocol: string }) => p.protocol.toLowerCase() === (protocol ?? 'tcp');
+  return services.find((s) => ((s.spec.clusterIPs ?? (s.spec.clusterIP ? [s.spec.clusterIP] : [])).includes(addr ?? '')
+    && s.spec.ports.some((p) => p.port === port && proto(p)))
+    || (toNode && s.spec.type === 'NodePort' && s.spec.ports.some((p) => p.nodePort === port && proto(p))));
 }
 
 /** What a rule hit means in flatnet's terms, from its table, text and comment; undefined for plumbing (plain jumps). */
@@ -99,7 +102,7 @@ export function nodeHops(obs: NodeObservation, idx: PolicyIndex, services: reado
     if (/(^|\s)dnat\s/.test(ev.rule ?? '')) {
       // The endpoint chosen is the destination of the next hook's view of the packet.
       const after = events.slice(i + 1).find((e) => e.kind === 'packet' && e.packet)?.packet;
-      const svc = findService(services, first.daddr, first.dport, proto);
+      const svc = findService(services, first.daddr, first.dport, proto, !!(first.daddr && nodeAt(idx, first.daddr)));
       if (after?.daddr) {
         const pod = podAt(idx, after.daddr);
         const ref = svc ? `Service ${objectRef(svc)}` : `DNAT of ${endpointText(first.daddr, first.dport)}`;
@@ -117,7 +120,10 @@ export function nodeHops(obs: NodeObservation, idx: PolicyIndex, services: reado
   if (obs.route) out.hops.push({ node, kind: 'route', text: routeText(obs.route, idx) });
   if (obs.conntrack) out.hops.push({ node, kind: 'conntrack', text: `conntrack ${obs.conntrack.protocol} ${obs.conntrack.state ?? ''} original ${tupleText(obs.conntrack.orig)}, reply ${tupleText(obs.conntrack.reply)}`.replace(/ {2,}/g, ' ') });
   const last = out.last;
-  if (last?.oif) out.hops.push({ node, kind: 'out', text: `out ${last.oif} (${interfaceOwner(idx, last.oif, last.daddr)}): ${endpointText(last.saddr, last.sport)} → ${endpointText(last.daddr, last.dport)}` });
+  // Source NAT happens after the last traced hook: conntrack's reply tuple shows the address it took.
+  const ct = obs.conntrack;
+  const snat = ct && ct.reply.dst !== ct.orig.src ? `, source NAT to ${endpointText(ct.reply.dst, ct.reply.dport)}` : '';
+  if (last?.oif) out.hops.push({ node, kind: 'out', text: `out ${last.oif} (${interfaceOwner(idx, last.oif, last.daddr)}): ${endpointText(last.saddr, last.sport)} → ${endpointText(last.daddr, last.dport)}${snat}` });
   return out;
 }
 

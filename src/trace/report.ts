@@ -80,7 +80,7 @@ function expect(r: TraceReport, order: string[], lastDst: string | undefined, ob
   const v = evaluateIn(idx, real);
   const expectedNode = dstPod?.spec.nodeName;
   if (expectedNode) {
-    const path = req.from.node && req.from.node !== expectedNode ? `${req.from.node} → ${expectedNode}` : `${expectedNode} (same node)`;
+    const path = !req.from.node ? `→ ${expectedNode}` : req.from.node !== expectedNode ? `${req.from.node} → ${expectedNode}` : `${expectedNode} (same node)`;
     r.expected.push(`route ${path}, delivered to ${objectRef(dstPod!)}'s veth`);
   }
   r.expected.push(v.allowed ? `policy allows (${([['egress', v.egress], ['ingress', v.ingress]] as const).map(([dir, d]) => `${dir}: ${d.allowedBy ? `${d.allowedBy.policy} rule ${d.allowedBy.rule}` : d.always ?? 'not isolated'}`).join('; ')})`

@@ -40,7 +40,7 @@ async function readObjects(store: Store): Promise<TraceWorld> {
 
 interface Resolved extends TraceEnd { netns?: string; defaultPort?: number }
 
-/** A pod (NS/NAME or NAME in `namespace`), node/NAME, svc/NS/NAME, or an IP address. */
+/** A pod (NS/NAME or NAME in `namespace`), node/NAME, svc/NS/NAME, "external" (the lab's outside host), or an IP address. */
 function resolveEnd(text: string, objects: TraceWorld, lab: ClusterLab, namespace: string): Resolved {
   const plan = lab.plan();
   const nodeNetns = (name: string) => plan.nodes.find((n) => n.name === name)?.netns;
@@ -49,6 +49,7 @@ function resolveEnd(text: string, objects: TraceWorld, lab: ClusterLab, namespac
     if (!node) throw new TraceArgError(`${text}: no such node in lab ${lab.name}`);
     return { label: text, address: node.ip, node: node.name, netns: node.netns };
   }
+  if (text === 'external') return { label: 'external', address: plan.external.ip, netns: plan.external.netns };
   if (text.startsWith('svc/')) {
     const [ns, name] = text.slice(4).includes('/') ? text.slice(4).split('/', 2) : [namespace, text.slice(4)];
     const svc = objects.services.find((s) => (s.metadata.namespace ?? 'default') === ns && s.metadata.name === name);
