@@ -32,10 +32,12 @@ export interface TraceWorld { world: PolicyWorld; services: Service[]; slices: E
 
 export function buildReport(req: TraceRequest, observations: NodeObservation[], probe: ProbeResult, objects: TraceWorld): TraceReport {
   const idx = indexWorld(objects.world);
-  // Path order: the source's node first, then the rest as the routes lead.
+  // Path order: the first node, then the rest as the routes lead.
   const byNode = new Map(observations.filter((o) => o.events.length).map((o) => [o.node, o]));
   const order: string[] = [];
-  let at: string | undefined = req.from.node && byNode.has(req.from.node) ? req.from.node : [...byNode.keys()][0];
+  // The first node is the source's, else the one that saw the packet with its original source address.
+  const sawOriginal = [...byNode.values()].find((o) => o.events.find((e) => e.packet)?.packet?.saddr === req.from.address)?.node;
+  let at: string | undefined = req.from.node && byNode.has(req.from.node) ? req.from.node : sawOriginal ?? [...byNode.keys()][0];
   while (at !== undefined) {
     order.push(at);
     const route: RouteFact | undefined = byNode.get(at)!.route;
