@@ -1,11 +1,13 @@
 // `flatnet trace` on one 3-node lab (two segments, auto backend: node-1 and node-2 share a segment and
 // route directly, node-3 is reached by VXLAN), with real tagged packets: pod→pod on one node and across
-// nodes, pod→ClusterIP naming the endpoint, a policy drop naming the policy; the trace tables are gone after.
+// nodes, pod→ClusterIP naming the endpoint, a policy drop naming the policy, external→NodePort and
+// pod→external with their masquerade, a stale route flagged; the trace tables are gone after, also after SIGINT.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { TestScope } from '../helpers/scope.js';
-import { cluster, labFor, type TestLab } from '../helpers/lab.js';
+import { CLI, cluster, labFor, type TestLab } from '../helpers/lab.js';
+import { until } from '../helpers/until.js';
 import { waitServiceProgrammed } from '../../src/lab/demo.js';
 import type { TraceReport } from '../../src/trace/report.js';
 
@@ -32,6 +34,11 @@ spec: { nodeName: node-1, containers: [{ name: c, command: [sleep, infinity] }] 
 kind: Service
 metadata: { name: web, namespace: default }
 spec: { clusterIP: 10.96.0.60, selector: { app: web }, ports: [{ name: http, port: 80, targetPort: http }] }
+`,
+  `apiVersion: v1
+kind: Service
+metadata: { name: web-np, namespace: default }
+spec: { type: NodePort, selector: { app: web }, ports: [{ port: 80, targetPort: 8080, nodePort: 30090 }] }
 `,
   `apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -93,6 +100,56 @@ test('a policy drop: dropped on the destination node, naming the isolating polic
   assert.match(report.droppedBy?.object ?? '', /NetworkPolicy default\/locked-down/);
   const text = t.cli('trace', 'default/c1', 'default/locked:8080');
   assert.match(text.stdout, /DROPPED by nft inet flatnet-policy .*\[NetworkPolicy default\/locked-down: isolated, no rule allows\]/);
+});
+
+test('external→NodePort: the NodePort Service and its endpoint named, the masquerade shown', () => {
+  const { status, report } = trace('external', 'node/node-1:30090');
+  assert.equal(status, 0, JSON.stringify(report.disagreements));
+  assert.equal(report.hops[0].node, 'node-1');
+  assert.equal(report.service?.ref, 'default/web-np');
+  assert.ok(report.hops.some((h) => h.node === 'node-1' && /^masquerade/.test(h.object ?? '')), texts(report).join('\n'));
+  assert.ok(texts(report).some((l) => /^node-1 out .*source NAT to 10\.100\.0\.11:/.test(l)), texts(report).join('\n'));
+});
+
+test('pod→external: masqueraded to the node address on the way out (ICMP echo, tagged by its id)', () => {
+  const { status, report } = trace('default/c1', `${t.lab.plan().external.ip}/icmp`);
+  assert.equal(status, 0, JSON.stringify(report.disagreements));
+  assert.equal(report.outcome, 'delivered');
+  assert.ok(report.hops.some((h) => /^masquerade/.test(h.object ?? '')), texts(report).join('\n'));
+  const ct = report.hops.find((h) => h.kind === 'conntrack');
+  assert.match(ct?.text ?? '', /reply 203\.0\.113\.10 → 10\.100\.0\.11 id \d+/);
+});
+
+test('a stale route on node-1 is flagged as a disagreement (the agent stopped, so nothing repairs it)', async () => {
+  const pods = JSON.parse(t.cli('get', 'pods', '-o', 'json').stdout) as { items: Array<{ metadata: { name: string }; status: { podIP: string } }> };
+  const web2 = pods.items.find((p) => p.metadata.name === 'web-2')!.status.podIP;
+  const nodeNs = `/run/netns/${t.lab.plan().nodes.find((n) => n.name === 'node-1')!.netns}`;
+  await t.lab.stopAgent('node-1', 'SIGKILL');
+  try {
+    // A host route to web-2 through the router: the packet leaves node-1 for no node.
+    execFileSync('nsenter', [`--net=${nodeNs}`, 'ip', 'route', 'replace', `${web2}/32`, 'via', '10.100.0.1', 'dev', 'eth0']);
+    const { status, report } = trace('default/c1', 'default/web-2');
+    assert.equal(status, 1, texts(report).join('\n'));
+    assert.ok(texts(report).some((l) => /^node-1 route .* via 10\.100\.0\.1 dev eth0: via a gateway that is no node/.test(l)), texts(report).join('\n'));
+    assert.ok(report.disagreements.some((d) => /never reached node-2/.test(d)), report.disagreements.join('\n'));
+    const text = t.cli('trace', 'default/c1', 'default/web-2');
+    assert.match(text.stdout, /DISAGREES: the packet never reached node-2/);
+  } finally {
+    execFileSync('nsenter', [`--net=${nodeNs}`, 'ip', 'route', 'del', `${web2}/32`]);
+    await t.lab.startAgent('node-1');
+    await t.lab.waitNodesReady(['node-1'], 20_000);
+  }
+});
+
+test('an interrupted trace removes its tables: SIGINT while the dropped SYN waits for an answer', async () => {
+  const nodes = t.lab.plan().nodes;
+  const tables = () => nodes.map((n) => execFileSync('nsenter', [`--net=/run/netns/${n.netns}`, 'nft', 'list', 'tables'], { encoding: 'utf8' })).join('');
+  const child = spawn(process.execPath, [CLI, '--lab', t.lab.name, '--state-dir', t.lab.root, 'trace', 'default/c1', 'default/locked:8080'], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await until('the trace armed on every node', () => (tables().match(/flatnet-trace-\d+\n/g) ?? []).length >= nodes.length, 20_000, 20);
+  process.kill(child.pid!, 'SIGINT');
+  assert.equal(await exited, 130);
+  assert.doesNotMatch(tables(), /flatnet-trace/);
 });
 
 test('no trace table is left on any node', () => {
