@@ -4,8 +4,7 @@
 import type { EndpointSlice, Service } from '../api/types.js';
 import { afterDnat, evaluateIn, indexWorld, objectRef, podAt, type ConnProtocol, type PolicyWorld } from '../policy/evaluate.js';
 import { nodeHops, routePeer, type Hop, type NodeObservation, type RouteFact } from './hops.js';
-import type { ProbeResult } from './probe.js';
-import type { TraceProtocol } from './arm.js';
+import type { ProbeResult, TraceProtocol } from './kernel.js';
 
 export interface TraceEnd { label: string; address: string; node?: string }
 

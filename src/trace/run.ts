@@ -8,11 +8,9 @@ import { podNetns } from '../lab/pods.js';
 import { listObjects } from '../api/apply.js';
 import type { EndpointSlice, Kind, Namespace, NetworkPolicy, Node, Pod, Service } from '../api/types.js';
 import type { Store } from '../store/store.js';
-import { arm, disarm, traceTableName, type TraceProtocol } from './arm.js';
+import { arm, conntrackFact, disarm, routeFact, sendTagged, stopSenders, traceTableName, type TraceProtocol } from './kernel.js';
 import { firstTaggedPacket } from './events.js';
 import { NodeMonitor } from './monitor.js';
-import { sendTagged } from './probe.js';
-import { conntrackFact, routeFact } from './facts.js';
 import { buildReport, type TraceEnd, type TraceReport, type TraceWorld } from './report.js';
 import type { NodeObservation } from './hops.js';
 
@@ -90,10 +88,11 @@ export async function runTrace(lab: ClusterLab, o: TraceOptions): Promise<TraceR
   const nodes = lab.plan().nodes.map((n) => ({ node: n.name, path: `/run/netns/${n.netns}` }));
   const table = traceTableName(tag);
   const monitors = nodes.map((n) => new NodeMonitor(n.node, n.path));
-  // An interrupted trace still removes its tables and monitors: synchronously, before the exit.
+  // An interrupted trace still removes its tables, monitors and sender: synchronously, before the exit.
   const onSignal = () => {
     for (const n of nodes) spawnSync('nsenter', [`--net=${n.path}`, 'nft', '-f', '-'], { input: `add table ip ${table}\ndelete table ip ${table}\n` });
     for (const m of monitors) m.stop();
+    stopSenders();
     process.exit(130);
   };
   process.once('SIGINT', onSignal);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstTaggedPacket, parseTraceLine, type TraceEvent } from '../../src/trace/events.js';
-import { armScript, tagMatch } from '../../src/trace/arm.js';
+import { armScript, tagMatch } from '../../src/trace/kernel.js';
 import { parseTarget } from '../../src/trace/run.js';
 import { buildReport, formatReport, type TraceRequest } from '../../src/trace/report.js';
 import { namespace, pod, policy } from '../helpers/policy-objects.js';
