@@ -2,7 +2,7 @@
 // the rendered state (the Service's endpoints, the policy evaluator, the node that owns the
 // destination), and every point where the two disagree. Text one hop a line, or the object as JSON.
 import type { EndpointSlice, Service } from '../api/types.js';
-import { afterDnat, evaluateIn, indexWorld, objectRef, podAt, type ConnProtocol, type PolicyWorld } from '../policy/evaluate.js';
+import { afterDnat, evaluateIn, indexWorld, nodeAt, objectRef, podAt, type ConnProtocol, type PolicyWorld } from '../policy/evaluate.js';
 import { nodeHops, routePeer, type Hop, type NodeObservation, type RouteFact } from './hops.js';
 import type { ProbeResult, TraceProtocol } from './kernel.js';
 
@@ -19,7 +19,8 @@ export interface TraceRequest {
 export interface TraceReport {
   request: TraceRequest;
   hops: Hop[];
-  outcome: 'delivered' | 'dropped' | 'no trace';
+  /** lost: no rule dropped it, yet no node handed it to a pod (the kernel dropped it: no route, no neighbour...). */
+  outcome: 'delivered' | 'dropped' | 'lost' | 'no trace';
   droppedBy?: Hop;
   service?: { ref: string; endpoint: string; endpointPod?: string };
   probe: ProbeResult;
@@ -47,14 +48,18 @@ export function buildReport(req: TraceRequest, observations: NodeObservation[], 
   let dropped: Hop | undefined;
   let service: TraceReport['service'];
   let lastDst: string | undefined;
+  let lastOif: string | undefined;
   for (const node of order) {
     const h = nodeHops(byNode.get(node)!, idx, objects.services);
     hops.push(...h.hops);
     service ??= h.service;
     if (h.last?.daddr) lastDst = h.last.daddr;
+    lastOif = h.last?.oif;
     if (h.dropped) { dropped = h.dropped; break; }
   }
-  const outcome: TraceReport['outcome'] = hops.length === 0 ? 'no trace' : dropped ? 'dropped' : 'delivered';
+  // Delivered: handed to a pod's veth, taken in by the node it was for, or on its way out for an address that is no pod.
+  const handed = lastOif?.startsWith('fn') || (lastDst !== undefined && (!!nodeAt(idx, lastDst) || (!podAt(idx, lastDst) && lastOif !== undefined)));
+  const outcome: TraceReport['outcome'] = hops.length === 0 ? 'no trace' : dropped ? 'dropped' : handed ? 'delivered' : 'lost';
   const report: TraceReport = { request: req, hops, outcome, probe, expected: [], disagreements: [], ...(dropped ? { droppedBy: dropped } : {}), ...(service ? { service } : {}) };
   expect(report, order, lastDst, objects, idx);
   return report;
@@ -94,7 +99,8 @@ function expect(r: TraceReport, order: string[], lastDst: string | undefined, ob
     const named = [v.egress, v.ingress].filter((d) => !d.allowed).flatMap((d) => d.isolatedBy);
     if (!named.some((p) => r.droppedBy!.object!.includes(p))) r.disagreements.push(`dropped by ${r.droppedBy!.object}, the evaluator names ${named.join(', ')}`);
   }
-  if (expectedNode && r.outcome === 'delivered') {
+  if (r.outcome === 'lost') r.disagreements.push(`no rule dropped it, but it was not delivered: the kernel dropped it on ${order[order.length - 1]} (no route, neighbour or reverse-path failure)`);
+  if (expectedNode && r.outcome !== 'dropped') {
     if (!order.includes(expectedNode)) r.disagreements.push(`the packet never reached ${expectedNode} (it went ${order.join(' → ')})`);
     else if (order[order.length - 1] !== expectedNode) r.disagreements.push(`the packet went on past ${expectedNode}: ${order.join(' → ')}`);
     if (lastDst && lastDst !== real.to) r.disagreements.push(`the packet left for ${lastDst}, expected ${real.to}`);

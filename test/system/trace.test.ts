@@ -131,6 +131,7 @@ test('a stale route on node-1 is flagged as a disagreement (the agent stopped, s
     const { status, report } = trace('default/c1', 'default/web-2');
     assert.equal(status, 1, texts(report).join('\n'));
     assert.ok(texts(report).some((l) => /^node-1 route .* via 10\.100\.0\.1 dev eth0: via a gateway that is no node/.test(l)), texts(report).join('\n'));
+    assert.equal(report.outcome, 'lost');
     assert.ok(report.disagreements.some((d) => /never reached node-2/.test(d)), report.disagreements.join('\n'));
     const text = t.cli('trace', 'default/c1', 'default/web-2');
     assert.match(text.stdout, /DISAGREES: the packet never reached node-2/);

@@ -77,5 +77,7 @@ test('a disagreement is flagged: the policy says drop but the packet went throug
   const open = { ...world, policies: [] };
   const stale = { ...node1, route: { dst: '10.244.2.2', dev: 'eth0', gateway: '10.100.0.99' } };
   const r2 = buildReport(req, [stale], { ok: false, detail: 'no answer (timeout)' }, { world: open, services: [], slices: [] });
+  assert.equal(r2.outcome, 'lost');
   assert.ok(r2.disagreements.some((d) => /never reached node-2/.test(d)), r2.disagreements.join('\n'));
+  assert.ok(r2.disagreements.some((d) => /no rule dropped it, but it was not delivered/.test(d)), r2.disagreements.join('\n'));
 });
