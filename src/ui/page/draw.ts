@@ -54,14 +54,18 @@ export function draw(m: UiModel, selected: string | undefined): SVGSVGElement {
     box(svg, routerX + 220, 28, 160, 40, '#f1f3f5', [['title', 'external host'], ['mono', m.external.ip]], pick('external', m.external.ip));
     el('line', { x1: routerX + 180, y1: 48, x2: routerX + 220, y2: 48, stroke: '#56607a' }, lines);
   }
+  // Nodes are ordered by segment, so each segment's line spans its own columns, all at one height.
   m.segments.forEach((s, si) => {
     const idx = cols.map((n, i) => (n?.segment === s.name ? i : -1)).filter((i) => i >= 0);
-    const y = 110 + si * 16;
-    const x1 = idx.length ? colX(idx[0]) : routerX;
-    const x2 = idx.length ? colX(idx[idx.length - 1]) + COL - 30 : routerX + 180;
+    const y = 125;
+    const x1 = idx.length ? colX(idx[0]) : colX(cols.length) + si * COL;
+    const x2 = idx.length ? colX(idx[idx.length - 1]) + COL - 30 : x1 + COL - 30;
     el('line', { x1, y1: y, x2, y2: y, stroke: '#1971c2', 'stroke-width': 3 }, lines);
-    el('line', { x1: width / 2 - 60 + si * 20, y1: 68, x2: width / 2 - 60 + si * 20, y2: y, stroke: '#1971c2' }, lines);
-    el('text', { x: x1, y: y - 5, class: 'mono', 'data-kind': 'segment', 'data-id': s.name }, svg, `segment ${s.name} ${s.subnet} (router ${s.routerAddress})`);
+    const fromX = routerX + 30 + (120 * (si + 1)) / (m.segments.length + 1);
+    el('line', { x1: fromX, y1: 68, x2: (x1 + x2) / 2, y2: y, stroke: '#1971c2' }, lines);
+    const label = el('g', { 'data-kind': 'segment', 'data-id': s.name }, svg);
+    el('text', { x: x1, y: y - 18, class: 'mono' }, label, `segment ${s.name} ${s.subnet}`);
+    el('text', { x: x1, y: y - 5, class: 'mono' }, label, `router ${s.routerAddress}`);
     for (const i of idx) el('line', { x1: colX(i) + 100, y1: y, x2: colX(i) + 100, y2: 150, stroke: '#1971c2' }, lines);
   });
 
