@@ -1,6 +1,7 @@
 // `flatnet ui` in a real browser (Debian's headless Chromium, driven by playwright-core) against a
 // running 3-node lab: every node, pod and Service appears, a policy's denied pairs are listed, a pod
-// created after the page loaded appears without a reload, and a click shows the pod's details.
+// created after the page loaded appears without a reload and leaves when deleted, and a click shows
+// the pod's details.
 // Screenshots are kept under $FLATNET_ARTIFACTS/ui (default: the system temp dir's flatnet-artifacts/ui).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,5 +137,13 @@ test('clicking a pod shows its node, IP, labels and the Services it backs', asyn
   assert.match(text, /app=web/);
   assert.match(text, /default\/web-np/);
   await shot('pod-details');
-  ui?.kill('SIGTERM');
+});
+
+test('a deleted pod leaves the picture; SIGTERM stops flatnet ui', async () => {
+  const r = t.cli('delete', '-f', join(scope.dir, 'late.yaml'), '--grace-period', '0');
+  assert.equal(r.status, 0, r.stderr);
+  await present('pod', 'default/late').waitFor({ state: 'detached', timeout: 15_000 });
+  const exited = new Promise<number | null>((resolve) => ui!.once('exit', (code) => resolve(code)));
+  ui!.kill('SIGTERM');
+  assert.equal(await exited, 0);
 });
