@@ -42,6 +42,8 @@ for (const [bin, src] of [['flatnet-cni', 'src/cni/shim.c'], ['flatnet-nft-dump'
 await build({ ...common, format: 'esm', entryPoints: { flatnet: 'src/cli/main.ts' }, outdir: `${out}/bin`, external: ['etcd3'],
   splitting: true, chunkNames: 'chunks/[name]-[hash]', outExtension: { '.js': '.mjs' },
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } });
+// The `flatnet ui` page's script, for the browser: served by flatnet itself, no CDN.
+await build({ bundle: true, platform: 'browser', format: 'iife', target: 'es2022', legalComments: 'none', entryPoints: ['src/ui/page/app.ts'], outfile: `${out}/ui/app.js` });
 // The shebang goes on the entry only (a banner would put it on every chunk).
 writeFileSync(`${out}/bin/flatnet.mjs`, '#!/usr/bin/env node\n' + readFileSync(`${out}/bin/flatnet.mjs`, 'utf8'));
 for (const f of ['flatnet-cni-node', 'flatnet.mjs']) chmodSync(`${out}/bin/${f}`, 0o755);

@@ -21,6 +21,7 @@ cluster lab (namespaces on this machine):
                                       connection, and why; --node: the tracer over that node's table too
   check [-o json] [-v]                prove the network model's rules with real packets
   demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab
+  ui [--listen 127.0.0.1:7880]        a live web page of the lab's three networks and its policies
 
 workloads:
   serve --port N[/tcp|udp] ... [--name NAME] [--delay-shutdown S]   answer with the pod name and the client
