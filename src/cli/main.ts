@@ -11,6 +11,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'serve') return runServeCommand(argv.slice(1));
   if (argv[0] === 'probe') return runProbeCommand(argv.slice(1));
   if (argv[0] === 'probe-worker') return runProbeWorker(argv.slice(1), process.stdin);
+  // logs parses its own flags (-f is --follow there); it reads the nodes' drop logs, no store.
+  if (argv[0] === 'logs') return (await import('./logs-command.js')).logsCommand(argv.slice(1));
   if (argv[0] === 'install-cni') return (await import('../install/command.js')).runInstallCniCommand(argv.slice(1));
 
   const dash = argv.indexOf('--');
