@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from './usage.js';
 import { DEFAULT_LAB_ROOT } from '../lab/paths.js';
 import { formatDropEvent, inNamespace, type DropEvent } from '../droplog/event.js';
-import { DROP_LOG_FILE, followDropLog, readDropLog } from '../droplog/file.js';
+import { DROP_LOG_FILE, dropLogMark, followDropLog, readDropLog } from '../droplog/file.js';
 
 const LOGS_USAGE = `usage: flatnet logs drops [-f] [--node NODE] [-n NAMESPACE] [-o json] [--lab NAME] [--state-dir DIR] [--node-dir DIR]
   Policy drops, rate-limited per node: time, node, protocol, source and destination (pod and address),
@@ -45,11 +45,13 @@ export async function logsCommand(argv: string[]): Promise<number> {
     process.stdout.write((v.output === 'json' ? JSON.stringify(e) : formatDropEvent(e)) + '\n');
   };
   const files = sources(v);
+  // Marked before reading: what is appended while we read is followed, not lost.
+  const marks = files.map((s) => dropLogMark(s.file));
   // Nodes merged by time, as one log.
-  const all = files.flatMap((s) => readDropLog(s.file)).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  const all = files.flatMap((s, i) => readDropLog(s.file, marks[i])).sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
   for (const e of all) show(e);
   if (!v.follow) return 0;
-  const stops = files.map((s) => followDropLog(s.file, show));
+  const stops = files.map((s, i) => followDropLog(s.file, show, marks[i]));
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
   });

@@ -27,31 +27,38 @@ export class DropLogWriter {
 
 const eventsOf = (text: string): DropEvent[] => text.split('\n').flatMap((l) => { const e = l ? parseDropEvent(l) : undefined; return e ? [e] : []; });
 
-/** Every event of one node's log, oldest first (the rotated file, then the current). */
-export function readDropLog(path: string): DropEvent[] {
-  return [`${path}.1`, path].flatMap((p) => (existsSync(p) ? eventsOf(readFileSync(p, 'utf8')) : []));
+/**
+ * Every event of one node's log, oldest first (the rotated file, then the current); up to `mark` when
+ * given (a follower takes over from there).
+ */
+export function readDropLog(path: string, mark?: { size: number }): DropEvent[] {
+  const rotated = existsSync(`${path}.1`) ? eventsOf(readFileSync(`${path}.1`, 'utf8')) : [];
+  if (!existsSync(path)) return rotated;
+  const text = readFileSync(path);
+  return [...rotated, ...eventsOf((mark ? text.subarray(0, mark.size) : text).toString('utf8'))];
+}
+
+/** Where a log ends now (its inode and size), to follow it from there; undefined while there is none. */
+export function dropLogMark(path: string): { ino: number; size: number } | undefined {
+  try { const s = statSync(path); return { ino: s.ino, size: s.size }; } catch { return undefined; }
 }
 
 /**
- * Follows a log from its current end: `onEvent` for each event appended after this call. Polls (the
+ * Follows a log from `from` (its current end by default): `onEvent` for each event appended after this call. Polls (the
  * agent may write from another mount namespace, where inotify events still arrive, but a rotation
  * replaces the file). Returns the stop function.
  */
-export function followDropLog(path: string, onEvent: (e: DropEvent) => void, intervalMs = 250): () => void {
-  const idOf = () => { try { const s = statSync(path); return { ino: s.ino, size: s.size }; } catch { return undefined; } };
-  let at = idOf();
+export function followDropLog(path: string, onEvent: (e: DropEvent) => void, from = dropLogMark(path), intervalMs = 250): () => void {
+  const idOf = () => dropLogMark(path);
+  let at = from;
   let offset = at?.size ?? 0;
   let partial = '';
-  const poll = () => {
-    const now = idOf();
-    if (!now) return;
-    // Rotated: the new file is read from its start.
-    if (!at || now.ino !== at.ino || now.size < offset) { offset = 0; partial = ''; }
-    at = now;
-    if (now.size <= offset) return;
-    const fd = openSync(path, 'r');
+  /** Reads `file` from `offset` to `size`, handing on whole lines. */
+  const readOn = (file: string, size: number) => {
+    if (size <= offset) return;
+    const fd = openSync(file, 'r');
     try {
-      const buf = Buffer.alloc(now.size - offset);
+      const buf = Buffer.alloc(size - offset);
       const n = readSync(fd, buf, 0, buf.length, offset);
       offset += n;
       const text = partial + buf.subarray(0, n).toString('utf8');
@@ -59,6 +66,18 @@ export function followDropLog(path: string, onEvent: (e: DropEvent) => void, int
       partial = text.slice(cut + 1);
       for (const e of eventsOf(text.slice(0, cut + 1))) onEvent(e);
     } finally { closeSync(fd); }
+  };
+  const poll = () => {
+    const now = idOf();
+    if (!now) return;
+    if (at && now.ino !== at.ino) {
+      // Rotated: the rest of the file we read is drops.log.1 now; then the new one from its start.
+      const old = dropLogMark(`${path}.1`);
+      if (old && old.ino === at.ino) readOn(`${path}.1`, old.size);
+    }
+    if (!at || now.ino !== at.ino || now.size < offset) { offset = 0; partial = ''; }
+    at = now;
+    readOn(path, now.size);
   };
   const timer = setInterval(poll, intervalMs);
   return () => clearInterval(timer);

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseReaderLine, type NflogRecord } from '../../src/droplog/record.js';
 import { chainOfPrefix, formatDropEvent, inNamespace, parseDropEvent, toDropEvent, type EventContext } from '../../src/droplog/event.js';
-import { DropLogWriter, readDropLog } from '../../src/droplog/file.js';
+import { DropLogWriter, dropLogMark, followDropLog, readDropLog } from '../../src/droplog/file.js';
+import { until } from '../helpers/until.js';
 import { PolicyRenderer } from '../../src/dataplane/policy/renderer.js';
 import { FakeNft } from '../../src/dataplane/nft/fake.js';
 import { NftTableApplier } from '../../src/dataplane/nft/applier.js';
@@ -88,4 +89,26 @@ test('the rendered log rules go through the nft fake, and a second sync changes 
   const again = await applier.sync(r.render(input));
   assert.equal(again.operations, 0, 'the listing of the log rules reads back as written');
   assert.equal(r.groups.size, 2);
+});
+
+test('following: from a mark, the events appended after it, across a rotation; reading stops at the mark', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'droplog-'));
+  const events = Array.from({ length: 12 }, (_, i) => toDropEvent(record({ sport: 2000 + i }), ctx)!);
+  const path = join(dir, 'drops.log');
+  const w = new DropLogWriter(path, 1500);
+  w.append(events[0]);
+  const mark = dropLogMark(path);
+  w.append(events[1]);
+  assert.deepEqual(readDropLog(path, mark), [events[0]]);
+  const seen: typeof events = [];
+  const stop = followDropLog(path, (e) => seen.push(e), mark, 5);
+  try {
+    // One at a time: a follower keeps up with one rotation between its reads, not two.
+    for (const [i, e] of events.slice(2).entries()) {
+      w.append(e);
+      await until(`event ${i + 2} followed`, () => seen.length >= i + 2, 10_000, 10);
+    }
+    assert.deepEqual(seen, events.slice(1));
+    assert.ok(dropLogMark(`${path}.1`), 'the log rotated on the way');
+  } finally { stop(); rmSync(dir, { recursive: true, force: true }); }
 });
