@@ -26,7 +26,7 @@ writeFileSync(`${out}/bin/package.json`, JSON.stringify({ type: 'commonjs' }) + 
 // flatnet-cni itself is a C shim: a runtime starts it per call, and a Node start alone costs more than a whole ADD.
 const cc = process.env.CC || 'cc';
 // flatnet-nft-dump reads nft set elements over netlink: the proxy's restart reads 60,000 of them back.
-for (const [bin, src] of [['flatnet-cni', 'src/cni/shim.c'], ['flatnet-nft-dump', 'src/kernel/nft-dump.c']]) {
+for (const [bin, src] of [['flatnet-cni', 'src/cni/shim.c'], ['flatnet-nft-dump', 'src/kernel/nft-dump.c'], ['flatnet-nflog-read', 'src/kernel/nflog-read.c']]) {
   try {
     execFileSync(cc, ['-O2', '-Wall', '-o', `${out}/bin/${bin}`, src], { stdio: 'inherit' });
   } catch (err) {

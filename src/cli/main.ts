@@ -11,6 +11,9 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'serve') return runServeCommand(argv.slice(1));
   if (argv[0] === 'probe') return runProbeCommand(argv.slice(1));
   if (argv[0] === 'probe-worker') return runProbeWorker(argv.slice(1), process.stdin);
+  // logs parses its own flags (-f is --follow there); it reads the nodes' drop logs, no store.
+  const logsAt = argv.findIndex((a, i) => a === 'logs' && argv.slice(0, i).every((x, j) => j % 2 === 1 || x === '--lab' || x === '--state-dir'));
+  if (logsAt >= 0) return (await import('./logs-command.js')).logsCommand([...argv.slice(0, logsAt), ...argv.slice(logsAt + 1)]);
   if (argv[0] === 'install-cni') return (await import('../install/command.js')).runInstallCniCommand(argv.slice(1));
 
   const dash = argv.indexOf('--');

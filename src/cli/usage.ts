@@ -19,6 +19,7 @@ cluster lab (namespaces on this machine):
   exec [NS/]POD [-c CONTAINER] -- CMD [ARGS...]   run a command inside a pod
   policy explain FROM TO PORT[/tcp|udp|sctp]|icmp [--node NODE] [-o json]   the NetworkPolicy verdict on one
                                       connection, and why; --node: the tracer over that node's table too
+  logs drops [-f] [--node NODE] [-n NS] [-o json]   policy drops (rate-limited per node), naming pods and the isolating policies
   check [-o json] [-v]                prove the network model's rules with real packets
   demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab
   ui [--listen 127.0.0.1:7880]        a live web page of the lab's three networks and its policies

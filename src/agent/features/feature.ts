@@ -40,6 +40,8 @@ export interface NodeContext {
   readonly view: AgentView;
   readonly resyncMs: number;
   readonly log: (msg: string) => void;
+  /** Where policy drops are logged (<nodeDir>/drops.log); none: not logged. */
+  readonly dropLogFile?: string;
 }
 
 export interface LoopSpec {
