@@ -314,7 +314,7 @@ export class ClusterLab {
 const LAB_MARKER = '.flatnet-lab';
 /** Everything a lab makes in its directory; `down` removes these and nothing else. */
 const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'apiserver', 'kubeconfig', 'kubeconfig.tmp', 'agent-kubeconfig', 'agent-kubeconfig.tmp',
-  'net-conf.json', 'log', 'cluster.json', LAB_MARKER];
+  'net-conf.json', 'controller-metrics', 'log', 'cluster.json', LAB_MARKER];
 
 const notALab = (dir: string): string =>
   `${dir} is not a flatnet lab's directory (it has no ${LAB_MARKER} or cluster.json); refusing to touch it: check --state-dir and --lab`;
