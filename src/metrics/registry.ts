@@ -37,6 +37,33 @@ const watchEvents = new Counter({
   labelNames: ['prefix'] as const, registers: [registry],
 });
 
+const controllerStepSeconds = new Histogram({
+  name: 'flatnet_controller_step_duration_seconds', help: 'How long one step of the controller\'s sync took (node IPAM, scheduler, endpointslices...).',
+  labelNames: ['step'] as const, buckets: SYNC_BUCKETS, registers: [registry],
+});
+const controllerSteps = new Counter({
+  name: 'flatnet_controller_steps_total', help: 'Steps of the controller\'s sync by result (ok, error).',
+  labelNames: ['step', 'result'] as const, registers: [registry],
+});
+const controllerLeader = new Gauge({
+  name: 'flatnet_controller_leader', help: '1 while this controller leads (its loops run), 0 while it stands by.', registers: [registry],
+});
+
+/** Runs one controller step, recording its duration and result; its error goes on to the caller. */
+export async function timedControllerStep(step: string, fn: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  let ok = false;
+  try {
+    await fn();
+    ok = true;
+  } finally {
+    controllerStepSeconds.observe({ step }, (performance.now() - started) / 1000);
+    controllerSteps.inc({ step, result: ok ? 'ok' : 'error' });
+  }
+}
+
+export function setControllerLeader(leading: boolean): void { controllerLeader.set(leading ? 1 : 0); }
+
 /** Records one feature sync. */
 export function observeFeatureSync(feature: string, seconds: number, ok: boolean): void {
   featureSyncSeconds.observe({ feature }, seconds);

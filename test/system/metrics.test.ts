@@ -115,7 +115,7 @@ test('a pod created and deleted: its node counts one more ADD and one more DEL, 
   await until('node-1 to count the DEL', () => count('DEL') > dels, 30_000, 200);
 });
 
-test('lab status names the controller\'s metrics address; it answers with the store\'s watch', async () => {
+test('lab status names the controller\'s metrics address; it answers: leading, its steps run, the store watched', async () => {
   const status = t.cli('lab', 'status').stdout;
   const m = /^metrics: controller (http:\/\/127\.0\.0\.1:\d+\/metrics); each agent http:\/\/127\.0\.0\.1:9470\/metrics in its node's netns/m.exec(status);
   assert.ok(m, status);
@@ -123,5 +123,9 @@ test('lab status names the controller\'s metrics address; it answers with the st
     const scraped = parsePromText(execFileSync('curl', ['-sf', '--max-time', '30', m[1]], { encoding: 'utf8' }));
     return total(scraped, 'flatnet_store_watch_events_total', {}) > 0 && scraped;
   }, 30_000, 200);
+  assert.equal(sampleValue(f, 'flatnet_controller_leader'), 1);
+  for (const step of ['node IPAM', 'scheduler', 'endpointslices']) {
+    assert.ok((sampleValue(f, 'flatnet_controller_steps_total', { step, result: 'ok' }) ?? 0) >= 1, step);
+  }
   assert.ok(f.has('flatnet_process_cpu_seconds_total'));
 });

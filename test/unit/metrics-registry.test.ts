@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { observeCniRequest, observeFeatureSync, observeWatchBatch, scrape } from '../../src/metrics/registry.js';
+import { observeCniRequest, observeFeatureSync, observeWatchBatch, scrape, setControllerLeader, timedControllerStep } from '../../src/metrics/registry.js';
 import { setsOfListing } from '../../src/metrics/nft.js';
 import { labMetricsLine } from '../../src/metrics/where.js';
 import { errorCode } from '../../src/cni/server.js';
@@ -25,6 +25,7 @@ test('a scrape declares every flatnet family with its type, and parses strictly'
     flatnet_feature_sync_duration_seconds: 'histogram', flatnet_feature_syncs_total: 'counter',
     flatnet_cni_request_duration_seconds: 'histogram', flatnet_cni_requests_total: 'counter',
     flatnet_store_watch_lag_revisions: 'gauge', flatnet_store_watch_events_total: 'counter',
+    flatnet_controller_step_duration_seconds: 'histogram', flatnet_controller_steps_total: 'counter', flatnet_controller_leader: 'gauge',
   });
   assert.ok(f.has('flatnet_process_resident_memory_bytes'), 'the process\'s own metrics are there too');
 });
@@ -54,6 +55,20 @@ test('a feature loop records each sync, a failed one as an error', async () => {
   const f = await families();
   assert.equal(sampleValue(f, 'flatnet_feature_syncs_total', { feature: 'unit-loop', result: 'ok' }), 1);
   assert.equal(sampleValue(f, 'flatnet_feature_syncs_total', { feature: 'unit-loop', result: 'error' }), 1);
+});
+
+test('controller steps: timed and counted by result, the error passed on; the leader gauge follows leadership', async () => {
+  await timedControllerStep('unit step', async () => {});
+  await assert.rejects(timedControllerStep('unit step', async () => { throw new Error('boom'); }), /boom/);
+  setControllerLeader(true);
+  let f = await families();
+  assert.equal(sampleValue(f, 'flatnet_controller_steps_total', { step: 'unit step', result: 'ok' }), 1);
+  assert.equal(sampleValue(f, 'flatnet_controller_steps_total', { step: 'unit step', result: 'error' }), 1);
+  assert.equal(sampleValue(f, 'flatnet_controller_step_duration_seconds_count', { step: 'unit step' }), 2);
+  assert.equal(sampleValue(f, 'flatnet_controller_leader'), 1);
+  setControllerLeader(false);
+  f = await families();
+  assert.equal(sampleValue(f, 'flatnet_controller_leader'), 0);
 });
 
 test('CNI requests: latency per command, counts per command and error code; an unknown command is "other"', async () => {
