@@ -33,7 +33,7 @@ const watchLag = new Gauge({
   labelNames: ['prefix'] as const, registers: [registry],
 });
 const watchEvents = new Counter({
-  name: 'flatnet_store_watch_events_total', help: 'Store events delivered to a watch, by watched prefix.',
+  name: 'flatnet_store_watch_events_total', help: 'Store events delivered to an etcd watch (by key prefix) or a Kubernetes informer (by resource path).',
   labelNames: ['prefix'] as const, registers: [registry],
 });
 
