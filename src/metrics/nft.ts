@@ -9,13 +9,13 @@ import { registry } from './registry.js';
 
 export interface NftSetRef { family: string; table: string; set: string }
 
-/** The sets and maps of `nft -j -t list ruleset` output. Pure. */
+/** The sets and maps of flatnet's tables in `nft -j -t list ruleset` output (a host's other tables are not ours to count). Pure. */
 export function setsOfListing(json: string): NftSetRef[] {
   const doc = JSON.parse(json) as { nftables?: Record<string, { family?: string; table?: string; name?: string }>[] };
   const out: NftSetRef[] = [];
   for (const item of doc.nftables ?? []) {
     const s = item.set ?? item.map;
-    if (s?.family && s.table && s.name) out.push({ family: s.family, table: s.table, set: s.name });
+    if (s?.family && s.table?.startsWith('flatnet') && s.name) out.push({ family: s.family, table: s.table, set: s.name });
   }
   return out;
 }
@@ -43,7 +43,7 @@ export async function readNftElementCounts(ns: Netns): Promise<(NftSetRef & { el
 export function registerNftElements(ns: Netns): void {
   if (registry.getSingleMetric('flatnet_nft_set_elements')) return;
   new Gauge({
-    name: 'flatnet_nft_set_elements', help: 'Elements in each nftables set and map of the agent\'s network namespace, read when scraped.',
+    name: 'flatnet_nft_set_elements', help: 'Elements in each set and map of flatnet\'s nftables tables in the agent\'s network namespace, read when scraped.',
     labelNames: ['family', 'table', 'set'] as const, registers: [registry],
     async collect() {
       this.reset();

@@ -99,14 +99,15 @@ test('watch batches: events counted, lag is the store revision minus the batch\'
   assert.equal(sampleValue(f, 'flatnet_store_watch_events_total', { prefix: '/unit/' }), 4);
 });
 
-test('the sets and maps of a terse JSON listing, by family and table', () => {
+test('the sets and maps of flatnet\'s tables in a terse JSON listing, by family and table; other tables left out', () => {
   const json = JSON.stringify({ nftables: [
-    { metainfo: { version: '1.0.6' } }, { table: { family: 'ip', name: 't1', handle: 1 } },
-    { set: { family: 'ip', name: 's1', table: 't1', type: 'ipv4_addr', handle: 2 } },
-    { map: { family: 'ip', name: 'm1', table: 't1', type: 'ipv4_addr', handle: 3, map: 'verdict' } },
-    { chain: { family: 'ip', table: 't1', name: 'c', handle: 1 } },
+    { metainfo: { version: '1.0.6' } }, { table: { family: 'ip', name: 'flatnet-proxy', handle: 1 } },
+    { set: { family: 'ip', name: 's1', table: 'flatnet-proxy', type: 'ipv4_addr', handle: 2 } },
+    { map: { family: 'ip', name: 'm1', table: 'flatnet-proxy', type: 'ipv4_addr', handle: 3, map: 'verdict' } },
+    { chain: { family: 'ip', table: 'flatnet-proxy', name: 'c', handle: 1 } },
+    { set: { family: 'inet', name: 'blocked', table: 'firewalld', type: 'ipv4_addr', handle: 4 } },
   ] });
-  assert.deepEqual(setsOfListing(json), [{ family: 'ip', table: 't1', set: 's1' }, { family: 'ip', table: 't1', set: 'm1' }]);
+  assert.deepEqual(setsOfListing(json), [{ family: 'ip', table: 'flatnet-proxy', set: 's1' }, { family: 'ip', table: 'flatnet-proxy', set: 'm1' }]);
 });
 
 test('lab status\'s metrics line: the controller\'s recorded address, the agents\' health port', () => {
