@@ -73,7 +73,12 @@ async function main(argv: string[]): Promise<number> {
         const { parseDuration } = await import('../lab/units.js');
         try { nodeMonitorGraceMs = parseDuration(grace, '--node-monitor-grace-period'); } catch (err) { throw new UsageError((err as Error).message); }
       }
-      await runControllerCommand({ datastore, etcd: values.etcd, kubeconfig: values.kubeconfig, config: values.config, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs });
+      const metricsListen = values['metrics-listen'];
+      if (metricsListen && metricsListen !== 'off') {
+        const { parseListen } = await import('../agent/health.js');
+        try { parseListen(metricsListen); } catch (err) { throw new UsageError((err as Error).message.replace('--health-listen', '--metrics-listen')); }
+      }
+      await runControllerCommand({ datastore, etcd: values.etcd, kubeconfig: values.kubeconfig, config: values.config, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs, metricsListen });
       return 0;
     }
   }

@@ -34,7 +34,8 @@ daemons:
   agent --datastore kubernetes --config net-conf.json [--kubeconfig FILE] --node-dir DIR [--node NAME]
         through the Kubernetes API (kubeconfig, else the pod's ServiceAccount); the node: --node or $NODE_NAME
         [--disable proxy,masquerade,policy]   features turned off (their tables removed at start)
-        [--health-listen 127.0.0.1:9470|off]   GET /healthz (alive) and /readyz (every feature synced once)
+        [--health-listen 127.0.0.1:9470|off]   GET /healthz (alive), /readyz (every feature synced
+                                      once) and /metrics (Prometheus)
   install-cni --root DIR [--source DIR] [--conflist FILE] [--uninstall]   put flatnet-cni into DIR/opt/cni/bin
                                       atomically (the DaemonSet's init container)
   apiserver --etcd URL --pki-dir DIR (--kubeconfig FILE | --listen IP:PORT) [--identity CLUSTER]   the Kubernetes
@@ -42,5 +43,6 @@ daemons:
   controller --etcd URL [--identity ID] [--node-monitor-grace-period 40s]   pods of a node NotReady that long go not Ready
   controller --datastore kubernetes --config net-conf.json [--kubeconfig FILE]   only the pod-CIDR loop: gives
                                       each Node without spec.podCIDRs a slice of the cluster CIDR
+        [--metrics-listen 127.0.0.1:9471|off]   GET /metrics (Prometheus) for either controller
 
   --lab NAME   the lab to act on (default "flatnet", or $FLATNET_LAB)`;
