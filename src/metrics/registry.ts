@@ -49,6 +49,17 @@ const controllerLeader = new Gauge({
   name: 'flatnet_controller_leader', help: '1 while this controller leads (its loops run), 0 while it stands by.', registers: [registry],
 });
 
+const policyDrops = new Counter({
+  name: 'flatnet_policy_drops_logged_total',
+  help: 'Policy drops the agent read from the kernel\'s drop log, by direction and isolating policy. The log is rate-limited (10/s per chain, 50/s per node), so a flood counts only what was logged.',
+  labelNames: ['direction', 'policy'] as const, registers: [registry],
+});
+
+/** Counts one logged drop once for each policy isolating the pod ("none" for a non-SYN packet no connection owns). */
+export function observePolicyDrop(direction: string | undefined, policies: string[]): void {
+  for (const policy of policies.length ? policies : ['none']) policyDrops.inc({ direction: direction ?? 'none', policy });
+}
+
 /** Runs one controller step, recording its duration and result; its error goes on to the caller. */
 export async function timedControllerStep(step: string, fn: () => Promise<void>): Promise<void> {
   const started = performance.now();

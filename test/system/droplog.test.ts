@@ -6,7 +6,8 @@ import { test, after, afterEach, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { TestScope } from '../helpers/scope.js';
+import { TestScope, inNetns } from '../helpers/scope.js';
+import { parsePromText, sampleValue } from '../helpers/prom-text.js';
 import { until } from '../helpers/until.js';
 import { CLI } from '../helpers/lab.js';
 import { PolicyLab } from '../helpers/policy-lab.js';
@@ -58,6 +59,10 @@ test('a default-deny drop is logged on the isolated pod\'s node, naming both pod
   console.log(`# drop log line: ${line}`);
   assert.match(line, / DROP tcp y\/a .* -> x\/b .*:80: ingress to x\/b isolated by x\/default-deny; no policy allows$/);
   assert.equal(drops('-n', 'z').filter(between('y/a', 'x/b', 80)).length, 0, '-n z: neither end is in z');
+  // The node's agent counts the logged drop against the policy in its metrics.
+  const netns = pl.t.lab.plan().nodes.find((n) => n.name === e.node)!.netns;
+  const families = parsePromText(inNetns(netns, 'curl', ['-sf', '--max-time', '30', 'http://127.0.0.1:9470/metrics']));
+  assert.ok((sampleValue(families, 'flatnet_policy_drops_logged_total', { direction: 'ingress', policy: 'x/default-deny' }) ?? 0) >= 1);
 });
 
 test('a rule drop names the policy whose rules do not allow the port; -f shows new drops as they come', async () => {

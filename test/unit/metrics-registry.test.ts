@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { observeCniRequest, observeFeatureSync, observeWatchBatch, scrape, setControllerLeader, timedControllerStep } from '../../src/metrics/registry.js';
+import { observeCniRequest, observeFeatureSync, observePolicyDrop, observeWatchBatch, scrape, setControllerLeader, timedControllerStep } from '../../src/metrics/registry.js';
 import { setsOfListing } from '../../src/metrics/nft.js';
 import { labMetricsLine } from '../../src/metrics/where.js';
 import { errorCode } from '../../src/cni/server.js';
@@ -26,8 +26,18 @@ test('a scrape declares every flatnet family with its type, and parses strictly'
     flatnet_cni_request_duration_seconds: 'histogram', flatnet_cni_requests_total: 'counter',
     flatnet_store_watch_lag_revisions: 'gauge', flatnet_store_watch_events_total: 'counter',
     flatnet_controller_step_duration_seconds: 'histogram', flatnet_controller_steps_total: 'counter', flatnet_controller_leader: 'gauge',
+    flatnet_policy_drops_logged_total: 'counter',
   });
   assert.ok(f.has('flatnet_process_resident_memory_bytes'), 'the process\'s own metrics are there too');
+});
+
+test('a logged policy drop counts once per isolating policy; a non-SYN drop counts as none', async () => {
+  observePolicyDrop('ingress', ['x/deny', 'x/web']);
+  observePolicyDrop(undefined, []);
+  const f = await families();
+  assert.equal(sampleValue(f, 'flatnet_policy_drops_logged_total', { direction: 'ingress', policy: 'x/deny' }), 1);
+  assert.equal(sampleValue(f, 'flatnet_policy_drops_logged_total', { direction: 'ingress', policy: 'x/web' }), 1);
+  assert.equal(sampleValue(f, 'flatnet_policy_drops_logged_total', { direction: 'none', policy: 'none' }), 1);
 });
 
 test('a feature sync moves its histogram and its counter by result', async () => {

@@ -2,6 +2,7 @@
 // policies of the group chain that dropped it) and appended to the node's drops.log. The kernel limits
 // each dropping chain's rate; this caps the node's file as a whole, so many chains flooding at once
 // cannot fill it.
+import { observePolicyDrop } from '../../metrics/registry.js';
 import { DROP_LOG_GROUP } from '../../dataplane/policy/render.js';
 import type { DropGroup } from '../../dataplane/policy/renderer.js';
 import { toDropEvent } from '../../droplog/event.js';
@@ -56,6 +57,7 @@ export function dropLogger(ctx: NodeContext, file: string, groupsNow: () => Read
     if (suppressed > 0) { ctx.log(`drop log: ${suppressed} drops over the node's rate not written`); suppressed = 0; }
     const e = toDropEvent(r, { node: ctx.nodeName, groups: groups(), podAt });
     if (!e) return;
+    observePolicyDrop(e.direction, e.policies);
     try { writer.append(e); } catch (err) { ctx.log(`drop log: writing ${file}: ${(err as Error).message}`); }
   };
 
