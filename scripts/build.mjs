@@ -26,7 +26,7 @@ writeFileSync(`${out}/bin/package.json`, JSON.stringify({ type: 'commonjs' }) + 
 // flatnet-cni itself is a C shim: a runtime starts it per call, and a Node start alone costs more than a whole ADD.
 const cc = process.env.CC || 'cc';
 // flatnet-nft-dump reads nft set elements over netlink: the proxy's restart reads 60,000 of them back.
-for (const [bin, src] of [['flatnet-cni', 'src/cni/shim.c'], ['flatnet-nft-dump', 'src/kernel/nft-dump.c']]) {
+for (const [bin, src] of [['flatnet-cni', 'src/cni/shim.c'], ['flatnet-nft-dump', 'src/kernel/nft-dump.c'], ['flatnet-nflog-read', 'src/kernel/nflog-read.c']]) {
   try {
     execFileSync(cc, ['-O2', '-Wall', '-o', `${out}/bin/${bin}`, src], { stdio: 'inherit' });
   } catch (err) {
@@ -42,6 +42,8 @@ for (const [bin, src] of [['flatnet-cni', 'src/cni/shim.c'], ['flatnet-nft-dump'
 await build({ ...common, format: 'esm', entryPoints: { flatnet: 'src/cli/main.ts' }, outdir: `${out}/bin`, external: ['etcd3'],
   splitting: true, chunkNames: 'chunks/[name]-[hash]', outExtension: { '.js': '.mjs' },
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } });
+// The `flatnet ui` page's script, for the browser: served by flatnet itself, no CDN.
+await build({ bundle: true, platform: 'browser', format: 'iife', target: 'es2022', legalComments: 'none', entryPoints: ['src/ui/page/app.ts'], outfile: `${out}/ui/app.js` });
 // The shebang goes on the entry only (a banner would put it on every chunk).
 writeFileSync(`${out}/bin/flatnet.mjs`, '#!/usr/bin/env node\n' + readFileSync(`${out}/bin/flatnet.mjs`, 'utf8'));
 for (const f of ['flatnet-cni-node', 'flatnet.mjs']) chmodSync(`${out}/bin/${f}`, 0o755);

@@ -13,6 +13,8 @@ packages=(
   gcc libc6-dev                                        # compiles the flatnet-cni shim (src/cni/shim.c)
   python3 procps                                       # containment test: spoofed packets (raw sockets), ps in pods
   ipset                                                # bench/policy: the iptables + ipset reference ruleset
+  chromium fonts-dejavu-core                           # flatnet ui's browser test (headless, driven by playwright-core)
+  curl                                                 # the metrics test scrapes /metrics as a user would
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,9 @@
 // the same code either way. This file only wires: the cluster config, the Node's registration, the
 // shared cluster view (all three from the datastore: etcd or the Kubernetes API), then the features
 // (features/), each deciding in its own file.
+import { dirname, join } from 'node:path';
 import { Netns } from '../kernel/netns.js';
+import { DROP_LOG_FILE } from '../droplog/file.js';
 import type { ClusterConfig } from '../api/types.js';
 import { startCniServer } from '../cni/server.js';
 import { findUnderlay, type Underlay } from './underlay.js';
@@ -58,7 +60,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const net = await preparePodNetwork(ns, podCIDRs, underlay, config);
 
   // 3. The features: those turned off remove their tables, the others start (the guard before pods).
-  const ctx: NodeContext = { ns, nodeName, underlay, podCIDRs, podMode: net.mode, config, view, resyncMs: opts.resyncMs ?? 30_000, log };
+  const ctx: NodeContext = { ns, nodeName, underlay, podCIDRs, podMode: net.mode, config, view, resyncMs: opts.resyncMs ?? 30_000, log,
+    dropLogFile: join(dirname(opts.confDir), DROP_LOG_FILE) };
   const { enabled, disabled } = buildFeatures(ctx, opts.features);
   for (const f of disabled) {
     await f.cleanup().then(() => log(`${f.name}: turned off, its kernel state removed`),

@@ -2,7 +2,9 @@
 // while the process runs (liveness: a stuck event loop cannot answer), `GET /readyz` only once every
 // feature has synced at least once (routes, guard and policy are in place: pods may start). It listens
 // on loopback in the node's own network namespace (hostNetwork in a cluster; the node netns in the lab).
+// `GET /metrics` answers the process's Prometheus metrics (src/metrics/) on the same port.
 import { createServer, type Server } from 'node:http';
+import { answerScrape } from '../metrics/serve.js';
 
 export interface Readiness { ready: boolean; detail: string }
 
@@ -22,12 +24,13 @@ export function startHealthServer(listen: string, readiness: () => Readiness): P
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405).end(); return; }
     if (path === '/healthz') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
+    if (path === '/metrics') { answerScrape(res); return; }
     if (path === '/readyz') {
       const r = readiness();
       res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${r.detail}\n`);
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /healthz, /readyz\n');
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /healthz, /readyz, /metrics\n');
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -8,6 +8,8 @@ import type { Store } from '../store/store.js';
 import { startAgent, type Agent } from './agent.js';
 import { etcdDatastore, readConfigFile, type AgentDatastore } from './datastore.js';
 import { startHealthServer, type Readiness } from './health.js';
+import { Netns } from '../kernel/netns.js';
+import { registerNftElements } from '../metrics/nft.js';
 import type { FeatureSwitches } from './features/index.js';
 
 export interface AgentCommandOptions {
@@ -27,7 +29,7 @@ export interface AgentCommandOptions {
   heartbeatTtlSeconds?: number;
   /** Optional features turned off (`--disable`). */
   features?: FeatureSwitches;
-  /** Where /healthz and /readyz answer ("127.0.0.1:9470" by default; "off": nowhere). */
+  /** Where /healthz, /readyz and /metrics answer ("127.0.0.1:9470" by default; "off": nowhere). */
   healthListen?: string;
 }
 
@@ -64,7 +66,11 @@ export async function runAgentCommand(o: AgentCommandOptions, companion?: StartC
     log(`health: not served on ${listen} (${err.message})`);
     return undefined;
   });
-  if (health) log(`health: /healthz and /readyz on ${health.address}`);
+  if (health) {
+    // Counted when scraped, in this process's netns: the node's.
+    registerNftElements(Netns.current());
+    log(`health: /healthz, /readyz and /metrics on ${health.address}`);
+  }
   agent = await startAgent({
     datastore, nodeName: o.node, confDir: join(o.nodeDir, 'net.d'), ipamDir: join(o.nodeDir, 'ipam'),
     iface: o.iface, nodeIP: o.nodeIP, features: o.features, log,

@@ -11,6 +11,9 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'serve') return runServeCommand(argv.slice(1));
   if (argv[0] === 'probe') return runProbeCommand(argv.slice(1));
   if (argv[0] === 'probe-worker') return runProbeWorker(argv.slice(1), process.stdin);
+  // logs parses its own flags (-f is --follow there); it reads the nodes' drop logs, no store.
+  const logsAt = argv.findIndex((a, i) => a === 'logs' && argv.slice(0, i).every((x, j) => j % 2 === 1 || x === '--lab' || x === '--state-dir'));
+  if (logsAt >= 0) return (await import('./logs-command.js')).logsCommand([...argv.slice(0, logsAt), ...argv.slice(logsAt + 1)]);
   if (argv[0] === 'install-cni') return (await import('../install/command.js')).runInstallCniCommand(argv.slice(1));
 
   const dash = argv.indexOf('--');
@@ -36,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
     case 'check': return checkCommand(values);
     case 'policy': return (await import('./policy-command.js')).policyCommand(rest, values);
     case 'demo': return demoCommand(values);
+    case 'ui': return (await import('./ui-command.js')).uiCommand(values);
     case 'trace': return (await import('./trace-command.js')).traceCommand(rest, values);
     case 'agent': {
       const { agentCommandOptions } = await import('./agent-args.js');
@@ -70,7 +74,12 @@ async function main(argv: string[]): Promise<number> {
         const { parseDuration } = await import('../lab/units.js');
         try { nodeMonitorGraceMs = parseDuration(grace, '--node-monitor-grace-period'); } catch (err) { throw new UsageError((err as Error).message); }
       }
-      await runControllerCommand({ datastore, etcd: values.etcd, kubeconfig: values.kubeconfig, config: values.config, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs });
+      const metricsListen = values['metrics-listen'];
+      if (metricsListen && metricsListen !== 'off') {
+        const { parseListen } = await import('../agent/health.js');
+        try { parseListen(metricsListen); } catch (err) { throw new UsageError((err as Error).message.replace('--health-listen', '--metrics-listen')); }
+      }
+      await runControllerCommand({ datastore, etcd: values.etcd, kubeconfig: values.kubeconfig, config: values.config, identity: values.identity, leaseTtlSeconds: values['lease-ttl'] ? Number(values['lease-ttl']) : undefined, nodeMonitorGraceMs, metricsListen });
       return 0;
     }
   }

@@ -26,6 +26,7 @@ export const OPTIONS = {
   'heartbeat-ttl': { type: 'string' },
   disable: { type: 'string' },
   'health-listen': { type: 'string' },
+  'metrics-listen': { type: 'string' },
   identity: { type: 'string' },
   'lease-ttl': { type: 'string' },
   'node-monitor-grace-period': { type: 'string' },

@@ -19,8 +19,10 @@ cluster lab (namespaces on this machine):
   exec [NS/]POD [-c CONTAINER] -- CMD [ARGS...]   run a command inside a pod
   policy explain FROM TO PORT[/tcp|udp|sctp]|icmp [--node NODE] [-o json]   the NetworkPolicy verdict on one
                                       connection, and why; --node: the tracer over that node's table too
+  logs drops [-f] [--node NODE] [-n NS] [-o json]   policy drops (rate-limited per node), naming pods and the isolating policies
   check [-o json] [-v]                prove the network model's rules with real packets
   demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab
+  ui [--listen 127.0.0.1:7880]        a live web page of the lab's three networks and its policies
 
 workloads:
   serve --port N[/tcp|udp] ... [--name NAME] [--delay-shutdown S]   answer with the pod name and the client
@@ -32,7 +34,8 @@ daemons:
   agent --datastore kubernetes --config net-conf.json [--kubeconfig FILE] --node-dir DIR [--node NAME]
         through the Kubernetes API (kubeconfig, else the pod's ServiceAccount); the node: --node or $NODE_NAME
         [--disable proxy,masquerade,policy]   features turned off (their tables removed at start)
-        [--health-listen 127.0.0.1:9470|off]   GET /healthz (alive) and /readyz (every feature synced once)
+        [--health-listen 127.0.0.1:9470|off]   GET /healthz (alive), /readyz (every feature synced
+                                      once) and /metrics (Prometheus)
   install-cni --root DIR [--source DIR] [--conflist FILE] [--uninstall]   put flatnet-cni into DIR/opt/cni/bin
                                       atomically (the DaemonSet's init container)
   apiserver --etcd URL --pki-dir DIR (--kubeconfig FILE | --listen IP:PORT) [--identity CLUSTER]   the Kubernetes
@@ -40,5 +43,6 @@ daemons:
   controller --etcd URL [--identity ID] [--node-monitor-grace-period 40s]   pods of a node NotReady that long go not Ready
   controller --datastore kubernetes --config net-conf.json [--kubeconfig FILE]   only the pod-CIDR loop: gives
                                       each Node without spec.podCIDRs a slice of the cluster CIDR
+        [--metrics-listen 127.0.0.1:9471|off]   GET /metrics (Prometheus) for either controller
 
   --lab NAME   the lab to act on (default "flatnet", or $FLATNET_LAB)`;

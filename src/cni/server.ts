@@ -14,6 +14,7 @@ import { useCommandRunner } from '../kernel/exec.js';
 import { ShellPool } from '../kernel/shell-pool.js';
 import { IpSession } from '../kernel/ip-session.js';
 import { useIpSession } from '../kernel/ip.js';
+import { observeCniRequest } from '../metrics/registry.js';
 
 export const CNI_SOCKET_DIR = '/run/flatnet/cni';
 /** A configuration up to the plugin's limit, and an environment of up to 1 MiB. */
@@ -147,7 +148,10 @@ export async function startCniServer(opts: { log?: (msg: string) => void; hooks?
   async function answer(request: Buffer): Promise<Buffer> {
     try {
       const { env, stdin } = decodeRequest(request);
-      return encodeAnswer(await handleRequest(env, stdin, hooksFor(env)));
+      const started = performance.now();
+      const out = await handleRequest(env, stdin, hooksFor(env));
+      observeCniRequest(env.CNI_COMMAND ?? '', (performance.now() - started) / 1000, errorCode(out));
+      return encodeAnswer(out);
     } catch (err) {
       // handleRequest never throws; only a garbled request gets here.
       return garbled(request, err as Error);
@@ -189,4 +193,13 @@ export async function startCniServer(opts: { log?: (msg: string) => void; hooks?
       return closed;
     },
   };
+}
+
+/** The CNI error code of an answer: 0 on success, else the code its error JSON names (999 when unreadable). */
+export function errorCode(answer: CniAnswer): number {
+  if (answer.exitCode === 0) return 0;
+  try {
+    const code = (JSON.parse(answer.stdout) as { code?: unknown }).code;
+    return typeof code === 'number' ? code : 999;
+  } catch { return 999; }
 }

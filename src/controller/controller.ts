@@ -8,6 +8,7 @@ import { CLUSTER_CONFIG_KEY, DEPLOYMENT_PREFIX, ENDPOINTSLICE_PREFIX, HEARTBEAT_
 import { parseClusterConfig, podCIDRsOf, type ClusterConfig, type Deployment, type EndpointSlice, type Namespace, type Node, type Pod, type Service } from '../api/types.js';
 import { Mirror, jsonDecode } from '../store/mirror.js';
 import { SyncRunner } from '../store/runner.js';
+import { setControllerLeader, timedControllerStep } from '../metrics/registry.js';
 import { isTerminating, markTerminating } from '../api/termination.js';
 import type { Store } from '../store/store.js';
 import { AssumedView } from './assumed.js';
@@ -256,7 +257,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     problems = new Set();
     const failures: string[] = [];
     const step = async (what: string, fn: () => Promise<void>) => {
-      try { await fn(); } catch (err) {
+      try { await timedControllerStep(what, fn); } catch (err) {
         if (err instanceof NotLeaderError) throw err;
         failures.push(`${what}: ${(err as Error).message}`);
       }
@@ -294,11 +295,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     store, identity: o.identity, leaseTtlSeconds: o.leaseTtlSeconds, log,
     onStartedLeading: () => {
       log('leading');
+      setControllerLeader(true);
       lastProblems = new Set();
       for (const v of [nodes, pods, deployments, slices, namespaces] as AssumedView<unknown>[]) v.clear();
       runner.poke();
     },
-    onStoppedLeading: () => log('stopped leading'),
+    onStoppedLeading: () => { log('stopped leading'); setControllerLeader(false); },
   });
 
   try {

@@ -7,6 +7,7 @@ import { podCIDRsOf, type ClusterConfig, type Node } from '../api/types.js';
 import { InformerCache, RESOURCES } from '../kube/informer-cache.js';
 import { KubeApiError, kubeRequest } from '../kube/connect.js';
 import { SyncRunner } from '../store/runner.js';
+import { timedControllerStep } from '../metrics/registry.js';
 import { allocateNodeCIDRs } from './podcidr.js';
 
 export interface KubePodCIDRController {
@@ -51,7 +52,7 @@ export async function startKubePodCIDRController(o: { kc: KubeConfig; config: Cl
     if (failed) throw failed;
   };
 
-  const runner = new SyncRunner(pass, { periodMs: 60_000, retryMs: 2000, onError: (err) => o.log(`pod CIDRs: ${(err as Error).message}`) });
+  const runner = new SyncRunner(() => timedControllerStep('pod CIDRs', pass), { periodMs: 60_000, retryMs: 2000, onError: (err) => o.log(`pod CIDRs: ${(err as Error).message}`) });
   nodes.onChange(() => runner.poke());
   await nodes.start();
   runner.start();

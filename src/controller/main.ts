@@ -4,6 +4,8 @@
 import { hostname } from 'node:os';
 import { EtcdStore } from '../store/etcd.js';
 import { startController } from './controller.js';
+import { parseListen } from '../agent/health.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/serve.js';
 
 export interface ControllerCommandOptions {
   /** etcd (the lab; default) or kubernetes (a real cluster: only pod CIDRs). */
@@ -16,6 +18,20 @@ export interface ControllerCommandOptions {
   identity?: string;
   leaseTtlSeconds?: number;
   nodeMonitorGraceMs?: number;
+  /** Where GET /metrics answers ("127.0.0.1:9471" by default; "off": nowhere). */
+  metricsListen?: string;
+}
+
+export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9471';
+
+/** The metrics server, or undefined (off, or the port taken: logged, the controller runs on). */
+async function serveMetrics(listen: string | undefined, log: (m: string) => void): Promise<MetricsServer | undefined> {
+  const at = listen ?? DEFAULT_METRICS_LISTEN;
+  if (at === 'off') return undefined;
+  const { host, port } = parseListen(at);
+  const server = await startMetricsServer(host, port).catch((err: Error) => { log(`metrics: not served on ${at} (${err.message})`); return undefined; });
+  if (server) log(`metrics: /metrics on ${server.address}`);
+  return server;
 }
 
 export async function runControllerCommand(o: ControllerCommandOptions): Promise<void> {
@@ -27,6 +43,7 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
   if (o.datastore === 'kubernetes') return runKubeController(o, log);
   if (!o.etcd) throw new Error('controller --datastore etcd needs --etcd');
   const store = new EtcdStore({ endpoints: o.etcd });
+  const metrics = await serveMetrics(o.metricsListen, log);
   // Listen before starting: a signal during startup must still stop cleanly.
   const stopRequested = new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
@@ -39,6 +56,7 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
     await controller.stop();
   } finally {
     await store.close();
+    await metrics?.close();
   }
 }
 
@@ -51,9 +69,11 @@ async function runKubeController(o: ControllerCommandOptions, log: (m: string) =
   const config = readConfigFile(o.config);
   const { connectKube } = await import('../kube/connect.js');
   const { startKubePodCIDRController } = await import('./kube-podcidr.js');
+  const metrics = await serveMetrics(o.metricsListen, log);
   const controller = await startKubePodCIDRController({ kc: connectKube(o.kubeconfig), config, log });
   log(`started: pod CIDRs from ${config.clusterCIDRs.join(', ')}`);
   await stopRequested;
   log('stopping');
   await controller.stop();
+  await metrics?.close();
 }

@@ -84,3 +84,20 @@ export async function readSetElements(ns: Netns, family: 'ip' | 'ip6' | 'inet', 
   }
   return out;
 }
+
+/** How many elements each named set of one table holds (absent sets left out); undefined when the dump helper cannot run. */
+export async function countSetElements(ns: Netns, family: string, table: string, names: string[]): Promise<Map<string, number> | undefined> {
+  const bin = dumpBinary();
+  if (!bin || names.length === 0) return bin ? new Map() : undefined;
+  const { cmd, args } = ns.wrap(bin, [family, table, ...names]);
+  const r = await runCommand(cmd, args);
+  if (r.code !== 0) return undefined;
+  const counts = new Map<string, number>(names.map((n) => [n, 0]));
+  for (const line of r.stdout.split('\n')) {
+    const [set, key] = line.split('\t');
+    if (!line) continue;
+    if (key === 'missing') counts.delete(set);
+    else counts.set(set, (counts.get(set) ?? 0) + 1);
+  }
+  return counts;
+}

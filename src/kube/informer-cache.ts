@@ -8,6 +8,7 @@ import type { Kind } from '../api/types.js';
 import type { ObjectCache } from '../agent/cluster-view.js';
 import type { MirrorChange } from '../store/mirror.js';
 import { kubeRequest } from './connect.js';
+import { observeWatchBatch } from '../metrics/registry.js';
 
 /** Where a kind lives in the API: "/api/v1/pods", "/apis/discovery.k8s.io/v1/endpointslices". */
 export interface KubeResource { kind: Kind; apiVersion: string; path: string }
@@ -47,9 +48,10 @@ export class InformerCache<T extends ApiObject> implements ObjectCache<T> {
     this.backoffMs = opts.backoffMs ?? 250;
     // Bookmarks keep the resourceVersion fresh on a quiet kind, so a reconnect rarely meets 410 Gone.
     this.informer = makeInformer(kc, `${resource.path}?allowWatchBookmarks=true`, () => this.list());
-    this.informer.on('add', (o) => this.changed(o as unknown as T));
-    this.informer.on('update', (o) => this.changed(o as unknown as T));
-    this.informer.on('delete', (o) => this.deleted(o as unknown as T));
+    // Counted as the etcd watches are (no lag: a real API server's resourceVersion is opaque).
+    this.informer.on('add', (o) => { observeWatchBatch(resource.path, 1, 0, 0); this.changed(o as unknown as T); });
+    this.informer.on('update', (o) => { observeWatchBatch(resource.path, 1, 0, 0); this.changed(o as unknown as T); });
+    this.informer.on('delete', (o) => { observeWatchBatch(resource.path, 1, 0, 0); this.deleted(o as unknown as T); });
     this.informer.on('error', (err) => this.failed(err));
   }
 

@@ -18,6 +18,7 @@ import { disableUnit, type UnitSpec } from './units.js';
 import { DEFAULT_LAB_ROOT, flatnetArgv, flatnetCniPath } from './paths.js';
 import { makePki } from '../apiserver/pki.js';
 import { agentKubeconfigText, controlPlaneEndpoint, installRbac, writeSecretFile } from './control-plane.js';
+import { freeLoopbackPort } from '../metrics/serve.js';
 
 export { DEFAULT_LAB_ROOT };
 
@@ -46,6 +47,8 @@ export class ClusterLab {
   /** The lab API's certificates and port file. */
   get apiServerDir(): string { return join(this.dir, 'apiserver'); }
   get kubeconfigPath(): string { return join(this.dir, 'kubeconfig'); }
+  /** Where the controller serves /metrics ("127.0.0.1:PORT"): it runs in the root netns, so up picks a free port. */
+  get controllerMetricsFile(): string { return join(this.dir, 'controller-metrics'); }
 
   /** The kubeconfig's path, once the lab's API server has written it. */
   kubeconfig(): string {
@@ -82,7 +85,9 @@ export class ClusterLab {
       await this.writeClusterConfig(cluster);
       await this.startApiServer(cluster);
       if (cluster.datastore === 'kubernetes') await this.startControlPlaneApi(cluster);
-      await this.runUnit({ name: 'controller', argv: [...flatnetArgv(), 'controller', '--etcd', this.etcdEndpoint, '--identity', `${this.name}-controller`],
+      const metricsAt = `127.0.0.1:${await freeLoopbackPort()}`;
+      writeFileSync(this.controllerMetricsFile, `${metricsAt}\n`);
+      await this.runUnit({ name: 'controller', argv: [...flatnetArgv(), 'controller', '--etcd', this.etcdEndpoint, '--identity', `${this.name}-controller`, '--metrics-listen', metricsAt],
         logFile: this.logFile('controller'), pidFile: this.pidFile('controller') });
       for (const n of cluster.nodes) await this.startAgent(n.name);
       await this.waitNodesReady(cluster.nodes.map((n) => n.name), opts.timeoutMs ?? 30_000);
@@ -309,7 +314,7 @@ export class ClusterLab {
 const LAB_MARKER = '.flatnet-lab';
 /** Everything a lab makes in its directory; `down` removes these and nothing else. */
 const LAB_ENTRIES = ['run', 'units', 'nodes', 'etcd', 'apiserver', 'kubeconfig', 'kubeconfig.tmp', 'agent-kubeconfig', 'agent-kubeconfig.tmp',
-  'net-conf.json', 'log', 'cluster.json', LAB_MARKER];
+  'net-conf.json', 'controller-metrics', 'log', 'cluster.json', LAB_MARKER];
 
 const notALab = (dir: string): string =>
   `${dir} is not a flatnet lab's directory (it has no ${LAB_MARKER} or cluster.json); refusing to touch it: check --state-dir and --lab`;

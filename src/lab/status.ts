@@ -7,13 +7,14 @@ import type { ClusterLab } from './cluster.js';
 import type { LabCluster } from './cluster-file.js';
 import { controlPlaneEndpoint } from './control-plane.js';
 import { livePid } from './processes.js';
+import { labMetricsLine } from '../metrics/where.js';
 import { heldUntil, readSupervisorState } from './units.js';
 
 export async function labStatus(lab: ClusterLab): Promise<string> {
   if (!lab.exists()) return `lab ${lab.name}: not up`;
   const cluster = lab.cluster();
   const plan = lab.plan(cluster);
-  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, apiLine(lab), agentsLine(lab, cluster), '', ...processLines(lab)];
+  const lines = [`lab ${lab.name}: backend ${cluster.backend}, cluster CIDR ${cluster.clusterCIDR}, state ${lab.dir}`, apiLine(lab), agentsLine(lab, cluster), labMetricsLine(lab.controllerMetricsFile), '', ...processLines(lab)];
   const present = new Set(existsSync('/run/netns') ? readdirSync('/run/netns') : []);
   lines.push('', 'NAMESPACE'.padEnd(32) + 'STATE');
   for (const ns of plan.namespaces) lines.push(`${ns.padEnd(32)}${present.has(ns) ? 'present' : 'MISSING'}`);

@@ -9,6 +9,7 @@
 import type { Etcd3, IDuplexStream, IEvent, IWatchRequest, IWatchResponse } from 'etcd3';
 import { StoreError } from './errors.js';
 import type { ResyncNeeded, Watch, WatchEvent, WatchHandlers } from './store.js';
+import { observeWatchBatch } from '../metrics/registry.js';
 
 /** The end of a prefix range in etcd's terms: the prefix with its last byte incremented. */
 export function prefixEnd(prefix: string): Buffer {
@@ -129,6 +130,7 @@ export class EtcdWatch implements Watch {
     if (res.events.length === 0) return; // a progress notification
     const events = res.events.map(toEvent);
     this.next = events[events.length - 1].modRevision + 1;
+    observeWatchBatch(this.prefix, events.length, Number(res.header?.revision ?? 0), this.next - 1);
     callHandler(() => this.handlers.onEvents(events));
   }
 

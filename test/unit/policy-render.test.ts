@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderPolicy } from '../../src/dataplane/policy/renderer.js';
+import { PolicyRenderer, renderPolicy } from '../../src/dataplane/policy/renderer.js';
 import { cidrRange, formatRange, mergeRanges, subtractRange } from '../../src/policy/addresses.js';
 import { namespace, pod, policy } from '../helpers/policy-objects.js';
 
@@ -65,7 +65,32 @@ test('a policy type without rules isolates and allows nothing: an egress-only po
   assert.deepEqual([...t.elements.get('egress')!.keys()], ['10.244.1.9']);
   assert.equal(t.elements.get('ingress')!.size, 0);
   const group = t.elements.get('egress')!.get('10.244.1.9')!.replace('goto ', '');
-  assert.deepEqual(chain(t, group), ['drop comment "egress isolated by x/deny"'], 'egress: [] has no rule: nothing is allowed');
+  assert.deepEqual(chain(t, group), [
+    `limit rate 10/second burst 20 packets log prefix "flatnet-drop ${group}" group 13`,
+    'drop comment "egress isolated by x/deny"',
+  ], 'egress: [] has no rule: nothing is allowed; the drop is logged, rate-limited');
+});
+
+test('drop log: each group chain logs its drop under a prefix naming it, the not-a-SYN drop too, all rate-limited', () => {
+  const r = new PolicyRenderer();
+  const pods = [pod('x', 'a', { ip: '10.244.1.9', labels: { app: 'a' } }), pod('x', 'b', { ip: '10.244.1.10' })];
+  const policies = [policy('x', 'deny', { policyTypes: ['Ingress'], ingress: [] }),
+    policy('x', 'web', { podSelector: { matchLabels: { app: 'a' } }, policyTypes: ['Ingress'], ingress: [{ ports: [{ protocol: 'TCP', port: 80 }] }] })];
+  const t = r.render({ nodeName: 'node-1', pods, namespaces: [namespace('x')], policies, ipv6: false });
+  const groupA = t.elements.get('ingress')!.get('10.244.1.9')!.replace('goto ', '');
+  const groupB = t.elements.get('ingress')!.get('10.244.1.10')!.replace('goto ', '');
+  assert.deepEqual(r.groups.get(groupA), { direction: 'ingress', policies: ['x/deny', 'x/web'] });
+  assert.deepEqual(r.groups.get(groupB), { direction: 'ingress', policies: ['x/deny'] });
+  for (const g of [groupA, groupB]) {
+    const body = chain(t, g)!;
+    const log = body.findIndex((l) => l.startsWith('limit rate 10/second burst 20 packets log prefix'));
+    assert.equal(body[log], `limit rate 10/second burst 20 packets log prefix "flatnet-drop ${g}" group 13`);
+    assert.ok(body[log + 1].startsWith('drop comment'), 'the drop follows its log rule: a limit over its rate must not skip the drop');
+  }
+  const forward = chain(t, 'forward-egress')!;
+  const i = forward.findIndex((l) => l.includes('"flatnet-drop not-syn"'));
+  assert.ok(i > 0 && forward[i + 1].endsWith('drop comment "not a SYN: no connection to pick up"'));
+  assert.ok(Buffer.byteLength(`flatnet-drop ${groupA}`) <= 127);
 });
 
 test('dual stack: each family has its maps and sets, and neighbour discovery passes', () => {

@@ -5,6 +5,7 @@ import type { Netns } from '../../kernel/netns.js';
 import type { ClusterConfig } from '../../api/types.js';
 import type { CniServerHooks } from '../../cni/server.js';
 import { SyncRunner } from '../../store/runner.js';
+import { observeFeatureSync } from '../../metrics/registry.js';
 import type { AgentView } from '../cluster-view.js';
 import type { Underlay } from '../underlay.js';
 
@@ -40,6 +41,8 @@ export interface NodeContext {
   readonly view: AgentView;
   readonly resyncMs: number;
   readonly log: (msg: string) => void;
+  /** Where policy drops are logged (<nodeDir>/drops.log); none: not logged. */
+  readonly dropLogFile?: string;
 }
 
 export interface LoopSpec {
@@ -58,7 +61,7 @@ export interface LoopSpec {
 /** A feature as one SyncRunner: the shape every feature here has. */
 export function loopFeature(spec: LoopSpec): Feature {
   const { ctx } = spec;
-  const runner: SyncRunner = new SyncRunner(() => spec.sync(runner.syncs), {
+  const runner: SyncRunner = new SyncRunner(() => timedSync(spec.name, () => spec.sync(runner.syncs)), {
     periodMs: ctx.resyncMs,
     onError: (err) => ctx.log(`${spec.name} sync failed: ${(err as Error).message}`),
   });
@@ -76,4 +79,16 @@ export function loopFeature(spec: LoopSpec): Feature {
     async stop() { runner.stop(); },
     cleanup: () => spec.cleanup(),
   };
+}
+
+/** One sync, its duration and result recorded per feature (flatnet_feature_sync_duration_seconds, ..._syncs_total). */
+async function timedSync(feature: string, sync: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  let ok = false;
+  try {
+    await sync();
+    ok = true;
+  } finally {
+    observeFeatureSync(feature, (performance.now() - started) / 1000, ok);
+  }
 }

@@ -12,6 +12,7 @@ import { PolicySync, type PolicyKernel } from '../../dataplane/policy/sync.js';
 import { ensureBridgeFiltering } from '../../kernel/sysctl.js';
 import { evaluateIn, indexWorld } from '../../policy/evaluate.js';
 import { loopFeature, type Feature, type NodeContext } from './feature.js';
+import { dropLogger } from './policy-droplog.js';
 
 /** How long an ADD waits for the watch to deliver its pod (the kubelet read it from the same store). */
 const POD_WAIT_MS = 5_000;
@@ -60,13 +61,14 @@ export function policyFeature(ctx: NodeContext): Feature {
     });
     return podNow(key);
   }
+  const drops = ctx.dropLogFile ? dropLogger(ctx, ctx.dropLogFile, () => sync.groups()) : undefined;
   let lastFullSync = Date.now();
   const report = (what: string, r: { rebuilt: boolean; operations: number; cut: number; isolated: number }) => {
     if (r.rebuilt || r.operations > 0 || r.cut > 0) {
       log(`policy: ${what}${r.rebuilt ? `table ${POLICY_TABLE} written` : `${r.operations} changes`}, ${r.isolated} isolated pod addresses${r.cut ? `, ${r.cut} flows cut` : ''}`);
     }
   };
-  return loopFeature({
+  const feature = loopFeature({
     name: 'policy',
     ctx,
     gatesPods: true,
@@ -86,6 +88,8 @@ export function policyFeature(ctx: NodeContext): Feature {
       if (Date.now() - lastFullSync >= ctx.resyncMs) { applier.forget(); lastFullSync = Date.now(); }
       const r = await sync.sync();
       report('', r);
+      // After the table is written: its log rules exist and the reader can name their chains.
+      drops?.ensure();
       // Said once per start: a restart that adopted the table shows it wrote nothing.
       if (syncs === 0 && !r.rebuilt && r.operations === 0) log(`policy: table ${POLICY_TABLE} adopted as it is, nothing written`);
     },
@@ -109,4 +113,5 @@ export function policyFeature(ctx: NodeContext): Feature {
       },
     },
   });
+  return { ...feature, async stop() { await feature.stop(); await drops?.stop(); } };
 }

@@ -197,7 +197,9 @@ export function evalRule(rule: string, table: FakeTable, p: PacketState): RuleOu
     // Statements that let the rule go on.
     if (w === 'counter') { i++; while (t[i] === 'packets' || t[i] === 'bytes') i += 2; continue; }
     if (w === 'notrack') { i++; continue; }
-    if (w === 'log') { i++; while (['prefix', 'level', 'flags'].includes(t[i])) i += 2; continue; }
+    if (w === 'log') { i++; while (['prefix', 'level', 'flags', 'group'].includes(t[i])) i += 2; continue; }
+    // `limit rate N/unit [burst N packets]`: a packet traced alone is always under the rate.
+    if (w === 'limit' && t[i + 1] === 'rate') { i += 3; if (t[i] === 'burst') i += 3; continue; }
     if (w === 'update' && t[i + 1]?.startsWith('@')) { out.did.push(`update ${t[i + 1]} (session affinity memory: not modelled)`); i += 3; continue; }
     if (w === 'meta' && t[i + 1] === 'mark' && t[i + 2] === 'set') {
       let v: bigint;

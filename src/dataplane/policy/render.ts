@@ -16,6 +16,21 @@ import { resolveNamedPort } from '../../policy/ports.js';
 
 export const POLICY_TABLE = 'flatnet-policy';
 
+/** The NFLOG group policy drops are logged to (one per node netns; the agent reads it, src/droplog/). */
+export const DROP_LOG_GROUP = 13;
+/** Every logged drop's prefix starts so; the rest names what dropped it (a group chain, or `not-syn`). */
+export const DROP_LOG_PREFIX = 'flatnet-drop';
+/** Logged drops per second per dropping chain, and the burst allowed above it: a flood logs no more. */
+export const DROP_LOG_RATE = { perSecond: 10, burst: 20 };
+
+/**
+ * The rule that logs a drop before the drop itself: a separate rule, since a `limit` over its rate ends
+ * the rule that holds it. The prefix (nft allows 127 bytes) names the chain, which the agent maps back.
+ */
+export function dropLogRule(what: string): string {
+  return `limit rate ${DROP_LOG_RATE.perSecond}/second burst ${DROP_LOG_RATE.burst} packets log prefix "${DROP_LOG_PREFIX} ${what}" group ${DROP_LOG_GROUP}`;
+}
+
 export interface PolicyRenderInput {
   nodeName: string;
   pods: Pod[];
@@ -235,6 +250,7 @@ export function baseChains(families: Array<4 | 6>): NftBlock[] {
     { kind: 'chain', name: 'forward-egress', body: [head('forward', 'filter'), 'ct state established,related accept',
       // A TCP segment of no known connection starts none (conntrack would pick it up mid-stream): else a
       // flow whose entry a policy change removed would come back as a "new" one from its server's side.
+      `ct state new tcp flags != syn / fin,syn,rst,ack ${dropLogRule('not-syn')}`,
       `ct state new tcp flags != syn / fin,syn,rst,ack drop ${comment('not a SYN: no connection to pick up')}`,
       ...nd, ...self, ...lookups('saddr', 'egress')] },
     // A pod's packets to its own node (input) are egress too.

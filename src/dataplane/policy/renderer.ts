@@ -7,7 +7,7 @@
 import type { Namespace, NetworkPolicy, Pod } from '../../api/types.js';
 import type { NftBlock, NftTable } from '../nft/model.js';
 import { namespaceOf } from '../../policy/selector.js';
-import { FAMILIES, POLICY_TABLE, baseChains, comment, nameFor, policyKey, policyPart, sourceElements, sourceTouchedBy,
+import { FAMILIES, POLICY_TABLE, baseChains, comment, dropLogRule, nameFor, policyKey, policyPart, sourceElements, sourceTouchedBy,
   type Direction, type ElementSource, type PolicyPart, type PolicyRenderInput, type SetPart } from './render.js';
 import { indexWorld, selectedLocal, type PolicyWorldIndex } from './world.js';
 
@@ -27,6 +27,8 @@ export class PolicyRenderer {
   private elements = new Map<string, { source: ElementSource; elements: Map<string, string> }>();
   /** Parts and sets made again by the last render (tests and the bench read it). */
   rendered = 0;
+  /** The group chains of the last render: a logged drop's prefix names one (src/droplog/). */
+  groups = new Map<string, DropGroup>();
 
   render(input: PolicyRenderInput): NftTable {
     const families: Array<4 | 6> = input.ipv6 ? [4, 6] : [4];
@@ -48,7 +50,10 @@ export class PolicyRenderer {
     }
     for (const id of this.parts.keys()) if (!now.policies.has(id.slice(0, id.lastIndexOf('|')))) this.parts.delete(id);
     const used = new Set<string>();
-    const table = assemble(isolating, w, families, (name, source) => { used.add(name); return this.elementsOf(name, source, w); });
+    const groups = new Map<string, DropGroup>();
+    const table = assemble(isolating, w, families, (name, source) => { used.add(name); return this.elementsOf(name, source, w); },
+      (chain, g) => groups.set(chain, g));
+    this.groups = groups;
     // Sets no policy uses any more are forgotten, so a long-lived agent keeps only what its table holds.
     for (const name of this.elements.keys()) if (!used.has(name)) this.elements.delete(name);
     return table;
@@ -98,6 +103,9 @@ export class PolicyRenderer {
 
 interface Isolation { part: PolicyPart; selected: string[] }
 
+/** What a group chain stands for: the direction and the policies ("ns/name") isolating its pods. */
+export interface DropGroup { direction: Direction; policies: string[] }
+
 /** A static set's elements as a Map, made once per part (parts live as long as their policy). */
 const staticMaps = new WeakMap<SetPart, Map<string, string>>();
 function staticElements(s: SetPart): Map<string, string> {
@@ -114,7 +122,7 @@ function sameObjects<T>(a: Map<string, T>, b: Map<string, T>): boolean {
 
 /** The table from its parts: sets once each, base chains, policy chains, then one group chain per set of policies. */
 function assemble(isolating: Record<Direction, Isolation[]>, w: PolicyWorldIndex, families: Array<4 | 6>,
-  elementsOf: (name: string, source: ElementSource) => Map<string, string>): NftTable {
+  elementsOf: (name: string, source: ElementSource) => Map<string, string>, onGroup: (chain: string, g: DropGroup) => void = () => {}): NftTable {
   const sets: NftBlock[] = [];
   const chains: NftBlock[] = [];
   const elements = new Map<string, Map<string, string>>();
@@ -161,7 +169,10 @@ function assemble(isolating: Record<Direction, Isolation[]>, w: PolicyWorldIndex
       const group = nameFor(dir === 'ingress' ? 'ig' : 'eg', identity);
       // A policy with no rule in this direction (a default deny) only isolates: no jump to its empty chain.
       const jumps = list.filter((p) => p.body.length > 0).map((p) => `jump ${p.chain}`);
-      if (claim(group, identity)) chains.push({ kind: 'chain', name: group, body: [...jumps, `drop ${comment(`${dir} isolated by ${names}`)}`] });
+      if (claim(group, identity)) {
+        chains.push({ kind: 'chain', name: group, body: [...jumps, dropLogRule(group), `drop ${comment(`${dir} isolated by ${names}`)}`] });
+        onGroup(group, { direction: dir, policies: list.map((p) => p.policy) });
+      }
       for (const ip of podsByKey.get(podKey)?.ips ?? []) {
         const fam = ip.includes(':') ? 6 : 4;
         if (!families.includes(fam)) continue;

@@ -4,7 +4,7 @@
 import type { Namespace, NetworkPolicy, Node, Pod } from '../../api/types.js';
 import type { NftTable } from '../nft/model.js';
 import { flowsToCut, type Flow, type FlowJudge } from './cut.js';
-import { PolicyRenderer } from './renderer.js';
+import { PolicyRenderer, type DropGroup } from './renderer.js';
 import { indexWorld } from './world.js';
 import { podAddresses } from '../../policy/addresses.js';
 
@@ -74,6 +74,9 @@ export class PolicySync {
    */
   setPending(podKey: string, ips: string[], pod?: Pod): void { this.pending.set(podKey, { ips, pod, since: Date.now() }); }
   dropPending(podKey: string): void { this.pending.delete(podKey); }
+
+  /** The group chains of the last render, by name: what a logged drop's prefix refers to. */
+  groups(): ReadonlyMap<string, DropGroup> { return this.renderer.groups; }
 
   /** Renders and applies; one at a time, in call order. */
   sync(): Promise<PolicySyncReport> {
