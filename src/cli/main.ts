@@ -40,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
     case 'policy': return (await import('./policy-command.js')).policyCommand(rest, values);
     case 'demo': return demoCommand(values);
     case 'ui': return (await import('./ui-command.js')).uiCommand(values);
+    case 'trace': return (await import('./trace-command.js')).traceCommand(rest, values);
     case 'agent': {
       const { agentCommandOptions } = await import('./agent-args.js');
       const { runtime, options: agentOptions } = await agentCommandOptions(values, process.env);
