@@ -1,6 +1,6 @@
 // A trace's hops drawn over the picture: the packet's path (source → each node it crossed → where it
-// was delivered) as a thick line, each link between nodes labelled VXLAN or direct, one numbered marker
-// per hop under the node it happened on, and a cross where the packet was dropped.
+// was delivered) as a thick line behind the boxes, each link between nodes labelled VXLAN or direct, one
+// numbered marker per hop above the node it happened on, and a cross where the packet was dropped.
 import type { TraceReport } from '../../trace/report.js';
 import type { Hop } from '../../trace/hops.js';
 
@@ -47,6 +47,9 @@ function linkKind(hops: Hop[], node: string): string {
 
 export function drawTrace(svg: SVGSVGElement, r: TraceReport): void {
   const g = el('g', { id: 'trace', 'pointer-events': 'none' }, svg);
+  // The path goes behind the boxes (right after the picture's links), so it never hides a name.
+  const path = el('g', { id: 'trace-path', 'pointer-events': 'none' }, svg);
+  svg.insertBefore(path, svg.querySelector('#links')?.nextSibling ?? svg.firstChild);
   const nodes = nodesCrossed(r.hops);
   const stops: Array<{ box: Box; label: string; node?: string }> = [];
   const from = endBox(svg, r.request.from.label);
@@ -59,10 +62,10 @@ export function drawTrace(svg: SVGSVGElement, r: TraceReport): void {
     const a = center(stops[i - 1].box);
     const b = center(stops[i].box);
     const between = stops[i - 1].node && stops[i].node;
-    el('line', { class: `trace-path${between ? ' trace-link' : ''}`, 'data-from': stops[i - 1].label, 'data-to': stops[i].label, x1: a.x, y1: a.y, x2: b.x, y2: b.y }, g);
+    el('line', { class: `trace-path${between ? ' trace-link' : ''}`, 'data-from': stops[i - 1].label, 'data-to': stops[i].label, x1: a.x, y1: a.y, x2: b.x, y2: b.y }, path);
     if (between) el('text', { class: 'trace-link-label', x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6, 'text-anchor': 'middle' }, g, linkKind(r.hops, stops[i - 1].node!));
   }
-  // One numbered marker per hop, in a row under the node box it happened on.
+  // One numbered marker per hop, in a row above the node box it happened on.
   const perNode = new Map<string, number>();
   r.hops.forEach((h, i) => {
     const b = boxOf(svg, 'node', h.node);
@@ -70,7 +73,7 @@ export function drawTrace(svg: SVGSVGElement, r: TraceReport): void {
     const k = perNode.get(h.node) ?? 0;
     perNode.set(h.node, k + 1);
     const x = b.x + 10 + (k % 10) * 19;
-    const y = b.y + b.h + 10 + Math.floor(k / 10) * 19;
+    const y = b.y - 11 - Math.floor(k / 10) * 19;
     const drop = h.kind === 'drop';
     const m = el('g', { class: `trace-hop${drop ? ' trace-hop-drop' : ''}`, 'data-hop': i + 1, 'data-node': h.node }, g);
     el('circle', { cx: x, cy: y, r: 8 }, m);
@@ -80,10 +83,10 @@ export function drawTrace(svg: SVGSVGElement, r: TraceReport): void {
     const b = boxOf(svg, 'node', r.droppedBy.node);
     if (b) {
       const m = el('g', { class: 'trace-drop', 'data-node': r.droppedBy.node }, g);
-      const x = b.x + b.w - 16;
-      const y = b.y + 14;
+      const x = b.x + b.w - 20;
+      const y = b.y + 20;
       el('path', { d: `M${x - 9},${y - 9}L${x + 9},${y + 9}M${x + 9},${y - 9}L${x - 9},${y + 9}` }, m);
-      el('text', { x: x - 14, y: y + 4, 'text-anchor': 'end' }, m, 'DROP');
+      el('text', { x, y: y + 26, 'text-anchor': 'middle' }, m, 'DROP');
     }
   }
 }
