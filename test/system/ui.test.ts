@@ -166,6 +166,10 @@ async function traceOnPage(from: string, to: string, port: string): Promise<stri
 }
 
 test('a trace picked on the page draws its hops: a cross-node pod→Service, and a policy drop', async () => {
+  // A click picks FROM, a shift-click TO.
+  await present('pod', 'default/client').click();
+  await present('service', 'default/echo').click({ modifiers: ['Shift'] });
+  assert.deepEqual([await page.inputValue('#trace-from'), await page.inputValue('#trace-to')], ['default/client', 'svc/default/echo']);
   const hops = await traceOnPage('default/client', 'svc/default/echo', '');
   const outcome = await page.locator('#trace-outcome').textContent() ?? '';
   assert.match(outcome, /^delivered; Service default\/echo → endpoint default\/echo 10\.244\.\d+\.\d+:8080/, outcome);
