@@ -2,7 +2,7 @@
 import { UsageError } from './usage.js';
 import type { Values } from './main.js';
 import { labOf } from './cluster-commands.js';
-import { readModel, watchChanges } from '../ui/source.js';
+import { labTraceRunner, readModel, watchChanges } from '../ui/source.js';
 import { startUiServer } from '../ui/server.js';
 
 export const DEFAULT_UI_LISTEN = '127.0.0.1:7880';
@@ -21,7 +21,7 @@ export async function uiCommand(v: Values): Promise<number> {
   lab.cluster(); // throws "lab X is not up ... run flatnet lab up"
   const store = lab.store();
   try {
-    const server = await startUiServer({ read: () => readModel(lab, store), watch: (onChange) => watchChanges(store, onChange) }, listen);
+    const server = await startUiServer({ read: () => readModel(lab, store), watch: (onChange) => watchChanges(store, onChange), trace: labTraceRunner(lab) }, listen);
     console.log(`flatnet ui: ${server.url} (lab ${lab.name}); Ctrl-C stops it`);
     await new Promise<void>((resolve) => {
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());

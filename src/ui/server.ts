@@ -7,12 +7,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { UiModel } from './model.js';
 import { PAGE_HTML } from './page-html.js';
+import { traceHandler, type TraceRunner } from './trace-api.js';
 
 export interface UiSource {
   /** The current picture of the lab. */
   read(): Promise<UiModel>;
   /** Calls `onChange` after the lab changed; resolves once watching. */
   watch(onChange: () => void): Promise<{ stop(): Promise<void> }>;
+  /** Runs a trace for POST /api/trace; without it the page offers no trace. */
+  trace?: TraceRunner;
 }
 
 export interface UiServer { url: string; close(): Promise<void> }
@@ -49,8 +52,13 @@ export async function startUiServer(source: UiSource, listen: { host: string; po
   refresh();
   await reading;
 
+  const trace = source.trace && traceHandler(source.trace, () => (latest ? JSON.parse(latest) as UiModel : undefined));
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === '/api/trace' && trace) {
+      if (req.method === 'POST') void trace(req, res); else res.writeHead(405, { allow: 'POST' }).end();
+      return;
+    }
     if (req.method !== 'GET') { res.writeHead(405).end(); return; }
     if (path === '/') { res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE_HTML); return; }
     if (path === '/app.js') { res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(app); return; }

@@ -5,6 +5,7 @@ import type { ClusterLab } from '../lab/cluster.js';
 import { hostAddress } from '../lab/cluster-file.js';
 import type { Store, Watch } from '../store/store.js';
 import { buildModel, type UiModel } from './model.js';
+import { TraceInputError, type TraceRunner } from './trace-api.js';
 
 const listOf = async <T>(store: Store, prefix: string): Promise<{ items: T[]; revision: number }> => {
   const l = await store.list(prefix);
@@ -55,5 +56,18 @@ export async function watchChanges(store: Store, onChange: () => void, settleMs 
       if (timer) clearTimeout(timer);
       await Promise.all([...watches.values()].map((w) => w.cancel()));
     },
+  };
+}
+
+/** `flatnet trace` in this process, for the page's POST /api/trace; the trace's argument errors become 400s. */
+export function labTraceRunner(lab: ClusterLab): TraceRunner {
+  return async (from, to) => {
+    const { runTrace, TraceArgError } = await import('../trace/run.js');
+    try {
+      return await runTrace(lab, { from, to, namespace: 'default' });
+    } catch (err) {
+      if (err instanceof TraceArgError) throw new TraceInputError('trace', `${from} → ${to}`, err.message);
+      throw err;
+    }
   };
 }

@@ -1,7 +1,7 @@
 // `flatnet ui` in a real browser (Debian's headless Chromium, driven by playwright-core) against a
 // running 3-node lab: every node, pod and Service appears, a policy's denied pairs are listed, a pod
 // created after the page loaded appears without a reload and leaves when deleted, and a click shows
-// the pod's details.
+// the pod's details, and a trace picked on the page draws its hops and lists its rules.
 // Screenshots are kept under $FLATNET_ARTIFACTS/ui (default: the system temp dir's flatnet-artifacts/ui).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,6 +37,16 @@ apiVersion: v1
 kind: Pod
 metadata: { name: web-3, namespace: default, labels: { app: web } }
 spec: { nodeName: node-3, containers: [{ name: s, command: [flatnet, serve, --port, "8080"], ports: [{ name: http, containerPort: 8080 }] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: echo, namespace: default, labels: { app: echo } }
+spec: { nodeName: node-1, containers: [{ name: s, command: [flatnet, serve, --port, "8080"], ports: [{ name: http, containerPort: 8080 }] }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: echo, namespace: default }
+spec: { selector: { app: echo }, ports: [{ port: 80, targetPort: 8080 }] }
 ---
 apiVersion: v1
 kind: Pod
@@ -89,7 +99,7 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   t = labFor(scope, 'u');
   await t.lab.up(cluster('auto'));
-  await t.applyAndRun('ui.yaml', MANIFEST, 3, 30_000);
+  await t.applyAndRun('ui.yaml', MANIFEST, 4, 30_000);
   const url = await startUi();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -99,7 +109,7 @@ before(async () => {
 test('the page shows every node with its address and pod CIDR, every pod with its IP, and every Service', async () => {
   const store = t.lab.store();
   let pods;
-  try { pods = await waitPodsRunning(store, 3, 30_000); } finally { await store.close(); }
+  try { pods = await waitPodsRunning(store, 4, 30_000); } finally { await store.close(); }
   for (const n of t.lab.plan().nodes) {
     const node = present('node', n.name);
     await node.waitFor({ timeout: 15_000 });
@@ -119,7 +129,7 @@ test('the page shows every node with its address and pod CIDR, every pod with it
 
 test('a pod created after the page loaded appears without a reload, with its IP', async () => {
   const before = await page.evaluate(() => performance.timeOrigin);
-  await t.applyAndRun('late.yaml', LATE, 4, 30_000);
+  await t.applyAndRun('late.yaml', LATE, 5, 30_000);
   const late = present('pod', 'default/late');
   await late.waitFor({ timeout: 15_000 });
   await until('the late pod to show an IP', async () => /10\.244\.\d+\.\d+/.test(await late.textContent() ?? ''));
@@ -137,6 +147,57 @@ test('clicking a pod shows its node, IP, labels and the Services it backs', asyn
   assert.match(text, /app=web/);
   assert.match(text, /default\/web-np/);
   await shot('pod-details');
+});
+
+/** Picks FROM and TO on the page, runs the trace and waits for its report; returns the hop rows' text. */
+async function traceOnPage(from: string, to: string, port: string): Promise<string> {
+  await page.selectOption('#trace-from', from);
+  await page.selectOption('#trace-to', to);
+  await page.fill('#trace-port', port);
+  await page.selectOption('#trace-proto', 'tcp');
+  await page.click('#trace-run');
+  await page.locator('#trace-outcome').waitFor({ timeout: 90_000 });
+  const rows = page.locator('#trace-hops li.trace-row');
+  const n = await rows.count();
+  assert.ok(n > 0, 'the report lists hops');
+  // Every hop listed has its numbered marker on the picture.
+  assert.equal(await page.locator('svg g.trace-hop').count(), n);
+  return (await page.locator('#trace-hops').textContent()) ?? '';
+}
+
+test('a trace picked on the page draws its hops: a cross-node pod→Service, and a policy drop', async () => {
+  // A click picks FROM, a shift-click TO.
+  await present('pod', 'default/client').click();
+  await present('service', 'default/echo').click({ modifiers: ['Shift'] });
+  assert.deepEqual([await page.inputValue('#trace-from'), await page.inputValue('#trace-to')], ['default/client', 'svc/default/echo']);
+  const hops = await traceOnPage('default/client', 'svc/default/echo', '');
+  const outcome = await page.locator('#trace-outcome').textContent() ?? '';
+  assert.match(outcome, /^delivered; Service default\/echo → endpoint default\/echo 10\.244\.\d+\.\d+:8080/, outcome);
+  assert.match(hops, /Service default\/echo → endpoint default\/echo/);
+  for (const node of ['node-2', 'node-1']) {
+    assert.ok(await page.locator(`#trace-hops li[data-node="${node}"]`).count() > 0, `${node}'s hops listed`);
+    assert.ok(await page.locator(`svg g.trace-hop[data-node="${node}"]`).count() > 0, `${node}'s markers drawn`);
+  }
+  assert.equal(await page.locator('#trace-disagreements').count(), 0, await page.locator('#trace-result').textContent() ?? '');
+  // The path: client → node-2 → node-1 (labelled VXLAN or direct) → echo.
+  assert.equal(await page.locator('svg line.trace-path[data-from="default/client"][data-to="node-2"]').count(), 1);
+  assert.equal(await page.locator('svg line.trace-link[data-from="node-2"][data-to="node-1"]').count(), 1);
+  assert.match(await page.locator('svg .trace-link-label').first().textContent() ?? '', /^(VXLAN|direct)$/);
+  assert.equal(await page.locator('svg line.trace-path[data-from="node-1"][data-to="default/echo"]').count(), 1);
+  await shot('trace');
+
+  const denied = await traceOnPage('default/client', 'default/web-1', '8080');
+  assert.match(await page.locator('#trace-outcome').textContent() ?? '', /^dropped on node-1/);
+  assert.match(denied, /NetworkPolicy default\/web-from-nobody/);
+  assert.equal(await page.locator('svg .trace-drop[data-node="node-1"]').count(), 1);
+  assert.equal(await page.locator('svg line.trace-path[data-to="default/web-1"]').count(), 0, 'no path drawn past the drop');
+  await shot('trace-drop');
+
+  const r = await page.evaluate(async () => {
+    const res = await fetch('/api/trace', { method: 'POST', body: JSON.stringify({ from: 'default/client', to: 'default/web-1', port: 99999 }) });
+    return { status: res.status, body: await res.json() as unknown };
+  });
+  assert.deepEqual(r, { status: 400, body: { error: 'port 99999: expected an integer 1-65535', field: 'port', value: 99999 } });
 });
 
 test('a deleted pod leaves the picture; SIGTERM stops flatnet ui', async () => {

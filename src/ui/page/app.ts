@@ -1,16 +1,16 @@
 // The page's script: keeps the latest model from the server's event stream, redraws on each one, and
 // shows the details of what was clicked. Bundled for the browser by scripts/build.mjs.
 import type { UiModel } from '../model.js';
+import type { TraceReport } from '../../trace/report.js';
 import { draw } from './draw.js';
+import { escape, pickEnd, runTrace, updateTraceForm } from './trace.js';
+import { drawTrace } from './trace-draw.js';
 
 let model: UiModel | undefined;
 let selected: string | undefined;
+let trace: TraceReport | undefined;
 
 const $ = (id: string): HTMLElement => document.getElementById(id)!;
-
-function escape(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 const row = (k: string, v: string): string => `<tr><th>${escape(k)}</th><td>${v}</td></tr>`;
 
@@ -61,7 +61,11 @@ function render(): void {
   if (!model) return;
   $('lab').textContent = `lab ${model.lab} · backend ${model.backend} · cluster CIDR ${model.clusterCIDR}`;
   $('status').textContent = `live · revision ${model.revision} · ${model.nodes.length} nodes, ${model.pods.length} pods, ${model.services.length} Services`;
-  $('picture').replaceChildren(draw(model, selected));
+  const svg = draw(model, selected);
+  // The last trace stays drawn over every new picture until the next one.
+  if (trace) drawTrace(svg, trace);
+  $('picture').replaceChildren(svg);
+  updateTraceForm(model);
   $('policies').innerHTML = policies(model);
   if (selected) $('details').innerHTML = `<h2>Details</h2>${details(model, selected)}`;
 }
@@ -70,7 +74,13 @@ $('picture').addEventListener('click', (ev) => {
   const hit = (ev.target as Element).closest('[data-kind]');
   if (!hit) return;
   selected = `${hit.getAttribute('data-kind')}:${hit.getAttribute('data-id')}`;
+  pickEnd(hit.getAttribute('data-kind')!, hit.getAttribute('data-id')!, (ev as MouseEvent).shiftKey || (ev as MouseEvent).altKey);
   render();
+});
+
+$('trace-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  void runTrace().then((r) => { trace = r; render(); });
 });
 
 const events = new EventSource('/events');
