@@ -23,6 +23,9 @@ cluster lab (namespaces on this machine):
   check [-o json] [-v]                prove the network model's rules with real packets
   demo [--keep]                       3 nodes on 2 segments, pods, check, then remove the lab
   ui [--listen 127.0.0.1:7880]        a live web page of the lab's three networks and its policies
+  trace FROM TO[:PORT[/tcp|udp|icmp]] [-o json]   one real tagged packet, hop by hop on every node, next to
+                                      the path flatnet expected (FROM: NS/POD, node/NAME, external; TO: also
+                                      svc/NS/NAME, node/NAME:NODEPORT or an IP); exit 1 when they disagree
 
 workloads:
   serve --port N[/tcp|udp] ... [--name NAME] [--delay-shutdown S]   answer with the pod name and the client
