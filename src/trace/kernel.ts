@@ -149,7 +149,7 @@ export async function askKernelWhy(netns: string, q: ReasonQuestion, fromNodeIp:
   const r = await ipJson(ns, routeGetArgs(question));
   if (!r.ok) {
     const reason = parseRouteGetError(r.error, question);
-    return { node: q.node, reason: reason ?? `route lookup failed: ${r.error}`, evidence: `${asked}: ${r.error}`, askedIn: netns };
+    return { node: q.node, reason: reason ?? `route lookup failed: ${r.error}`, evidence: `${asked}: ${r.error}`, askedIn: netns, where: q.where };
   }
   const route = r.data[0] as { dst: string; dev: string; gateway?: string } | undefined;
   if (!route) return undefined;
@@ -157,6 +157,6 @@ export async function askKernelWhy(netns: string, q: ReasonQuestion, fromNodeIp:
   const next = route.gateway ?? route.dst;
   const neigh = await ipJson(ns, ['neigh', 'show', 'to', next, 'dev', route.dev]);
   const failed = neigh.ok ? neighbourFailure(neigh.data, next, route.dev) : undefined;
-  if (failed) return { node: q.node, reason: failed, evidence: `${asked}: ${routeText}; ip neigh show to ${next} dev ${route.dev}: ${JSON.stringify(neigh.data)}`, askedIn: netns };
-  return { node: q.node, reason: `no reason found: the kernel routes it (${routeText}) and its neighbour resolves`, evidence: `${asked}: ${routeText}`, askedIn: netns };
+  if (failed) return { node: q.node, reason: failed, evidence: `${asked}: ${routeText}; ip neigh show to ${next} dev ${route.dev}: ${JSON.stringify(neigh.data)}`, askedIn: netns, where: q.where };
+  return { node: q.node, reason: `no reason found: the kernel routes it (${routeText}) and its neighbour resolves`, evidence: `${asked}: ${routeText}`, askedIn: netns, where: q.where };
 }

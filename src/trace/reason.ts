@@ -15,6 +15,8 @@ export interface KernelReason {
   evidence: string;
   /** The namespace the kernel was asked in: the node's, or the router's. */
   askedIn: string;
+  /** Where the kernel dropped it: on the node, or past it at the router its route leads to. */
+  where: 'node' | 'router';
 }
 
 /** The route lookup to repeat: in the node's namespace, or the router's when the node sent it there. */
@@ -70,8 +72,14 @@ export function neighbourFailure(entries: ReadonlyArray<{ dst?: string; state?: 
   return bad ? `neighbour ${addr} on ${dev} ${bad.state!.join(',')} (no answer to ARP)` : undefined;
 }
 
+/** Where a lost packet's kernel reason places the drop: "on node-1", "past node-1, at the router". */
+export function lostWhere(k: KernelReason): string {
+  return k.where === 'router' ? `past ${k.node}, at the router` : `on ${k.node}`;
+}
+
 /** The disagreement line of a lost packet, with the kernel's reason when it gave one. */
 export function lostLine(node: string, k: KernelReason | undefined): string {
-  const head = `no rule dropped it, but it was not delivered: the kernel dropped it on ${node}`;
-  return k ? `${head}: ${k.reason} (asked in ${k.askedIn}: ${k.evidence})` : `${head} (no route, neighbour or reverse-path failure)`;
+  const head = 'no rule dropped it, but it was not delivered: the kernel dropped it';
+  if (!k) return `${head} on ${node} (no route, neighbour or reverse-path failure)`;
+  return `${head} ${lostWhere(k)}: ${k.reason} (asked in ${k.askedIn}: ${k.evidence})`;
 }

@@ -5,7 +5,7 @@ import type { EndpointSlice, Service } from '../api/types.js';
 import { afterDnat, evaluateIn, indexWorld, nodeAt, objectRef, podAt, type ConnProtocol, type PolicyWorld } from '../policy/evaluate.js';
 import { nodeHops, routePeer, type Hop, type NodeObservation, type RouteFact } from './hops.js';
 import type { ProbeResult, TraceProtocol } from './kernel.js';
-import { lostLine, type KernelReason } from './reason.js';
+import { lostLine, lostWhere, type KernelReason } from './reason.js';
 
 export interface TraceEnd { label: string; address: string; node?: string }
 
@@ -128,7 +128,7 @@ export function formatReport(r: TraceReport): string {
   const width = Math.max(4, ...r.hops.map((h) => h.node.length));
   r.hops.forEach((h, i) => lines.push(`${String(i + 1).padStart(3)}  ${h.node.padEnd(width)}  ${h.text}${h.object ? `  [${h.object}]` : ''}`));
   const k = r.kernelReason;
-  const where = r.droppedBy ? ` on ${r.droppedBy.node}` : k ? ` on ${k.node} (kernel: ${k.reason}, asked in ${k.askedIn})` : '';
+  const where = r.droppedBy ? ` on ${r.droppedBy.node}` : k ? ` ${lostWhere(k)} (kernel: ${k.reason}, asked in ${k.askedIn})` : '';
   lines.push(`result: ${r.outcome}${where}; the sender saw: ${r.probe.detail}`);
   for (const e of r.expected) lines.push(`expected: ${e}`);
   if (r.disagreements.length === 0) lines.push('agrees with the rendered state');

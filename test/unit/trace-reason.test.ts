@@ -59,10 +59,14 @@ test('a lost packet\'s report carries the reason: its field, the result line and
   assert.equal(r.outcome, 'lost');
   assert.equal(lastNode(r), 'node-1');
   assert.ok(r.disagreements.includes(lostLine('node-1', undefined)), r.disagreements.join('\n'));
-  const k = { node: 'node-1', reason: 'no route to 10.244.2.2: Network is unreachable', evidence: 'ip route get 10.244.2.2 from 10.244.1.3 iif fn1: RTNETLINK answers: Network is unreachable', askedIn: 'lab-node-1' };
+  const k = { node: 'node-1', reason: 'no route to 10.244.2.2: Network is unreachable', evidence: 'ip route get 10.244.2.2 from 10.244.1.3 iif fn1: RTNETLINK answers: Network is unreachable', askedIn: 'lab-node-1', where: 'node' as const };
   const withReason = withKernelReason(r, k);
   assert.deepEqual(withReason.kernelReason, k);
   assert.ok(withReason.disagreements.some((d) => /kernel dropped it on node-1: no route to 10\.244\.2\.2: Network is unreachable \(asked in lab-node-1: ip route get/.test(d)), withReason.disagreements.join('\n'));
   assert.equal(withReason.disagreements.length, r.disagreements.length);
   assert.match(formatReport(withReason), /^result: lost on node-1 \(kernel: no route to 10\.244\.2\.2: Network is unreachable, asked in lab-node-1\); the sender saw: EHOSTUNREACH$/m);
+  // Asked at the router the node's route led to: the drop is placed past the node.
+  const atRouter = withKernelReason(r, { ...k, askedIn: 'lab-router', where: 'router' });
+  assert.match(formatReport(atRouter), /^result: lost past node-1, at the router \(kernel: no route to 10\.244\.2\.2: Network is unreachable, asked in lab-router\);/m);
+  assert.ok(atRouter.disagreements.some((d) => /kernel dropped it past node-1, at the router: no route to/.test(d)), atRouter.disagreements.join('\n'));
 });
