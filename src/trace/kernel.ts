@@ -11,6 +11,7 @@ import { ipJson } from '../kernel/ip.js';
 import { runCommand } from '../kernel/exec.js';
 import { conntrackList, type ConntrackEntry } from '../kernel/conntrack.js';
 import type { RouteFact } from './hops.js';
+import { neighbourFailure, parseRouteGetError, routeGetArgs, type KernelReason, type ReasonQuestion } from './reason.js';
 
 export type TraceProtocol = 'tcp' | 'udp' | 'icmp';
 
@@ -129,4 +130,33 @@ async function vxlanRemote(ns: Netns, dev: string, gateway: string): Promise<str
 export async function conntrackFact(netnsPath: string, protocol: TraceProtocol, src: string, tag: number): Promise<ConntrackEntry | undefined> {
   const entries = await conntrackList(new Netns(netnsPath), { protocol });
   return entries.find((e) => e.orig.src === src && (protocol === 'icmp' ? e.orig.icmp?.id === tag : e.orig.sport === tag));
+}
+
+/**
+ * Asks the kernel the question it answered for a lost packet (its route lookup, then the neighbour the
+ * route needs) in `netns` (a node's, or the router's: then the packet came in from `fromNodeIp`).
+ */
+export async function askKernelWhy(netns: string, q: ReasonQuestion, fromNodeIp: string): Promise<KernelReason | undefined> {
+  const ns = new Netns(`/run/netns/${netns}`);
+  let iif = q.iif;
+  if (q.where === 'router') {
+    // The router's device toward the node is the one the packet came in on.
+    const back = await ipJson(ns, ['route', 'get', fromNodeIp]);
+    iif = back.ok ? back.data[0]?.dev : undefined;
+  }
+  const question = { dst: q.dst, src: q.src, ...(iif ? { iif } : {}) };
+  const asked = `ip ${routeGetArgs(question).join(' ')}`;
+  const r = await ipJson(ns, routeGetArgs(question));
+  if (!r.ok) {
+    const reason = parseRouteGetError(r.error, question);
+    return { node: q.node, reason: reason ?? `route lookup failed: ${r.error}`, evidence: `${asked}: ${r.error}`, askedIn: netns, where: q.where };
+  }
+  const route = r.data[0] as { dst: string; dev: string; gateway?: string } | undefined;
+  if (!route) return undefined;
+  const routeText = `${route.dst}${route.gateway ? ` via ${route.gateway}` : ''} dev ${route.dev}`;
+  const next = route.gateway ?? route.dst;
+  const neigh = await ipJson(ns, ['neigh', 'show', 'to', next, 'dev', route.dev]);
+  const failed = neigh.ok ? neighbourFailure(neigh.data, next, route.dev) : undefined;
+  if (failed) return { node: q.node, reason: failed, evidence: `${asked}: ${routeText}; ip neigh show to ${next} dev ${route.dev}: ${JSON.stringify(neigh.data)}`, askedIn: netns, where: q.where };
+  return { node: q.node, reason: `no reason found: the kernel routes it (${routeText}) and its neighbour resolves`, evidence: `${asked}: ${routeText}`, askedIn: netns, where: q.where };
 }

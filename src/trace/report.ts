@@ -5,6 +5,7 @@ import type { EndpointSlice, Service } from '../api/types.js';
 import { afterDnat, evaluateIn, indexWorld, nodeAt, objectRef, podAt, type ConnProtocol, type PolicyWorld } from '../policy/evaluate.js';
 import { nodeHops, routePeer, type Hop, type NodeObservation, type RouteFact } from './hops.js';
 import type { ProbeResult, TraceProtocol } from './kernel.js';
+import { lostLine, lostWhere, type KernelReason } from './reason.js';
 
 export interface TraceEnd { label: string; address: string; node?: string }
 
@@ -22,6 +23,8 @@ export interface TraceReport {
   /** lost: no rule dropped it, yet no node handed it to a pod (the kernel dropped it: no route, no neighbour...). */
   outcome: 'delivered' | 'dropped' | 'lost' | 'no trace';
   droppedBy?: Hop;
+  /** For a lost packet: the kernel's answer to its route lookup where it was last seen. */
+  kernelReason?: KernelReason;
   service?: { ref: string; endpoint: string; endpointPod?: string };
   probe: ProbeResult;
   expected: string[];
@@ -99,12 +102,23 @@ function expect(r: TraceReport, order: string[], lastDst: string | undefined, ob
     const named = [v.egress, v.ingress].filter((d) => !d.allowed).flatMap((d) => d.isolatedBy);
     if (!named.some((p) => r.droppedBy!.object!.includes(p))) r.disagreements.push(`dropped by ${r.droppedBy!.object}, the evaluator names ${named.join(', ')}`);
   }
-  if (r.outcome === 'lost') r.disagreements.push(`no rule dropped it, but it was not delivered: the kernel dropped it on ${order[order.length - 1]} (no route, neighbour or reverse-path failure)`);
+  if (r.outcome === 'lost') r.disagreements.push(lostLine(order[order.length - 1], undefined));
   if (expectedNode && r.outcome !== 'dropped') {
     if (!order.includes(expectedNode)) r.disagreements.push(`the packet never reached ${expectedNode} (it went ${order.join(' → ')})`);
     else if (order[order.length - 1] !== expectedNode) r.disagreements.push(`the packet went on past ${expectedNode}: ${order.join(' → ')}`);
     if (lastDst && lastDst !== real.to) r.disagreements.push(`the packet left for ${lastDst}, expected ${real.to}`);
   }
+}
+
+/** The node a lost packet was last seen on: the last of the path. */
+export function lastNode(r: TraceReport): string | undefined {
+  return r.hops[r.hops.length - 1]?.node;
+}
+
+/** The report with the kernel's reason for a lost packet, in its field and its disagreement line. */
+export function withKernelReason(r: TraceReport, k: KernelReason): TraceReport {
+  const plain = lostLine(k.node, undefined);
+  return { ...r, kernelReason: k, disagreements: r.disagreements.map((d) => (d === plain ? lostLine(k.node, k) : d)) };
 }
 
 /** Human text: a heading, one hop a line, the expectation and the disagreements. */
@@ -113,7 +127,9 @@ export function formatReport(r: TraceReport): string {
   const lines = [`trace ${q.from.label} (${q.from.address}) → ${q.to.label} (${q.to.address}${q.protocol === 'icmp' ? '' : `:${q.port}`}) ${q.protocol}, tag ${q.protocol === 'icmp' ? 'echo id' : 'source port'} ${q.tag}`];
   const width = Math.max(4, ...r.hops.map((h) => h.node.length));
   r.hops.forEach((h, i) => lines.push(`${String(i + 1).padStart(3)}  ${h.node.padEnd(width)}  ${h.text}${h.object ? `  [${h.object}]` : ''}`));
-  lines.push(`result: ${r.outcome}${r.droppedBy ? ` on ${r.droppedBy.node}` : ''}; the sender saw: ${r.probe.detail}`);
+  const k = r.kernelReason;
+  const where = r.droppedBy ? ` on ${r.droppedBy.node}` : k ? ` ${lostWhere(k)} (kernel: ${k.reason}, asked in ${k.askedIn})` : '';
+  lines.push(`result: ${r.outcome}${where}; the sender saw: ${r.probe.detail}`);
   for (const e of r.expected) lines.push(`expected: ${e}`);
   if (r.disagreements.length === 0) lines.push('agrees with the rendered state');
   for (const d of r.disagreements) lines.push(`DISAGREES: ${d}`);

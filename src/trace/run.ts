@@ -8,10 +8,12 @@ import { podNetns } from '../lab/pods.js';
 import { listObjects } from '../api/apply.js';
 import type { EndpointSlice, Kind, Namespace, NetworkPolicy, Node, Pod, Service } from '../api/types.js';
 import type { Store } from '../store/store.js';
-import { arm, conntrackFact, disarm, routeFact, sendTagged, stopSenders, traceTableName, type TraceProtocol } from './kernel.js';
+import { arm, askKernelWhy, conntrackFact, disarm, routeFact, sendTagged, stopSenders, traceTableName, type TraceProtocol } from './kernel.js';
 import { firstTaggedPacket } from './events.js';
 import { NodeMonitor } from './monitor.js';
-import { buildReport, type TraceEnd, type TraceReport, type TraceWorld } from './report.js';
+import { buildReport, lastNode, withKernelReason, type TraceEnd, type TraceReport, type TraceWorld } from './report.js';
+import { reasonQuestion } from './reason.js';
+import { indexWorld } from '../policy/evaluate.js';
 import type { NodeObservation } from './hops.js';
 
 export class TraceArgError extends Error {}
@@ -127,5 +129,17 @@ export async function runTrace(lab: ClusterLab, o: TraceOptions): Promise<TraceR
     return obs;
   }));
   const req = { from: { label: from.label, address: from.address, ...(from.node ? { node: from.node } : {}) }, to: { label: to.label, address: to.address, ...(to.node ? { node: to.node } : {}) }, port, protocol: target.protocol, tag };
-  return buildReport(req, observations, probe, objects);
+  const report = buildReport(req, observations, probe, objects);
+  return report.outcome === 'lost' ? explainLoss(lab, report, observations, objects) : report;
+}
+
+/** A lost packet: the kernel asked its route lookup again where the packet was last seen. */
+async function explainLoss(lab: ClusterLab, report: TraceReport, observations: NodeObservation[], objects: TraceWorld): Promise<TraceReport> {
+  const plan = lab.plan();
+  const node = plan.nodes.find((n) => n.name === lastNode(report));
+  const obs = observations.find((o) => o.node === node?.name);
+  const q = obs ? reasonQuestion(obs, indexWorld(objects.world)) : undefined;
+  if (!node || !q) return report;
+  const k = await askKernelWhy(q.where === 'router' ? plan.router : node.netns, q, node.ip).catch(() => undefined);
+  return k ? withKernelReason(report, k) : report;
 }

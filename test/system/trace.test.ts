@@ -1,7 +1,7 @@
 // `flatnet trace` on one 3-node lab (two segments, auto backend: node-1 and node-2 share a segment and
 // route directly, node-3 is reached by VXLAN), with real tagged packets: pod→pod on one node and across
 // nodes, pod→ClusterIP naming the endpoint, a policy drop naming the policy, external→NodePort and
-// pod→external with their masquerade, a stale route flagged; the trace tables are gone after, also after SIGINT.
+// pod→external with their masquerade, a stale route flagged, a removed route's kernel reason; the trace tables are gone after, also after SIGINT.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -140,6 +140,35 @@ test('a stale route on node-1 is flagged as a disagreement (the agent stopped, s
     await t.lab.startAgent('node-1');
     await t.lab.waitNodesReady(['node-1'], 20_000);
   }
+});
+
+test('a drop no rule explains: the route to node-2\'s pod CIDR removed on node-1, the kernel\'s reason shown', async () => {
+  const nodes = JSON.parse(t.cli('get', 'nodes', '-o', 'json').stdout) as { items: Array<{ metadata: { name: string }; spec: { podCIDR?: string } }> };
+  const cidr = nodes.items.find((n) => n.metadata.name === 'node-2')!.spec.podCIDR!;
+  const nodeNs = `/run/netns/${t.lab.plan().nodes.find((n) => n.name === 'node-1')!.netns}`;
+  const ip = (...args: string[]) => execFileSync('nsenter', [`--net=${nodeNs}`, 'ip', ...args], { encoding: 'utf8' });
+  const saved = ip('route', 'show', cidr).trim();
+  assert.ok(saved, `node-1 routes ${cidr}`);
+  await t.lab.stopAgent('node-1', 'SIGKILL');
+  try {
+    ip('route', 'del', cidr);
+    const { status, report } = trace('default/c1', 'default/web-2');
+    assert.equal(status, 1, texts(report).join('\n'));
+    assert.equal(report.outcome, 'lost');
+    assert.equal(report.kernelReason?.node, 'node-1', JSON.stringify(report.kernelReason));
+    assert.match(report.kernelReason?.reason ?? '', /^no route to 10\.244\.\d+\.\d+: Network is unreachable/, JSON.stringify(report.kernelReason));
+    // Wherever the kernel says it: node-1 itself, or the router its default route leads to.
+    assert.ok(report.disagreements.some((d) => /kernel dropped it (on node-1|past node-1, at the router): no route to/.test(d)), report.disagreements.join('\n'));
+    const text = t.cli('trace', 'default/c1', 'default/web-2');
+    assert.match(text.stdout, /^result: lost (on node-1|past node-1, at the router) \(kernel: no route to 10\.244\.\d+\.\d+: Network is unreachable, asked in \S+\)/m);
+  } finally {
+    ip('route', 'replace', ...saved.split(/\s+/));
+    await t.lab.startAgent('node-1');
+    await t.lab.waitNodesReady(['node-1'], 20_000);
+  }
+  const again = trace('default/c1', 'default/web-2');
+  assert.equal(again.report.outcome, 'delivered', texts(again.report).join('\n'));
+  assert.equal(again.status, 0, JSON.stringify(again.report.disagreements));
 });
 
 test('an interrupted trace removes its tables: SIGINT while the dropped SYN waits for an answer', async () => {
