@@ -59,7 +59,8 @@ if (proto === 'tcp') {
   const s = require('net').connect({ host, port: Number(port), localPort: Number(tag) });
   s.setTimeout(Number(ms), () => { s.destroy(); done(false, 'no answer (timeout)'); });
   s.on('connect', () => { s.destroy(); done(true, 'connected'); });
-  s.on('error', (e) => done(false, e.code || e.message));
+  // A reset to a SYN that reached the pod: the kernel's answer for a port nothing listens on.
+  s.on('error', (e) => done(false, e.code === 'ECONNREFUSED' ? 'refused: no listener on port ' + port + ' (the kernel answered RST)' : e.code || e.message));
 } else {
   const s = require('dgram').createSocket('udp4');
   s.bind(Number(tag), () => s.send(Buffer.from('flatnet trace'), Number(port), host, (e) => {

@@ -1,6 +1,7 @@
 // `flatnet trace` across nodes with each backend forced: host-gw (one segment: every peer direct on the
 // segment) and vxlan (every peer through the VXLAN device, even on a shared segment). The auto backend,
-// which mixes both, is trace.test.ts's lab. Each trace must name the route the backend makes and agree.
+// which mixes both, is trace.test.ts's lab. Each trace must name the route the backend makes and agree;
+// a port nothing listens on is delivered and refused by the pod's kernel.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestScope } from '../helpers/scope.js';
@@ -34,6 +35,10 @@ for (const [backend, route] of [['host-gw', /^node-1 route .*direct to node-2 on
       assert.equal(report.outcome, 'delivered');
       assert.deepEqual([...new Set(report.hops.map((h) => h.node))], ['node-1', 'node-2']);
       assert.ok(lines.some((l) => route.test(l)), lines.join('\n'));
+      // A port nothing listens on: delivered, and the sender was told so by the pod's kernel.
+      const closed = JSON.parse(t.cli('trace', 'default/c1', 'default/web-2:9999', '-o', 'json').stdout) as TraceReport;
+      assert.equal(closed.outcome, 'delivered');
+      assert.equal(closed.probe.detail, 'refused: no listener on port 9999 (the kernel answered RST)');
     } finally { await t.lab.down(); }
   });
 }
