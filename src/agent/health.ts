@@ -4,7 +4,7 @@
 // on loopback in the node's own network namespace (hostNetwork in a cluster; the node netns in the lab).
 // `GET /metrics` answers the process's Prometheus metrics (src/metrics/) on the same port.
 import { createServer, type Server } from 'node:http';
-import { answerScrape } from '../metrics/serve.js';
+import { answerScrape, listenOn } from '../metrics/serve.js';
 
 export interface Readiness { ready: boolean; detail: string }
 
@@ -32,11 +32,5 @@ export function startHealthServer(listen: string, readiness: () => Readiness): P
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /healthz, /readyz, /metrics\n');
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve({ address: `${host}:${port}`, close: () => new Promise<void>((done) => server.close(() => done())) });
-    });
-  });
+  return listenOn(server, host, port);
 }

@@ -60,17 +60,24 @@ export function observePolicyDrop(direction: string | undefined, policies: strin
   for (const policy of policies.length ? policies : ['none']) policyDrops.inc({ direction: direction ?? 'none', policy });
 }
 
-/** Runs one controller step, recording its duration and result; its error goes on to the caller. */
-export async function timedControllerStep(step: string, fn: () => Promise<void>): Promise<void> {
+/** Runs `fn` and hands its duration in seconds and whether it succeeded to `record`; its error goes on to the caller. */
+export async function timed(fn: () => Promise<void>, record: (seconds: number, ok: boolean) => void): Promise<void> {
   const started = performance.now();
   let ok = false;
   try {
     await fn();
     ok = true;
   } finally {
-    controllerStepSeconds.observe({ step }, (performance.now() - started) / 1000);
-    controllerSteps.inc({ step, result: ok ? 'ok' : 'error' });
+    record((performance.now() - started) / 1000, ok);
   }
+}
+
+/** Runs one controller step, recording its duration and result; its error goes on to the caller. */
+export function timedControllerStep(step: string, fn: () => Promise<void>): Promise<void> {
+  return timed(fn, (seconds, ok) => {
+    controllerStepSeconds.observe({ step }, seconds);
+    controllerSteps.inc({ step, result: ok ? 'ok' : 'error' });
+  });
 }
 
 export function setControllerLeader(leading: boolean): void { controllerLeader.set(leading ? 1 : 0); }

@@ -1,6 +1,6 @@
 // `GET /metrics` for a process that has no other HTTP server (the controller; the agent answers it on its
 // health server). Loopback by default: metrics name pods, nodes and addresses.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { scrape } from './registry.js';
 
@@ -19,6 +19,11 @@ export function startMetricsServer(host: string, port: number): Promise<MetricsS
     if (path === '/metrics') { answerScrape(res); return; }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /metrics\n');
   });
+  return listenOn(server, host, port);
+}
+
+/** Listens, failing on a taken port rather than later; the handle closes it. */
+export function listenOn(server: Server, host: string, port: number): Promise<MetricsServer> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -5,7 +5,7 @@ import type { Netns } from '../../kernel/netns.js';
 import type { ClusterConfig } from '../../api/types.js';
 import type { CniServerHooks } from '../../cni/server.js';
 import { SyncRunner } from '../../store/runner.js';
-import { observeFeatureSync } from '../../metrics/registry.js';
+import { observeFeatureSync, timed } from '../../metrics/registry.js';
 import type { AgentView } from '../cluster-view.js';
 import type { Underlay } from '../underlay.js';
 
@@ -82,13 +82,5 @@ export function loopFeature(spec: LoopSpec): Feature {
 }
 
 /** One sync, its duration and result recorded per feature (flatnet_feature_sync_duration_seconds, ..._syncs_total). */
-async function timedSync(feature: string, sync: () => Promise<void>): Promise<void> {
-  const started = performance.now();
-  let ok = false;
-  try {
-    await sync();
-    ok = true;
-  } finally {
-    observeFeatureSync(feature, (performance.now() - started) / 1000, ok);
-  }
-}
+const timedSync = (feature: string, sync: () => Promise<void>): Promise<void> =>
+  timed(sync, (seconds, ok) => observeFeatureSync(feature, seconds, ok));
