@@ -92,30 +92,27 @@ export function readPki(dir: string): Pki {
   return out;
 }
 
+/**
+ * A kubeconfig of one cluster, user and context, the CA inline: `credentials` are the user's lines
+ * (a client certificate and key, or a bearer token); `namespace` the context's, when given.
+ */
+export function kubeconfigYaml(o: { cluster: string; server: string; caCert: string; user: string; credentials: Record<string, string>; namespace?: string }): string {
+  return [
+    'apiVersion: v1', 'kind: Config',
+    'clusters:', `- name: ${o.cluster}`, '  cluster:', `    server: ${o.server}`, `    certificate-authority-data: ${b64(o.caCert)}`,
+    'users:', `- name: ${o.user}`, '  user:', ...Object.entries(o.credentials).map(([k, v]) => `    ${k}: ${v}`),
+    'contexts:', `- name: ${o.cluster}`, '  context:', `    cluster: ${o.cluster}`, `    user: ${o.user}`,
+    ...(o.namespace ? [`    namespace: ${o.namespace}`] : []),
+    `current-context: ${o.cluster}`, '',
+  ].join('\n');
+}
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
 /** A kubeconfig holding everything inline (CA, client certificate and key): one file to hand to kubectl. */
 export function kubeconfigText(clusterName: string, server: string, pki: Pki): string {
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const user = `${clusterName}-admin`;
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    `- name: ${clusterName}`,
-    '  cluster:',
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64(pki.caCert)}`,
-    'users:',
-    `- name: ${user}`,
-    '  user:',
-    `    client-certificate-data: ${b64(pki.clientCert)}`,
-    `    client-key-data: ${b64(pki.clientKey)}`,
-    'contexts:',
-    `- name: ${clusterName}`,
-    '  context:',
-    `    cluster: ${clusterName}`,
-    `    user: ${user}`,
-    '    namespace: default',
-    `current-context: ${clusterName}`,
-    '',
-  ].join('\n');
+  return kubeconfigYaml({
+    cluster: clusterName, server, caCert: pki.caCert, user: `${clusterName}-admin`, namespace: 'default',
+    credentials: { 'client-certificate-data': b64(pki.clientCert), 'client-key-data': b64(pki.clientKey) },
+  });
 }

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { Store } from '../store/store.js';
+import { kubeconfigYaml, readPki } from '../apiserver/pki.js';
 import { hostAddress, type LabCluster } from './cluster-file.js';
 
 /** kube-apiserver's default secure port: the control-plane endpoint kubeadm prints. */
@@ -62,14 +63,7 @@ export async function installRbac(store: Store, manifestFile = deployManifestPat
 
 /** A kubeconfig for a bearer token: what a pod's service account gives client libraries in a real cluster. */
 export function tokenKubeconfigText(o: { cluster: string; server: string; caCert: string; user: string; token: string }): string {
-  const b64 = Buffer.from(o.caCert).toString('base64');
-  return [
-    'apiVersion: v1', 'kind: Config',
-    'clusters:', `- name: ${o.cluster}`, '  cluster:', `    server: ${o.server}`, `    certificate-authority-data: ${b64}`,
-    'users:', `- name: ${o.user}`, '  user:', `    token: ${o.token}`,
-    'contexts:', `- name: ${o.cluster}`, '  context:', `    cluster: ${o.cluster}`, `    user: ${o.user}`,
-    `current-context: ${o.cluster}`, '',
-  ].join('\n');
+  return kubeconfigYaml({ cluster: o.cluster, server: o.server, caCert: o.caCert, user: o.user, credentials: { token: o.token } });
 }
 
 export function writeSecretFile(file: string, text: string): void {
@@ -83,7 +77,6 @@ export function writeSecretFile(file: string, text: string): void {
  * token in the lab, so it is issued to outlive the lab (a year).
  */
 export async function agentKubeconfigText(store: Store, pkiDir: string, cluster: string, server: string): Promise<string> {
-  const { readPki } = await import('../apiserver/pki.js');
   const { issueServiceAccountToken } = await import('../apiserver/auth/tokens.js');
   const pki = readPki(pkiDir);
   const token = await issueServiceAccountToken(store, pki, AGENT_SA.namespace, AGENT_SA.name, 365 * 24 * 3600);
